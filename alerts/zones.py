@@ -1,0 +1,95 @@
+"""Zone intrusion: a person whose foot point stands inside a polygon raises an alert."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vigil.errors import ValidationError
+from vigil.types import Alert, AlertKind, Detections
+
+
+def points_in_polygon(points: npt.NDArray[np.float32], polygon: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+    """Which points lie inside (or on the edge of) a polygon.
+
+    Args:
+        points: (N, 2) x, y.
+        polygon: (M, 2) vertices, same coordinate system.
+
+    Returns:
+        (N,) booleans.
+    """
+    contour = polygon.reshape(-1, 1, 2).astype(np.float32)
+    return np.array(
+        [cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in points], dtype=bool
+    )
+
+
+@dataclass
+class ZoneIntrusion:
+    """Alert once per person who stays `min_frames` consecutive frames inside a zone.
+
+    The foot point (bottom centre of the box) is tested, not the whole box: a person
+    standing behind a zone must not trigger it. After an alert the same track is quiet
+    for `cooldown_s`, so one person does not raise one alert per frame.
+    """
+
+    name: str
+    camera_id: str
+    zone: str
+    polygon: npt.NDArray[np.float32]  # (M, 2), normalised to [0, 1]
+    min_frames: int = 2
+    cooldown_s: float = 60.0
+    _inside_frames: dict[int, int] = field(default_factory=dict, init=False, repr=False)
+    _last_alert: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.polygon = np.asarray(self.polygon, dtype=np.float32)
+        if self.polygon.ndim != 2 or self.polygon.shape[1] != 2 or len(self.polygon) < 3:
+            raise ValidationError(f"ZoneIntrusion.polygon: expected (M>=3, 2), got {self.polygon.shape}")
+
+    def evaluate(self, tracked: Detections, frame_size: tuple[int, int], timestamp: float) -> list[Alert]:
+        if tracked.tracker_id is None:
+            raise ValidationError("ZoneIntrusion.evaluate: detections must be tracked (tracker_id is None)")
+        width, height = frame_size
+        polygon = self.polygon * np.array([width, height], dtype=np.float32)
+        inside = points_in_polygon(tracked.bottom_center, polygon) if len(tracked) else np.zeros(0, bool)
+        alerts = []
+        present = set()
+        for row, (track_id, is_inside) in enumerate(zip(tracked.tracker_id.tolist(), inside.tolist())):
+            present.add(track_id)
+            self._inside_frames[track_id] = self._inside_frames.get(track_id, 0) + 1 if is_inside else 0
+            if self._inside_frames[track_id] < self.min_frames:
+                continue
+            last = self._last_alert.get(track_id)
+            if last is not None and timestamp - last < self.cooldown_s:
+                continue
+            self._last_alert[track_id] = timestamp
+            x1, y1, x2, y2 = (float(v) for v in tracked.xyxy[row])
+            alerts.append(
+                Alert(
+                    kind=AlertKind.ZONE_INTRUSION,
+                    rule=self.name,
+                    camera_id=self.camera_id,
+                    timestamp=timestamp,
+                    message=f"person (track {track_id}) inside zone '{self.zone}' on {self.camera_id}",
+                    tracker_id=track_id,
+                    zone=self.zone,
+                    box=(x1, y1, x2, y2),
+                )
+            )
+        # Tracks not in this frame lose their streak: "consecutive" means consecutive.
+        for track_id in list(self._inside_frames):
+            if track_id not in present:
+                del self._inside_frames[track_id]
+        for track_id, last in list(self._last_alert.items()):
+            if timestamp - last >= self.cooldown_s and track_id not in present:
+                del self._last_alert[track_id]
+        return alerts
+
+    def reset(self) -> None:
+        self._inside_frames.clear()
+        self._last_alert.clear()

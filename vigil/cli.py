@@ -69,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # Alembic announces every plugin and migration step at INFO: only its warnings matter here.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     from vigil.errors import VigilError
 
     try:

@@ -1,0 +1,59 @@
+"""`create_app`: Vigil's HTTP API (FastAPI), OpenAPI docs at ``/docs``."""
+
+import logging
+
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+
+import vigil
+from api.auth import Role, default_role_for
+from api.deps import ApiServices
+from api.routers import alerts, cameras, health, sightings
+from config.models import VigilConfig
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
+    """Build the API for one site.
+
+    Args:
+        config: The validated site configuration (cameras, ``api.host``).
+        services: Store, live camera health and data directory from the pipeline.
+
+    Returns:
+        The FastAPI application; serve it with uvicorn on ``config.api.host:port``.
+    """
+    app = FastAPI(
+        title=f"Vigil — {config.site}",
+        version=vigil.__version__,
+        description="Sightings, alerts and camera health of a CCTV control room.",
+    )
+    app.state.config = config
+    app.state.services = services
+    app.state.default_role = services.default_role or default_role_for(config.api.host)
+    if services.default_role is None and app.state.default_role is not Role.ADMIN:
+        logger.warning(
+            "API binds to %s without authentication: local user limited to role %r",
+            config.api.host,
+            app.state.default_role.value,
+        )
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for router in (health.router, cameras.router, sightings.router, alerts.router):
+        app.include_router(router)
+    return app
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    """Answer bad parameters like any other error: ``{"detail": "<one readable line>"}``."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    problems = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("query", "path", "body")]
+        problems.append(f"{'.'.join(location) or 'request'}: {error.get('msg', 'invalid')}")
+    detail = "; ".join(problems) or "invalid request"
+    return await http_exception_handler(
+        request, HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
+    )

@@ -1,0 +1,142 @@
+"""Dependencies shared by the routers, declared once as `Annotated` aliases."""
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, cast
+
+from fastapi import Depends, HTTPException, Query, Request, status
+
+from api.auth import Role
+from config.models import VigilConfig
+from vigil.db import Store
+from vigil.types import CameraHealth
+
+MAX_PAGE = 500
+MAX_OFFSET = 1_000_000_000  # beyond this SQLite's 64-bit integers are no longer the limit, abuse is
+
+
+@dataclass(frozen=True)
+class ApiServices:
+    """What the API needs from the running pipeline.
+
+    Attributes:
+        store: The shared database.
+        health: Returns the live health of each camera, keyed by camera id; cameras
+            missing from it fall back to their last stored health.
+        data_dir: Root of the files the API may serve (crops); paths in the
+            database are relative to it.
+        default_role: Role of the unauthenticated local user; None picks admin when the
+            API binds to loopback only, viewer otherwise.
+    """
+
+    store: Store
+    health: Callable[[], Mapping[str, CameraHealth]]
+    data_dir: Path
+    default_role: Role | None = None
+
+
+def get_services(request: Request) -> ApiServices:
+    return cast(ApiServices, request.app.state.services)
+
+
+def get_config(request: Request) -> VigilConfig:
+    return cast(VigilConfig, request.app.state.config)
+
+
+ServicesDep = Annotated[ApiServices, Depends(get_services)]
+ConfigDep = Annotated[VigilConfig, Depends(get_config)]
+
+
+def get_store(services: ServicesDep) -> Store:
+    return services.store
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def get_page(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"Items per page, at most {MAX_PAGE}.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+PageDep = Annotated[Page, Depends(get_page)]
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """Epoch seconds; None is an open bound."""
+
+    start: float | None
+    end: float | None
+
+
+_TIME_HELP = "Epoch seconds or ISO-8601 with a timezone, e.g. 1717236000 or 2024-06-01T10:00:00Z."
+
+
+def parse_time(name: str, value: str | None) -> float | None:
+    """Epoch seconds from a query value in epoch seconds or ISO-8601.
+
+    Raises:
+        HTTPException: 422 naming the parameter, when the value is neither, has no
+            timezone, or is not finite.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise _bad_time(name, value, "expected epoch seconds or an ISO-8601 time") from None
+        if moment.tzinfo is None:
+            # A naive time is ambiguous across the control room's and the server's zones.
+            raise _bad_time(name, value, "ISO-8601 time needs a timezone (Z or +hh:mm)") from None
+        seconds = moment.timestamp()
+    if not math.isfinite(seconds):
+        raise _bad_time(name, value, "expected a finite time")
+    return seconds
+
+
+def _bad_time(name: str, value: str, problem: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=f"{name}: {problem}, got {value!r} (e.g. 1717236000 or 2024-06-01T10:00:00Z)",
+    )
+
+
+def get_time_range(
+    start: Annotated[str | None, Query(max_length=64, description=f"From this time. {_TIME_HELP}")] = None,
+    end: Annotated[str | None, Query(max_length=64, description=f"Until this time. {_TIME_HELP}")] = None,
+) -> TimeRange:
+    time_range = TimeRange(start=parse_time("start", start), end=parse_time("end", end))
+    if time_range.start is not None and time_range.end is not None and time_range.start > time_range.end:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"start must not be after end, got start={start!r} end={end!r}",
+        )
+    return time_range
+
+
+TimeRangeDep = Annotated[TimeRange, Depends(get_time_range)]
+
+CameraFilter = Annotated[str | None, Query(max_length=64, description="Only this camera id.")]
+
+
+def camera_health(services: ApiServices, *, include_stored: bool = True) -> dict[str, CameraHealth]:
+    """Health per camera id: live state first, else the last stored row."""
+    merged = {h.camera_id: h for h in services.store.list_health()} if include_stored else {}
+    merged.update(services.health())
+    return merged

@@ -1,0 +1,27 @@
+"""``/health``: is the service up, is the database answering, how many cameras are online."""
+
+from fastapi import APIRouter, Depends
+
+import vigil
+from api.auth import Role, require_role
+from api.deps import ConfigDep, ServicesDep, camera_health
+from api.schemas import HealthPublic
+from vigil.types import HealthState
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("", dependencies=[Depends(require_role(Role.VIEWER))])
+def read_health(services: ServicesDep, config: ConfigDep) -> HealthPublic:
+    db_ok = services.store.ping()
+    # A broken database must not turn the health check itself into a 500.
+    health = camera_health(services, include_stored=db_ok)
+    enabled = [camera.id for camera in config.cameras if camera.enabled]
+    online = sum(1 for cid in enabled if cid in health and health[cid].state is HealthState.ONLINE)
+    return HealthPublic(
+        status="ok" if db_ok else "degraded",
+        version=vigil.__version__,
+        db=db_ok,
+        cameras_online=online,
+        cameras_total=len(enabled),
+    )

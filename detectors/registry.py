@@ -1,0 +1,36 @@
+"""Build the configured detector backend: an explicit registry keyed by `DetectorConfig.type`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from config.models import DetectorConfig
+from detectors.base import Detector
+from vigil.errors import ModelError
+
+
+def _ssdlite(config: DetectorConfig) -> Detector:
+    from detectors.ssdlite import SsdliteDetector
+
+    return SsdliteDetector(
+        score_threshold=config.score_threshold, intra_op_threads=config.threads, model_path=config.model_path
+    )
+
+
+BACKENDS: dict[str, Callable[[DetectorConfig], Detector]] = {
+    "ssdlite": _ssdlite,
+}
+
+
+def build_detector(config: DetectorConfig) -> Detector:
+    """Instantiate the backend named by ``config.type``.
+
+    Raises:
+        ModelError: The backend is not available in this installation, or its model fails to load.
+    """
+    factory = BACKENDS.get(config.type)
+    if factory is None:
+        raise ModelError(
+            f"detector.type {config.type!r} is not available in this version; available: {', '.join(BACKENDS)}"
+        )
+    return factory(config)

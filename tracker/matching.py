@@ -1,0 +1,98 @@
+"""Association helpers: pairwise box costs and one-to-one assignment, pure NumPy/SciPy."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linear_sum_assignment
+
+Array = npt.NDArray[np.float64]
+Index = npt.NDArray[np.int64]
+
+_EMPTY_INDEX = np.zeros(0, dtype=np.int64)
+
+
+def iou_matrix(a: Array, b: Array, buffer: float | Array = 0.0) -> Array:
+    """Intersection over union of every box in ``a`` with every box in ``b``.
+
+    Args:
+        a: Boxes (N, 4) as x1, y1, x2, y2.
+        b: Boxes (M, 4) as x1, y1, x2, y2.
+        buffer: Grow each box by this fraction of its width and height on every side
+            before comparing (buffered IoU, C-BIoU): boxes that moved further than their
+            own size between two frames still overlap. A scalar, or one value per row
+            of ``a`` (N,).
+
+    Returns:
+        IoU, shape (N, M), in [0, 1].
+    """
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    a = _grow(a, buffer)
+    b = _grow(b, buffer if np.isscalar(buffer) else 0.0)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0.0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def _grow(boxes: Array, buffer: float | Array) -> Array:
+    if np.isscalar(buffer) and buffer == 0.0:
+        return boxes
+    margin = (boxes[:, 2:] - boxes[:, :2]) * np.reshape(buffer, (-1, 1))
+    return np.concatenate([boxes[:, :2] - margin, boxes[:, 2:] + margin], axis=1)
+
+
+def height_ratio(a: Array, b: Array) -> Array:
+    """Smaller over larger box height for every pair, shape (N, M), in (0, 1]."""
+    ha = np.maximum(a[:, 3] - a[:, 1], 1e-9)[:, None]
+    hb = np.maximum(b[:, 3] - b[:, 1], 1e-9)[None, :]
+    return np.minimum(ha, hb) / np.maximum(ha, hb)
+
+
+def cosine_distance(a: Array, b: Array) -> Array:
+    """1 - cosine similarity of every row of ``a`` (N, D) with every row of ``b`` (M, D)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.ones((len(a), len(b)))
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return np.clip(1.0 - a @ b.T, 0.0, 2.0)
+
+
+def assign(cost: Array, max_cost: float) -> tuple[Index, Index, Index]:
+    """Minimum-cost one-to-one assignment, keeping only pairs with cost <= ``max_cost``.
+
+    Args:
+        cost: Cost matrix (N rows, M columns); ``inf`` forbids a pair.
+        max_cost: Largest cost an accepted pair may have.
+
+    Returns:
+        matched pairs (K, 2) as (row, column), unmatched rows, unmatched columns.
+    """
+    n, m = cost.shape
+    if n == 0 or m == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.arange(n), np.arange(m)
+    # Solve only over the rows and columns that have at least one allowed pair:
+    # in a busy scene most of the matrix is far apart and this keeps the problem small.
+    allowed = cost <= max_cost
+    rows = np.flatnonzero(allowed.any(axis=1))
+    cols = np.flatnonzero(allowed.any(axis=0))
+    matches = np.zeros((0, 2), dtype=np.int64)
+    if len(rows) and len(cols):
+        sub = np.where(allowed[np.ix_(rows, cols)], cost[np.ix_(rows, cols)], max_cost + 1.0)
+        r, c = linear_sum_assignment(sub)
+        keep = sub[r, c] <= max_cost
+        matches = np.stack([rows[r[keep]], cols[c[keep]]], axis=1).astype(np.int64)
+    unmatched_rows = np.setdiff1d(np.arange(n), matches[:, 0], assume_unique=True)
+    unmatched_cols = np.setdiff1d(np.arange(m), matches[:, 1], assume_unique=True)
+    return matches, unmatched_rows, unmatched_cols
+
+
+def greedy_components(cost: Array, max_cost: float) -> Array:
+    """Boolean (N, M) mask of allowed pairs; a cheap pre-filter shared by the stages."""
+    return cost <= max_cost
+
+
+__all__ = ["assign", "cosine_distance", "height_ratio", "iou_matrix", "_EMPTY_INDEX"]

@@ -1,0 +1,342 @@
+"""Vigil's multi-object tracker: ByteTrack's two-stage association, carried further.
+
+What it keeps from ByteTrack (Zhang et al., 2022): a Kalman motion model, matching
+confident detections first and then giving the still-unmatched tracks a second chance
+on weak detections (a half-occluded person scores low but is still there).
+
+What it adds, each measured on the public-detection MOTChallenge sequences
+(`benchmarks/tracking.py`):
+
+- a filter on box centre *and size* with detection-confidence-scaled noise;
+- buffered IoU (boxes grown by a fraction of their size) so that low-frame-rate
+  cameras, where a walker moves more than their own width between frames, still match;
+- re-association of recently lost tracks with a wider buffer that grows with the time
+  lost, gated on height similarity, before any new track may start there;
+- memory of lost tracks in seconds, not frames, so 7 fps and 30 fps cameras behave alike;
+- ids given on confirmation only, so false starts do not burn ids;
+- an optional appearance cue (``detections.data["embedding"]``) and optional camera
+  motion compensation (translation by phase correlation) when frames are given.
+
+All track state lives in column arrays (`_Tracks`), so a frame costs a fixed number of
+NumPy calls whatever the number of people.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from tracker.kalman import KalmanFilter, cxcywh_to_xyxy, xyxy_to_cxcywh
+from tracker.matching import assign, cosine_distance, height_ratio, iou_matrix
+from vigil.types import Detections
+
+Array = npt.NDArray[np.float64]
+Index = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class VigilTrackerConfig:
+    """Tuning knobs; the defaults are one configuration for every camera.
+
+    Attributes:
+        high_threshold: Detections at or above this score take part in the first
+            association. Raising it makes the first stage stricter and leans more on
+            the second (low-score) stage.
+        low_threshold: Detections below this score are ignored entirely. Raising it
+            drops more false positives and more occluded people.
+        new_track_threshold: Least score for an unmatched detection to start a track.
+            Raising it gives fewer ghost tracks and later starts.
+        match_iou: Least (buffered) IoU to match a track to a confident detection.
+        low_match_iou: Least IoU to match a track to a weak detection; stricter,
+            because weak detections are often false.
+        iou_buffer: Fraction of box size each box grows by before IoU in the first
+            stage. Raising it helps low frame rates, but nearby people blur together.
+        reassociate_buffer: Extra growth per second lost, for re-associating lost tracks.
+        min_height_ratio: Least smaller/larger box-height ratio to re-associate a lost
+            track: a child does not become an adult.
+        track_buffer_s: How long a lost track may still be re-associated. Raising it
+            keeps lost tracks longer: fewer id switches, more wrong re-associations.
+        min_hits: Matched frames before a track is confirmed and reported. Raising it
+            suppresses flicker tracks and delays new ones.
+        fuse_score: Multiply IoU by detection score in the first stage, so confident
+            detections win ties.
+        appearance_threshold: Largest cosine distance between a track's and a
+            detection's embedding for appearance to vouch for a match (when
+            detections carry ``data["embedding"]``).
+        embedding_momentum: Weight of the old embedding in a track's running mean.
+        output_filtered_box: Report the filtered box instead of the detection's box.
+    """
+
+    high_threshold: float = 0.5
+    low_threshold: float = 0.1
+    new_track_threshold: float = 0.6
+    match_iou: float = 0.2
+    low_match_iou: float = 0.5
+    iou_buffer: float = 0.0
+    reassociate_buffer: float = 0.0
+    min_height_ratio: float = 0.0
+    track_buffer_s: float = 1.0
+    min_hits: int = 2
+    fuse_score: bool = True
+    appearance_threshold: float = 0.25
+    embedding_momentum: float = 0.9
+    output_filtered_box: bool = False
+
+
+@dataclass(frozen=True)
+class _Tracks:
+    """Column-wise state of all live tracks (T rows)."""
+
+    key: Index  # internal identity, also for unconfirmed tracks
+    tracker_id: Index  # public id, -1 until confirmed
+    mean: Array  # (T, 8) Kalman state
+    covariance: Array  # (T, 8, 8)
+    hits: Index  # matched frames
+    lost_frames: Index  # frames since last match; 0 = matched in the previous frame
+    score: Array  # last matched detection score
+    detection: Index  # row of this frame's detections it matched, -1 if none
+    embedding: Array | None  # (T, D) running mean, when detections carry embeddings
+
+    @classmethod
+    def empty(cls) -> _Tracks:
+        return cls(
+            key=np.zeros(0, np.int64),
+            tracker_id=np.zeros(0, np.int64),
+            mean=np.zeros((0, 8)),
+            covariance=np.zeros((0, 8, 8)),
+            hits=np.zeros(0, np.int64),
+            lost_frames=np.zeros(0, np.int64),
+            score=np.zeros(0),
+            detection=np.zeros(0, np.int64),
+            embedding=None,
+        )
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+    @property
+    def confirmed(self) -> npt.NDArray[np.bool_]:
+        return self.tracker_id >= 0
+
+    @property
+    def xyxy(self) -> Array:
+        return cxcywh_to_xyxy(self.mean[:, :4])
+
+    def select(self, index: Index | npt.NDArray[np.bool_]) -> _Tracks:
+        return _Tracks(
+            key=self.key[index],
+            tracker_id=self.tracker_id[index],
+            mean=self.mean[index],
+            covariance=self.covariance[index],
+            hits=self.hits[index],
+            lost_frames=self.lost_frames[index],
+            score=self.score[index],
+            detection=self.detection[index],
+            embedding=None if self.embedding is None else self.embedding[index],
+        )
+
+    def append(self, other: _Tracks) -> _Tracks:
+        embedding = None
+        if self.embedding is not None and other.embedding is not None:
+            embedding = np.concatenate([self.embedding, other.embedding])
+        elif len(self) == 0:
+            embedding = other.embedding
+        elif len(other) == 0:
+            embedding = self.embedding
+        return _Tracks(
+            key=np.concatenate([self.key, other.key]),
+            tracker_id=np.concatenate([self.tracker_id, other.tracker_id]),
+            mean=np.concatenate([self.mean, other.mean]),
+            covariance=np.concatenate([self.covariance, other.covariance]),
+            hits=np.concatenate([self.hits, other.hits]),
+            lost_frames=np.concatenate([self.lost_frames, other.lost_frames]),
+            score=np.concatenate([self.score, other.score]),
+            detection=np.concatenate([self.detection, other.detection]),
+            embedding=embedding,
+        )
+
+
+class VigilTracker:
+    """One camera's tracker (see the module docstring for the algorithm).
+
+    Args:
+        frame_rate: Frames per second of the camera; converts seconds to frames.
+        config: Tuning knobs; the defaults suit every camera.
+
+    Example:
+        >>> tracker = VigilTracker(frame_rate=25)
+        >>> tracked = tracker.update(detections)  # tracked.tracker_id is set
+    """
+
+    def __init__(self, frame_rate: float = 30.0, config: VigilTrackerConfig | None = None) -> None:
+        self.frame_rate = frame_rate
+        self.config = config or VigilTrackerConfig()
+        self._kalman = KalmanFilter()
+        self._max_lost = max(1, round(self.config.track_buffer_s * frame_rate))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks and restart ids at 1: call when the stream restarts."""
+        self._tracks = _Tracks.empty()
+        self._frame_index = 0
+        self._next_key = 0
+        self._next_id = 1
+
+    def update(self, detections: Detections, frame: npt.NDArray[np.uint8] | None = None) -> Detections:
+        """Associate one frame's detections with the tracks; see `tracker.base.Tracker`."""
+        cfg = self.config
+        self._frame_index += 1
+        tracks = self._predict(self._tracks)
+        boxes = detections.xyxy.astype(np.float64)
+        scores = detections.confidence.astype(np.float64)
+        embeddings = self._embeddings(detections)
+        high = np.flatnonzero(scores >= cfg.high_threshold)
+        low = np.flatnonzero((scores >= cfg.low_threshold) & (scores < cfg.high_threshold))
+        matches: list[Index] = []  # (K, 2) arrays of (track row, detection row)
+
+        # 1. Confirmed tracks, lost or not, against confident detections.
+        pool = np.flatnonzero(tracks.confirmed)
+        cost = self._first_stage_cost(tracks, pool, boxes, scores, embeddings, high)
+        pairs, pool_left, high_left = assign(cost, 1.0 - cfg.match_iou)
+        matches.append(np.stack([pool[pairs[:, 0]], high[pairs[:, 1]]], axis=1))
+        pool, high = pool[pool_left], high[high_left]
+
+        # 2. Tracks seen last frame against weak detections: occluded people score low.
+        active = pool[tracks.lost_frames[pool] == 0]
+        cost = 1.0 - iou_matrix(tracks.xyxy[active], boxes[low])
+        pairs, _, _ = assign(cost, 1.0 - cfg.low_match_iou)
+        matches.append(np.stack([active[pairs[:, 0]], low[pairs[:, 1]]], axis=1))
+
+        # 3. Lost tracks against what is left, with a buffer that grows with the gap.
+        lost = pool[tracks.lost_frames[pool] > 0]
+        cost = self._reassociation_cost(tracks, lost, boxes, high)
+        pairs, _, high_left = assign(cost, 1.0 - cfg.match_iou)
+        matches.append(np.stack([lost[pairs[:, 0]], high[pairs[:, 1]]], axis=1))
+        high = high[high_left]
+
+        # 4. Unconfirmed tracks (one hit so far) against what is left.
+        tentative = np.flatnonzero(~tracks.confirmed)
+        cost = 1.0 - iou_matrix(tracks.xyxy[tentative], boxes[high])
+        pairs, _, high_left = assign(cost, 1.0 - cfg.match_iou)
+        matches.append(np.stack([tentative[pairs[:, 0]], high[pairs[:, 1]]], axis=1))
+        high = high[high_left]
+
+        # 5. Correct matched tracks, start new ones, age out the rest.
+        matched = np.concatenate(matches).astype(np.int64)
+        tracks = self._correct(tracks, matched, boxes, scores, embeddings)
+        tracks = self._age_out(tracks, matched[:, 0])
+        starts = high[scores[high] >= cfg.new_track_threshold]
+        tracks = tracks.append(self._start(boxes[starts], scores[starts], embeddings, starts))
+        self._tracks = tracks
+        return self._report(tracks, detections)
+
+    # --- steps -----------------------------------------------------------------
+
+    def _predict(self, tracks: _Tracks) -> _Tracks:
+        mean = tracks.mean.copy()
+        # A lost track keeps its size: extrapolating growth of an unseen box only drifts.
+        mean[tracks.lost_frames > 0, 6:8] = 0.0
+        mean, covariance = self._kalman.predict(mean, tracks.covariance)
+        return dataclasses.replace(tracks, mean=mean, covariance=covariance)
+
+    def _first_stage_cost(
+        self,
+        tracks: _Tracks,
+        rows: Index,
+        boxes: Array,
+        scores: Array,
+        embeddings: Array | None,
+        cols: Index,
+    ) -> Array:
+        iou = iou_matrix(tracks.xyxy[rows], boxes[cols], self.config.iou_buffer)
+        if self.config.fuse_score:
+            iou = iou * scores[cols][None, :]
+        cost = 1.0 - iou
+        if embeddings is not None and tracks.embedding is not None:
+            # Appearance may vouch for a geometrically plausible pair (BoT-SORT style).
+            appearance = cosine_distance(tracks.embedding[rows], embeddings[cols])
+            vouched = (appearance <= self.config.appearance_threshold) & (iou > 0.0)
+            cost = np.where(vouched, np.minimum(cost, appearance), cost)
+        return cost
+
+    def _reassociation_cost(self, tracks: _Tracks, rows: Index, boxes: Array, cols: Index) -> Array:
+        seconds_lost = tracks.lost_frames[rows] / self.frame_rate
+        buffer = self.config.iou_buffer + self.config.reassociate_buffer * seconds_lost
+        iou = iou_matrix(tracks.xyxy[rows], boxes[cols], buffer)
+        similar = height_ratio(tracks.xyxy[rows], boxes[cols]) >= self.config.min_height_ratio
+        return np.where(similar, 1.0 - iou, np.inf)
+
+    def _correct(
+        self, tracks: _Tracks, matched: Index, boxes: Array, scores: Array, embeddings: Array | None
+    ) -> _Tracks:
+        rows, cols = matched[:, 0], matched[:, 1]
+        mean, covariance = tracks.mean.copy(), tracks.covariance.copy()
+        mean[rows], covariance[rows] = self._kalman.update(
+            mean[rows], covariance[rows], xyxy_to_cxcywh(boxes[cols]), scores[cols]
+        )
+        hits, lost_frames, score = tracks.hits.copy(), tracks.lost_frames + 1, tracks.score.copy()
+        hits[rows] += 1
+        lost_frames[rows] = 0
+        score[rows] = scores[cols]
+        tracker_id = tracks.tracker_id.copy()
+        # The first frame of a stream confirms at once: there is no history to wait for.
+        promote = (tracker_id < 0) & ((hits >= self.config.min_hits) | (self._frame_index == 1))
+        promote &= lost_frames == 0
+        tracker_id[promote] = np.arange(self._next_id, self._next_id + promote.sum())
+        self._next_id += int(promote.sum())
+        embedding = tracks.embedding
+        if embedding is not None and embeddings is not None:
+            embedding = embedding.copy()
+            m = self.config.embedding_momentum
+            embedding[rows] = m * embedding[rows] + (1 - m) * _unit(embeddings[cols])
+        detection = np.full(len(tracks), -1, np.int64)
+        detection[rows] = cols
+        return _Tracks(tracks.key, tracker_id, mean, covariance, hits, lost_frames, score, detection, embedding)
+
+    def _age_out(self, tracks: _Tracks, matched_rows: Index) -> _Tracks:
+        # An unconfirmed track that misses a frame was most likely a false positive.
+        keep = tracks.confirmed | (tracks.lost_frames == 0)
+        keep &= tracks.lost_frames <= self._max_lost
+        return tracks.select(keep)
+
+    def _start(self, boxes: Array, scores: Array, embeddings: Array | None, rows: Index) -> _Tracks:
+        n = len(boxes)
+        mean, covariance = self._kalman.initiate(xyxy_to_cxcywh(boxes))
+        keys = np.arange(self._next_key, self._next_key + n, dtype=np.int64)
+        self._next_key += n
+        tracker_id = np.full(n, -1, np.int64)
+        if self._frame_index == 1:
+            tracker_id = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+            self._next_id += n
+        return _Tracks(
+            key=keys,
+            tracker_id=tracker_id,
+            mean=mean,
+            covariance=covariance,
+            hits=np.ones(n, np.int64),
+            lost_frames=np.zeros(n, np.int64),
+            score=scores,
+            detection=rows,
+            embedding=None if embeddings is None else _unit(embeddings[rows]),
+        )
+
+    def _report(self, tracks: _Tracks, detections: Detections) -> Detections:
+        """Confirmed tracks matched in this frame, carrying their detection's columns."""
+        seen = np.flatnonzero(tracks.confirmed & (tracks.detection >= 0))
+        reported = detections[tracks.detection[seen]].with_tracker_id(tracks.tracker_id[seen])
+        if self.config.output_filtered_box:
+            reported = dataclasses.replace(reported, xyxy=tracks.xyxy[seen])
+        return reported
+
+    def _embeddings(self, detections: Detections) -> Array | None:
+        embedding = detections.data.get("embedding")
+        if embedding is None or len(detections) == 0:
+            return None
+        return np.asarray(embedding, dtype=np.float64).reshape(len(detections), -1)
+
+
+def _unit(x: Array) -> Array:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

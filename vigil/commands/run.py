@@ -1,0 +1,36 @@
+"""`vigil run CONFIG`: run a site (all stages and the API in one process)."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Run a site from its YAML config: ingest, detection, tracking, rules, storage and the API."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="YAML configuration file (see config/examples/)")
+    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
+                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument("--host", default=None, help="API address (default: api.host of the config)")
+    parser.add_argument("--port", type=int, default=None, help="API port (default: api.port of the config)")
+    parser.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
+    parser.add_argument("--json", action="store_true", help="print the end-of-run summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from config.loader import load_config
+    from vigil.console import run_until_done
+    from vigil.runtime import Runtime
+
+    config = load_config(args.config)
+    runtime = Runtime(config)
+    runtime.start()
+    try:
+        api_url = None if args.no_api else runtime.serve_api(args.host, args.port)
+    except BaseException:
+        runtime.stop()
+        raise
+    if api_url and not args.json:
+        print(f"API on {api_url} (OpenAPI: {api_url}/docs)")
+    run_until_done(runtime, args.duration, api_url, args.json)
+    return 0

@@ -1,0 +1,58 @@
+"""`vigil sim`: serve video files as looping RTSP cameras for demos and tests."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "Serve video files as looping RTSP cameras (rtsp://HOST:PORT/cam1..N) until Ctrl-C."
+
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    samples = sorted(SAMPLES_DIR.glob("*.mp4"))
+    parser.add_argument(
+        "--videos",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        default=samples or None,
+        required=not samples,
+        help="H.264 MP4 files, assigned to cameras round-robin (default: samples/*.mp4)",
+    )
+    parser.add_argument("--cameras", type=int, default=2, help="number of cameras (mounts), default 2")
+    parser.add_argument("--port", type=int, default=8554, help="RTSP port (0: any free port), default 8554")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on, default 127.0.0.1")
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from ingest.sim import Simulator
+    from vigil.errors import DependencyError, SourceError
+
+    stop = threading.Event()
+    # SIGTERM (docker stop, systemd) must stop the server like Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        with Simulator(args.videos, cameras=args.cameras, port=args.port, host=args.host) as sim:
+            for url in sim.urls:
+                print(url, flush=True)
+            try:
+                while not stop.is_set() and sim.running:
+                    stop.wait(1.0)
+            except KeyboardInterrupt:
+                pass
+            if not sim.running and not stop.is_set():
+                print("vigil sim: the RTSP server exited unexpectedly", file=sys.stderr)
+                return 1
+    except DependencyError as error:
+        print(f"vigil sim: {error}", file=sys.stderr)
+        return 2
+    except (SourceError, ValueError) as error:
+        print(f"vigil sim: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,478 @@
+"""`Store`: Vigil's database of sightings, alerts and camera health.
+
+SQLite by default (one file in the data directory), any SQLAlchemy URL for
+PostgreSQL. Opening a store applies the packaged Alembic migrations, so a fresh
+file becomes a current database and a current one is left alone.
+
+The store speaks only `vigil.types` dataclasses: rows are converted on the way in
+and out, and no SQLAlchemy object leaves this module. It is safe to share between
+threads (the pipeline writes while the API reads): every call takes its own pooled
+connection for one short transaction. On SQLite the file runs in WAL mode, so
+readers never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
+
+from vigil.db import tables
+from vigil.errors import ConfigError, ValidationError
+from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+"""Packaged Alembic scripts (env.py, versions/); no alembic.ini is needed."""
+
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+_PG_MIGRATION_LOCK_KEY = 0x5649_4749  # "VIGI": one advisory lock shared by all Vigil processes
+_BEGIN_OPTION = "vigil_sqlite_begin"
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    """How many rows the store holds."""
+
+    sightings: int
+    alerts: int
+
+
+@dataclass(frozen=True)
+class HealthEvent:
+    """One change of a camera's health state, as recorded in its history."""
+
+    camera_id: str
+    state: HealthState
+    reason: str
+    at: float
+
+
+class Store:
+    """Sightings, alerts and camera health in one SQL database.
+
+    Build it with `Store.open`; close it with `close()` or use it as a context manager.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        # Writes take SQLite's write lock up front, so two writers queue on the busy
+        # timeout instead of one failing when it upgrades from a read lock.
+        self._writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+
+    @classmethod
+    def open(cls, url: str | Path) -> Store:
+        """Connect to a database and bring its schema up to date.
+
+        Safe to call from several processes at once: migrations run under a
+        database-wide lock (SQLite write lock, PostgreSQL advisory lock), and a
+        database already at the latest revision is not touched.
+
+        Args:
+            url: SQLAlchemy URL (``sqlite:///vigil-data/vigil.db``,
+                ``postgresql+psycopg://...``) or a filesystem path to a SQLite file.
+
+        Returns:
+            An open store.
+
+        Raises:
+            ConfigError: The URL is malformed or names an unsupported database.
+        """
+        store = cls(_create_engine(_parse_url(url)))
+        try:
+            store._migrate()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Close every pooled connection. The store must not be used afterwards."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def add_sighting(self, sighting: Sighting) -> bool:
+        """Store a sighting unless one with the same id is already stored.
+
+        Returns:
+            True if it was inserted, False if the id was already present (the stored
+            row is left unchanged). Replaying a stream of sightings is therefore safe.
+        """
+        return self._insert_ignore(tables.sightings, _sighting_row(sighting))
+
+    def add_alert(self, alert: Alert) -> bool:
+        """Store an alert unless one with the same id is already stored.
+
+        Returns:
+            True if it was inserted, False if the id was already present.
+        """
+        return self._insert_ignore(tables.alerts, _alert_row(alert))
+
+    def upsert_health(self, health: CameraHealth) -> None:
+        """Record a camera's current health; a change of state is also appended to its history."""
+        table = tables.camera_health
+        row = _health_row(health)
+        with self._writer.begin() as conn:
+            previous = conn.execute(
+                sa.select(table.c.state).where(table.c.camera_id == health.camera_id)
+            ).scalar_one_or_none()
+            if previous != health.state.value:
+                conn.execute(
+                    tables.camera_health_events.insert().values(
+                        camera_id=health.camera_id,
+                        state=health.state.value,
+                        reason=health.reason,
+                        at=health.since,
+                    )
+                )
+            stmt = self._dialect_insert(table).values(**row)
+            updates = {key: value for key, value in row.items() if key != "camera_id"}
+            conn.execute(stmt.on_conflict_do_update(index_elements=[table.c.camera_id], set_=updates))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def list_sightings(
+        self,
+        camera_id: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Sighting], int]:
+        """Sightings newest first, filtered by camera and time.
+
+        Args:
+            camera_id: Only this camera.
+            start / end: Epoch seconds; a sighting matches when its [start, end]
+                overlaps the range (either bound may be open).
+            limit / offset: Page of the ordered result.
+
+        Returns:
+            The page of sightings and the total number matching the filters.
+
+        Raises:
+            ValidationError: `limit` or `offset` is negative.
+        """
+        _check_page(limit, offset)
+        table = tables.sightings
+        where: list[sa.ColumnElement[bool]] = []
+        if camera_id is not None:
+            where.append(table.c.camera_id == camera_id)
+        if start is not None:
+            where.append(table.c.end >= start)
+        if end is not None:
+            where.append(table.c.start <= end)
+        order = (table.c.start.desc(), table.c.id)
+        with self._read() as conn:
+            total, rows = _page(conn, table, where, order, limit, offset)
+        return [_sighting_from_row(row) for row in rows], total
+
+    def get_sighting(self, sighting_id: str) -> Sighting | None:
+        """The sighting with this id, or None."""
+        table = tables.sightings
+        with self._read() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == sighting_id)).mappings().first()
+        return None if row is None else _sighting_from_row(row)
+
+    def list_alerts(
+        self,
+        camera_id: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        kind: AlertKind | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Alert], int]:
+        """Alerts newest first, filtered by camera, kind and time.
+
+        Args:
+            camera_id: Only this camera.
+            start / end: Epoch seconds, inclusive bounds on the alert's timestamp.
+            kind: Only this kind of alert.
+            limit / offset: Page of the ordered result.
+
+        Returns:
+            The page of alerts and the total number matching the filters.
+
+        Raises:
+            ValidationError: `limit` or `offset` is negative.
+        """
+        _check_page(limit, offset)
+        table = tables.alerts
+        where: list[sa.ColumnElement[bool]] = []
+        if camera_id is not None:
+            where.append(table.c.camera_id == camera_id)
+        if kind is not None:
+            where.append(table.c.kind == kind.value)
+        if start is not None:
+            where.append(table.c.timestamp >= start)
+        if end is not None:
+            where.append(table.c.timestamp <= end)
+        order = (table.c.timestamp.desc(), table.c.id)
+        with self._read() as conn:
+            total, rows = _page(conn, table, where, order, limit, offset)
+        return [_alert_from_row(row) for row in rows], total
+
+    def list_health(self) -> list[CameraHealth]:
+        """The last recorded health of every camera, by camera id."""
+        table = tables.camera_health
+        with self._read() as conn:
+            rows = conn.execute(sa.select(table).order_by(table.c.camera_id)).mappings().all()
+        return [_health_from_row(row) for row in rows]
+
+    def list_health_events(self, camera_id: str | None = None, limit: int = 100) -> list[HealthEvent]:
+        """Health state changes, newest first, optionally for one camera."""
+        _check_page(limit, 0)
+        table = tables.camera_health_events
+        query = sa.select(table).order_by(table.c.at.desc(), table.c.id.desc()).limit(limit)
+        if camera_id is not None:
+            query = query.where(table.c.camera_id == camera_id)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [
+            HealthEvent(
+                camera_id=row["camera_id"],
+                state=HealthState(row["state"]),
+                reason=row["reason"],
+                at=float(row["at"]),
+            )
+            for row in rows
+        ]
+
+    def counts(self) -> StoreCounts:
+        """Number of stored sightings and alerts."""
+        with self._read() as conn:
+            sightings = conn.execute(sa.select(sa.func.count()).select_from(tables.sightings)).scalar_one()
+            alerts = conn.execute(sa.select(sa.func.count()).select_from(tables.alerts)).scalar_one()
+        return StoreCounts(sightings=int(sightings), alerts=int(alerts))
+
+    def ping(self) -> bool:
+        """True if the database answers a trivial query; a failure is logged, not raised."""
+        try:
+            with self._read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            logger.warning("database %s does not answer: %s", self.url, exc)
+            return False
+        return True
+
+    # -- internals ------------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        # One transaction per read, so a page and its total come from the same snapshot.
+        with self._engine.begin() as conn:
+            yield conn
+
+    def _migrate(self) -> None:
+        config = AlembicConfig()
+        # ConfigParser interpolates '%'; a path may contain one.
+        config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+        with self._writer.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def _dialect_insert(self, table: sa.Table) -> sqlite.Insert | postgresql.Insert:
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    def _insert_ignore(self, table: sa.Table, row: Mapping[str, Any]) -> bool:
+        stmt = self._dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=["id"])
+        with self._writer.begin() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+
+def _parse_url(url: str | Path) -> sa.URL:
+    if isinstance(url, Path) or "://" not in url:
+        path = Path(url).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sa.URL.create("sqlite", database=str(path))
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"database url: expected a SQLAlchemy URL or a file path, got {url!r}") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return parsed
+
+
+def _create_engine(url: sa.URL) -> sa.Engine:
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if backend != "sqlite":
+        raise ConfigError(f"database url: expected sqlite or postgresql, got {backend!r}")
+    options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if url.database in (None, "", ":memory:"):
+        # Each new connection to :memory: would be a new, empty database: share one.
+        options["poolclass"] = StaticPool
+    engine = sa.create_engine(url, **options)
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    # pysqlite's own transaction handling skips BEGIN before DDL and cannot take the
+    # write lock early; switch it off and emit BEGIN ourselves (SQLAlchemy's documented recipe).
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL loses at most the last commits on power loss, never integrity.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if limit < 0 or offset < 0:
+        raise ValidationError(
+            f"paging: expected limit >= 0 and offset >= 0, got limit={limit} offset={offset}"
+        )
+
+
+def _page(
+    conn: sa.Connection,
+    table: sa.Table,
+    where: Sequence[sa.ColumnElement[bool]],
+    order: Sequence[sa.UnaryExpression[Any] | sa.Column[Any]],
+    limit: int,
+    offset: int,
+) -> tuple[int, Sequence[sa.RowMapping]]:
+    total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+    rows = conn.execute(sa.select(table).where(*where).order_by(*order).limit(limit).offset(offset))
+    return int(total), rows.mappings().all()
+
+
+def _box(values: Sequence[Any]) -> Box:
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return (x1, y1, x2, y2)
+
+
+def _sighting_row(sighting: Sighting) -> dict[str, Any]:
+    return {
+        "id": sighting.id,
+        "camera_id": sighting.camera_id,
+        "tracker_id": int(sighting.tracker_id),
+        "start": float(sighting.start),
+        "end": float(sighting.end),
+        "best_box": list(_box(sighting.best_box)),
+        "crop_path": sighting.crop_path,
+        "path": [[float(p.timestamp), float(p.x), float(p.y)] for p in sighting.path],
+        "confidence": float(sighting.confidence),
+        "frames": int(sighting.frames),
+        "short": bool(sighting.short),
+        "descriptor": None if sighting.descriptor is None else [float(v) for v in sighting.descriptor],
+        "created_at": time.time(),
+    }
+
+
+def _sighting_from_row(row: sa.RowMapping) -> Sighting:
+    descriptor = row["descriptor"]
+    return Sighting(
+        id=row["id"],
+        camera_id=row["camera_id"],
+        tracker_id=int(row["tracker_id"]),
+        start=float(row["start"]),
+        end=float(row["end"]),
+        best_box=_box(row["best_box"]),
+        crop_path=row["crop_path"],
+        path=tuple(PathPoint(timestamp=float(t), x=float(x), y=float(y)) for t, x, y in row["path"]),
+        confidence=float(row["confidence"]),
+        frames=int(row["frames"]),
+        short=bool(row["short"]),
+        descriptor=None if descriptor is None else tuple(float(v) for v in descriptor),
+    )
+
+
+def _alert_row(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "kind": alert.kind.value,
+        "rule": alert.rule,
+        "camera_id": alert.camera_id,
+        "timestamp": float(alert.timestamp),
+        "message": alert.message,
+        "tracker_id": None if alert.tracker_id is None else int(alert.tracker_id),
+        "zone": alert.zone,
+        "box": None if alert.box is None else list(_box(alert.box)),
+        "acknowledged": False,
+        "created_at": time.time(),
+    }
+
+
+def _alert_from_row(row: sa.RowMapping) -> Alert:
+    return Alert(
+        id=row["id"],
+        kind=AlertKind(row["kind"]),
+        rule=row["rule"],
+        camera_id=row["camera_id"],
+        timestamp=float(row["timestamp"]),
+        message=row["message"],
+        tracker_id=row["tracker_id"],
+        zone=row["zone"],
+        box=None if row["box"] is None else _box(row["box"]),
+    )
+
+
+def _health_row(health: CameraHealth) -> dict[str, Any]:
+    return {
+        "camera_id": health.camera_id,
+        "state": health.state.value,
+        "reason": health.reason,
+        "since": float(health.since),
+        "last_frame_at": None if health.last_frame_at is None else float(health.last_frame_at),
+        "frames": int(health.frames),
+        "reconnects": int(health.reconnects),
+        "updated_at": time.time(),
+    }
+
+
+def _health_from_row(row: sa.RowMapping) -> CameraHealth:
+    return CameraHealth(
+        camera_id=row["camera_id"],
+        state=HealthState(row["state"]),
+        reason=row["reason"],
+        since=float(row["since"]),
+        last_frame_at=row["last_frame_at"],
+        frames=int(row["frames"]),
+        reconnects=int(row["reconnects"]),
+    )

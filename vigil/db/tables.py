@@ -1,0 +1,77 @@
+"""Vigil's database schema as SQLAlchemy Core tables.
+
+The tables here describe the schema *after* the latest migration. Migrations under
+``vigil/db/migrations/versions`` are the source of truth for how a database gets
+there; keep the two in step (the store tests compare them).
+
+Times are epoch seconds (float), as everywhere in Vigil; boxes, paths and
+descriptors are JSON arrays; a missing box or descriptor is SQL NULL
+(``none_as_null``), not JSON ``null``, so ``IS NULL`` filters work.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+sightings = sa.Table(
+    "sightings",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("tracker_id", sa.Integer, nullable=False),
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("end", sa.Float, nullable=False),
+    sa.Column("best_box", sa.JSON, nullable=False),
+    sa.Column("crop_path", sa.String(512), nullable=True),
+    sa.Column("path", sa.JSON, nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("frames", sa.Integer, nullable=False),
+    sa.Column("short", sa.Boolean, nullable=False),
+    sa.Column("descriptor", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_sightings_camera_id_start", "camera_id", "start"),
+    sa.Index("ix_sightings_start", "start"),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("tracker_id", sa.Integer, nullable=True),
+    sa.Column("zone", sa.String(128), nullable=True),
+    sa.Column("box", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("acknowledged", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_alerts_timestamp", "timestamp"),
+)
+
+camera_health = sa.Table(
+    "camera_health",
+    metadata,
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("since", sa.Float, nullable=False),
+    sa.Column("last_frame_at", sa.Float, nullable=True),
+    sa.Column("frames", sa.Integer, nullable=False),
+    sa.Column("reconnects", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+camera_health_events = sa.Table(
+    "camera_health_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index("ix_camera_health_events_camera_id_at", "camera_id", "at"),
+)

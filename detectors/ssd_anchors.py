@@ -71,9 +71,8 @@ def anchors(height: int = MODEL_SIZE, width: int = MODEL_SIZE) -> FloatArray:
     """
     parts = []
     for (rows, cols), shapes in zip(feature_map_sizes(height, width), _layer_anchor_shapes(), strict=True):
-        sizes = np.array(
-            [(scale / math.sqrt(ratio), scale * math.sqrt(ratio)) for scale, ratio in shapes], np.float64
-        ) * MODEL_SIZE
+        ratios = [(scale / math.sqrt(ratio), scale * math.sqrt(ratio)) for scale, ratio in shapes]
+        sizes = np.array(ratios, np.float64) * MODEL_SIZE
         cy = (np.arange(rows) + 0.5) * (height / rows)
         cx = (np.arange(cols) + 0.5) * (width / cols)
         grid = np.zeros((rows, cols, len(shapes), 4), np.float64)
@@ -119,7 +118,8 @@ def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
     area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
     area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)).astype(np.float32)
+    iou: FloatArray = (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)).astype(np.float32)
+    return iou
 
 
 def nms(boxes: FloatArray, order: npt.NDArray[np.int64], iou_threshold: float) -> npt.NDArray[np.int64]:

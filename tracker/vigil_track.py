@@ -68,6 +68,8 @@ class VigilTrackerConfig:
             detections carry ``data["embedding"]``).
         embedding_momentum: Weight of the old embedding in a track's running mean.
         output_filtered_box: Report the filtered box instead of the detection's box.
+        std_position / std_velocity: Kalman noise as fractions of box size (see
+            `tracker.kalman.KalmanFilter`).
     """
 
     high_threshold: float = 0.5
@@ -84,6 +86,10 @@ class VigilTrackerConfig:
     appearance_threshold: float = 0.25
     embedding_momentum: float = 0.9
     output_filtered_box: bool = False
+    std_position: float = 1.0 / 20
+    reassociate_last_box: bool = False
+    refind_velocity: bool = False
+    std_velocity: float = 1.0 / 160
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,7 @@ class _Tracks:
     lost_frames: Index  # frames since last match; 0 = matched in the previous frame
     score: Array  # last matched detection score
     detection: Index  # row of this frame's detections it matched, -1 if none
+    last_box: Array  # (T, 4) xyxy of the last matched detection
     embedding: Array | None  # (T, D) running mean, when detections carry embeddings
 
     @classmethod
@@ -111,6 +118,7 @@ class _Tracks:
             lost_frames=np.zeros(0, np.int64),
             score=np.zeros(0),
             detection=np.zeros(0, np.int64),
+            last_box=np.zeros((0, 4)),
             embedding=None,
         )
 
@@ -135,6 +143,7 @@ class _Tracks:
             lost_frames=self.lost_frames[index],
             score=self.score[index],
             detection=self.detection[index],
+            last_box=self.last_box[index],
             embedding=None if self.embedding is None else self.embedding[index],
         )
 
@@ -155,6 +164,7 @@ class _Tracks:
             lost_frames=np.concatenate([self.lost_frames, other.lost_frames]),
             score=np.concatenate([self.score, other.score]),
             detection=np.concatenate([self.detection, other.detection]),
+            last_box=np.concatenate([self.last_box, other.last_box]),
             embedding=embedding,
         )
 
@@ -174,7 +184,7 @@ class VigilTracker:
     def __init__(self, frame_rate: float = 30.0, config: VigilTrackerConfig | None = None) -> None:
         self.frame_rate = frame_rate
         self.config = config or VigilTrackerConfig()
-        self._kalman = KalmanFilter()
+        self._kalman = KalmanFilter(self.config.std_position, self.config.std_velocity)
         self._max_lost = max(1, round(self.config.track_buffer_s * frame_rate))
         self.reset()
 
@@ -266,6 +276,9 @@ class VigilTracker:
         seconds_lost = tracks.lost_frames[rows] / self.frame_rate
         buffer = self.config.iou_buffer + self.config.reassociate_buffer * seconds_lost
         iou = iou_matrix(tracks.xyxy[rows], boxes[cols], buffer)
+        if self.config.reassociate_last_box:
+            # The filter drifts while a track is unseen; where it was last seen is a second guess.
+            iou = np.maximum(iou, iou_matrix(tracks.last_box[rows], boxes[cols], buffer))
         similar = height_ratio(tracks.xyxy[rows], boxes[cols]) >= self.config.min_height_ratio
         return np.where(similar, 1.0 - iou, np.inf)
 
@@ -274,6 +287,13 @@ class VigilTracker:
     ) -> _Tracks:
         rows, cols = matched[:, 0], matched[:, 1]
         mean, covariance = tracks.mean.copy(), tracks.covariance.copy()
+        refound = rows[tracks.lost_frames[rows] > 0]
+        if self.config.refind_velocity and len(refound):
+            # Velocity drifted while unseen: restart it from the gap it actually crossed (OC-SORT's idea).
+            gap = (tracks.lost_frames[refound] + 1)[:, None]
+            seen_at = xyxy_to_cxcywh(tracks.last_box[refound])[:, :2]
+            now_at = xyxy_to_cxcywh(boxes[cols[tracks.lost_frames[rows] > 0]])[:, :2]
+            mean[refound, 4:6] = (now_at - seen_at) / gap
         mean[rows], covariance[rows] = self._kalman.update(
             mean[rows], covariance[rows], xyxy_to_cxcywh(boxes[cols]), scores[cols]
         )
@@ -294,7 +314,11 @@ class VigilTracker:
             embedding[rows] = m * embedding[rows] + (1 - m) * _unit(embeddings[cols])
         detection = np.full(len(tracks), -1, np.int64)
         detection[rows] = cols
-        return _Tracks(tracks.key, tracker_id, mean, covariance, hits, lost_frames, score, detection, embedding)
+        last_box = tracks.last_box.copy()
+        last_box[rows] = boxes[cols]
+        return _Tracks(
+            tracks.key, tracker_id, mean, covariance, hits, lost_frames, score, detection, last_box, embedding
+        )
 
     def _age_out(self, tracks: _Tracks, matched_rows: Index) -> _Tracks:
         # An unconfirmed track that misses a frame was most likely a false positive.
@@ -320,6 +344,7 @@ class VigilTracker:
             lost_frames=np.zeros(n, np.int64),
             score=scores,
             detection=rows,
+            last_box=boxes,
             embedding=None if embeddings is None else _unit(embeddings[rows]),
         )
 

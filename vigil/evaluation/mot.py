@@ -22,7 +22,8 @@ from __future__ import annotations
 import configparser
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tracker.base import Tracker
 from vigil.errors import DependencyError, ValidationError
 from vigil.types import Detections
 
@@ -187,7 +189,10 @@ def evaluate(sequences: Iterable[SequenceInfo], results_dir: Path) -> dict[str, 
             raw = dataset.get_raw_seq_data(tracker, info.name)
             data = dataset.get_preprocessed_seq_data(raw, "pedestrian")
             per_sequence[info.name] = {m.get_name(): m.eval_sequence(data) for m in metrics}
-    combined = {m.get_name(): m.combine_sequences({k: v[m.get_name()] for k, v in per_sequence.items()}) for m in metrics}
+    combined = {
+        m.get_name(): m.combine_sequences({seq: result[m.get_name()] for seq, result in per_sequence.items()})
+        for m in metrics
+    }
     scores = {name: _scores(result) for name, result in per_sequence.items()}
     scores[COMBINED] = _scores(combined)
     return scores
@@ -226,3 +231,40 @@ def _scores(result: dict[str, Any]) -> Scores:
 
 def results_path(out_dir: Path, sequence: str) -> Path:
     return Path(os.fspath(out_dir)) / f"{sequence}.txt"
+
+
+@dataclass(frozen=True)
+class TrackingRun:
+    """Result of running one tracker over sequences.
+
+    Attributes:
+        update_seconds: Wall time of every ``update`` call, in frame order over all sequences.
+        detections_per_frame: Input detections of every frame, same order.
+    """
+
+    update_seconds: list[float]
+    detections_per_frame: list[int]
+
+
+def run_tracker(
+    factory: Callable[[float], Tracker], sequences: Iterable[SequenceInfo], out_dir: Path
+) -> TrackingRun:
+    """Run a fresh tracker per sequence on its public detections; write ``out_dir/<seq>.txt``.
+
+    Args:
+        factory: Builds a tracker for a frame rate (see `vigil.evaluation.baselines.TRACKERS`).
+        sequences: Sequences to run.
+        out_dir: Where MOTChallenge result files go (created).
+    """
+    seconds: list[float] = []
+    counts: list[int] = []
+    for info in sequences:
+        tracker = factory(info.frame_rate)
+        tracked = []
+        for detections in read_detections(info):
+            start = time.perf_counter()
+            tracked.append(tracker.update(detections))
+            seconds.append(time.perf_counter() - start)
+            counts.append(len(detections))
+        write_tracks(results_path(out_dir, info.name), tracked)
+    return TrackingRun(seconds, counts)

@@ -12,7 +12,9 @@ from vigil.errors import ValidationError
 from vigil.types import Alert, AlertKind, Detections
 
 
-def points_in_polygon(points: npt.NDArray[np.float32], polygon: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+def points_in_polygon(
+    points: npt.NDArray[np.float32], polygon: npt.NDArray[np.float32]
+) -> npt.NDArray[np.bool_]:
     """Which points lie inside (or on the edge of) a polygon.
 
     Args:
@@ -59,7 +61,7 @@ class ZoneIntrusion:
         inside = points_in_polygon(tracked.bottom_center, polygon) if len(tracked) else np.zeros(0, bool)
         alerts = []
         present = set()
-        for row, (track_id, is_inside) in enumerate(zip(tracked.tracker_id.tolist(), inside.tolist())):
+        for row, (track_id, is_inside) in enumerate(zip(tracked.tracker_id.tolist(), inside.tolist(), strict=True)):
             present.add(track_id)
             self._inside_frames[track_id] = self._inside_frames.get(track_id, 0) + 1 if is_inside else 0
             if self._inside_frames[track_id] < self.min_frames:

@@ -44,11 +44,18 @@ def _naive(clip: Path, detector: Any, seconds: float | None) -> dict[str, float]
         detections += len(found)
     meter.stop()
     capture.release()
-    return {"video_frames": frames, "detector_frames": frames, "detections": detections,
-            "wall_s": meter.wall, "cpu_s": meter.cpu}
+    return {
+        "video_frames": frames,
+        "detector_frames": frames,
+        "detections": detections,
+        "wall_s": meter.wall,
+        "cpu_s": meter.cpu,
+    }
 
 
-def _vigil(clip: Path, detector: Any, detect_fps: float, seconds: float | None, video_frames: int) -> dict[str, float]:
+def _vigil(
+    clip: Path, detector: Any, detect_fps: float, seconds: float | None, video_frames: int
+) -> dict[str, float]:
     from ingest.sources import StreamSource
     from tracker.sighting import SightingBuilder
     from tracker.vigil_track import VigilTracker
@@ -69,8 +76,13 @@ def _vigil(clip: Path, detector: Any, detect_fps: float, seconds: float | None, 
     source.stop()
     meter.stop()
     # Vigil covers the same span of video as the naive loop, detecting only detect_fps of it.
-    return {"video_frames": video_frames, "detector_frames": processed, "detections": detections,
-            "wall_s": meter.wall, "cpu_s": meter.cpu}
+    return {
+        "video_frames": video_frames,
+        "detector_frames": processed,
+        "detections": detections,
+        "wall_s": meter.wall,
+        "cpu_s": meter.cpu,
+    }
 
 
 def run(clip: Path, detect_fps: float, seconds: float | None) -> dict[str, Any]:
@@ -94,22 +106,32 @@ def run(clip: Path, detect_fps: float, seconds: float | None) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--clip", type=Path, default=FOOTAGE / "overhead_crowd.avi",
-                        help="video to process (default: shared overhead_crowd.avi, 1280x720, ~40 people)")
+    parser.add_argument(
+        "--clip",
+        type=Path,
+        default=FOOTAGE / "overhead_crowd.avi",
+        help="video to process (default: shared overhead_crowd.avi, 1280x720, ~40 people)",
+    )
     parser.add_argument("--detect-fps", type=float, default=5.0, help="Vigil's detection rate (default 5)")
     parser.add_argument("--seconds", type=float, default=None, help="process only the first SECONDS of video")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def report(result: dict[str, Any]) -> str:
-    lines = [f"pipeline on {result['clip']} (Vigil detect_fps={result['detect_fps']})",
-             f"{'':8}{'video frames':>13}{'detected':>10}{'cpu s':>8}{'wall s':>8}{'frames/cpu-s':>14}{'frames/s':>10}"]
+    lines = [
+        f"pipeline on {result['clip']} (Vigil detect_fps={result['detect_fps']})",
+        f"{'':8}{'video frames':>13}{'detected':>10}{'cpu s':>8}{'wall s':>8}{'frames/cpu-s':>14}{'frames/s':>10}",
+    ]
     for name in ("naive", "vigil"):
         r = result[name]
-        lines.append(f"{name:8}{r['video_frames']:>13}{r['detector_frames']:>10}{r['cpu_s']:>8.1f}{r['wall_s']:>8.1f}"
-                     f"{r['frames_per_cpu_s']:>14.1f}{r['frames_per_wall_s']:>10.1f}")
-    lines.append(f"ratio vigil/naive: {result['ratio_frames_per_cpu_s']:.2f}x frames per CPU-second, "
-                 f"{result['ratio_frames_per_wall_s']:.2f}x frames per wall-second")
+        lines.append(
+            f"{name:8}{r['video_frames']:>13}{r['detector_frames']:>10}{r['cpu_s']:>8.1f}{r['wall_s']:>8.1f}"
+            f"{r['frames_per_cpu_s']:>14.1f}{r['frames_per_wall_s']:>10.1f}"
+        )
+    lines.append(
+        f"ratio vigil/naive: {result['ratio_frames_per_cpu_s']:.2f}x frames per CPU-second, "
+        f"{result['ratio_frames_per_wall_s']:.2f}x frames per wall-second"
+    )
     return "\n".join(lines)
 
 

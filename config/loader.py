@@ -36,7 +36,9 @@ def format_location(location: tuple[int | str, ...]) -> str:
 def _interpolate(value: Any, path: str, environ: Mapping[str, str], problems: list[str]) -> Any:
     """Replace ${VAR} and ${VAR:-default} in strings with the environment's values."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, f"{path}.{k}" if path else str(k), environ, problems) for k, v in value.items()}
+        return {
+            k: _interpolate(v, f"{path}.{k}" if path else str(k), environ, problems) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_interpolate(v, f"{path}[{i}]", environ, problems) for i, v in enumerate(value)]
     if not isinstance(value, str):
@@ -48,7 +50,9 @@ def _interpolate(value: Any, path: str, environ: Mapping[str, str], problems: li
             return environ[name]
         if default is not None:
             return default
-        problems.append(f"{path}: environment variable {name} is not set (or give a default: ${{{name}:-...}})")
+        problems.append(
+            f"{path}: environment variable {name} is not set (or give a default: ${{{name}:-...}})"
+        )
         return match.group(0)
 
     return _ENV_REFERENCE.sub(substitute, value)
@@ -65,7 +69,9 @@ def _pydantic_problems(error: pydantic.ValidationError) -> list[str]:
     return problems
 
 
-def parse_config(data: Any, source: str = "<config>", environ: Mapping[str, str] | None = None) -> VigilConfig:
+def parse_config(
+    data: Any, source: str = "<config>", environ: Mapping[str, str] | None = None
+) -> VigilConfig:
     """Validate an already-parsed YAML document.
 
     Raises:

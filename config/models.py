@@ -135,7 +135,9 @@ class ZoneIntrusionRule(Strict):
     camera: Identifier = Field(description="Camera id the rule watches.")
     zone: Identifier = Field(description="Zone name on that camera.")
     min_frames: int = Field(
-        default=2, ge=1, description="Consecutive frames inside before alerting; raising it ignores passers-by."
+        default=2,
+        ge=1,
+        description="Consecutive frames inside before alerting; raising it ignores passers-by.",
     )
     cooldown_s: float = Field(
         default=60.0, ge=0, description="Per-track quiet time after an alert: one person, one alert."
@@ -226,6 +228,4 @@ class VigilConfig(Strict):
         ai = sum(camera.role is CameraRole.AI for camera in self.cameras)
         ptz = sum(camera.ptz for camera in self.cameras)
         zones = sum(len(camera.zones) for camera in self.cameras)
-        return (
-            f"{len(self.cameras)} cameras ({ai} AI, {ptz} PTZ), {zones} zones, {len(self.rules)} rules"
-        )
+        return f"{len(self.cameras)} cameras ({ai} AI, {ptz} PTZ), {zones} zones, {len(self.rules)} rules"

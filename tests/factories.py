@@ -24,6 +24,10 @@ def make_detections(
     )
 
 
-def make_frame(camera_id: str = "cam1", index: int = 0, timestamp: float = 1_000.0, size: tuple[int, int] = (320, 240)) -> Frame:
+def make_frame(
+    camera_id: str = "cam1", index: int = 0, timestamp: float = 1_000.0, size: tuple[int, int] = (320, 240)
+) -> Frame:
     width, height = size
-    return Frame(camera_id=camera_id, index=index, timestamp=timestamp, image=np.zeros((height, width, 3), np.uint8))
+    return Frame(
+        camera_id=camera_id, index=index, timestamp=timestamp, image=np.zeros((height, width, 3), np.uint8)
+    )

@@ -29,10 +29,14 @@ def demo_like_config(url: str, data_dir: Path):  # type: ignore[no-untyped-def]
                     "role": "ai",
                     "detect_fps": 5,
                     # The table the people in the clip walk up to.
-                    "zones": [{"name": "table", "polygon": [[0.35, 0.6], [0.8, 0.6], [0.8, 1.0], [0.35, 1.0]]}],
+                    "zones": [
+                        {"name": "table", "polygon": [[0.35, 0.6], [0.8, 0.6], [0.8, 1.0], [0.35, 1.0]]}
+                    ],
                 }
             ],
-            "rules": [{"name": "table-intrusion", "type": "zone_intrusion", "camera": "cam1", "zone": "table"}],
+            "rules": [
+                {"name": "table-intrusion", "type": "zone_intrusion", "camera": "cam1", "zone": "table"}
+            ],
         }
     )
 

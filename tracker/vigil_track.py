@@ -89,6 +89,7 @@ class VigilTrackerConfig:
     std_position: float = 1.0 / 20
     reassociate_last_box: bool = False
     refind_velocity: bool = False
+    lost_in_first_stage: bool = True
     std_velocity: float = 1.0 / 160
 
 
@@ -208,7 +209,7 @@ class VigilTracker:
         matches: list[Index] = []  # (K, 2) arrays of (track row, detection row)
 
         # 1. Confirmed tracks, lost or not, against confident detections.
-        pool = np.flatnonzero(tracks.confirmed)
+        pool = np.flatnonzero(tracks.confirmed & (cfg.lost_in_first_stage | (tracks.lost_frames == 0)))
         cost = self._first_stage_cost(tracks, pool, boxes, scores, embeddings, high)
         pairs, pool_left, high_left = assign(cost, 1.0 - cfg.match_iou)
         matches.append(np.stack([pool[pairs[:, 0]], high[pairs[:, 1]]], axis=1))
@@ -221,7 +222,7 @@ class VigilTracker:
         matches.append(np.stack([active[pairs[:, 0]], low[pairs[:, 1]]], axis=1))
 
         # 3. Lost tracks against what is left, with a buffer that grows with the gap.
-        lost = pool[tracks.lost_frames[pool] > 0]
+        lost = np.setdiff1d(np.flatnonzero(tracks.confirmed & (tracks.lost_frames > 0)), matches[0][:, 0])
         cost = self._reassociation_cost(tracks, lost, boxes, high)
         pairs, _, high_left = assign(cost, 1.0 - cfg.match_iou)
         matches.append(np.stack([lost[pairs[:, 0]], high[pairs[:, 1]]], axis=1))

@@ -19,7 +19,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Any], None]
+Handler = Callable[[Any], object]
 
 SIGHTINGS = "sightings"
 ALERTS = "alerts"

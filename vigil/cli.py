@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             if words[0] not in groups:
                 group = top.add_parser(words[0], help=GROUPS[words[0]], description=GROUPS[words[0]])
-                groups[words[0]] = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
+                groups[words[0]] = group.add_subparsers(
+                    dest="subcommand", metavar="SUBCOMMAND", required=True
+                )
             sub = groups[words[0]].add_parser(words[1], help=helptext, description=helptext)
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)

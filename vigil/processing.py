@@ -34,7 +34,9 @@ class CameraProcessor:
         rules: Rules watching this camera.
     """
 
-    def __init__(self, camera_id: str, tracker: Tracker, sightings: SightingBuilder, rules: list[Rule]) -> None:
+    def __init__(
+        self, camera_id: str, tracker: Tracker, sightings: SightingBuilder, rules: list[Rule]
+    ) -> None:
         self.camera_id = camera_id
         self.tracker = tracker
         self.sightings = sightings
@@ -55,7 +57,11 @@ class CameraProcessor:
         self._last_index = frame.index
         tracked = self.tracker.update(detections, frame.image)
         finished += self.sightings.update(tracked, frame)
-        alerts = [alert for rule in self.rules for alert in rule.evaluate(tracked, (frame.width, frame.height), frame.timestamp)]
+        alerts = [
+            alert
+            for rule in self.rules
+            for alert in rule.evaluate(tracked, (frame.width, frame.height), frame.timestamp)
+        ]
         return FrameResult(tracked=tracked, sightings=finished, alerts=alerts)
 
     def finish(self) -> list[Sighting]:

@@ -152,7 +152,9 @@ class Runtime:
         )
         host = host or self.config.api.host
         port = self.config.api.port if port is None else port
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+        )
         self._api_server = server
         self._api_thread = threading.Thread(target=server.run, name="api", daemon=True)
         self._api_thread.start()
@@ -199,11 +201,18 @@ class Runtime:
 
     # -- internals ----------------------------------------------------------------------
 
-    def _default_source(self, camera: CameraConfig, on_health: Callable[[CameraHealth], None]) -> StreamSource:
+    def _default_source(
+        self, camera: CameraConfig, on_health: Callable[[CameraHealth], None]
+    ) -> StreamSource:
         fps = camera.detect_fps if camera.role is CameraRole.AI else RECORD_ONLY_HEALTH_FPS
         url = camera.detect_url if camera.role is CameraRole.AI and camera.detect_url else camera.url
         return StreamSource(
-            camera.id, url, detect_fps=fps, on_health=on_health, stall_timeout=camera.stall_timeout_s, loop=True
+            camera.id,
+            url,
+            detect_fps=fps,
+            on_health=on_health,
+            stall_timeout=camera.stall_timeout_s,
+            loop=True,
         )
 
     def _on_health(self, health: CameraHealth) -> None:

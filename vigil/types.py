@@ -25,8 +25,9 @@ import numpy.typing as npt
 
 from vigil.errors import ValidationError
 
-FloatArray = npt.NDArray[np.float32]
-IntArray = npt.NDArray[np.int64]
+# Stored as float32 / int64; any float / integer array is accepted and converted.
+FloatArray = npt.NDArray[np.floating[Any]]
+IntArray = npt.NDArray[np.integer[Any]]
 Image = npt.NDArray[np.uint8]
 
 
@@ -125,7 +126,9 @@ class Detections:
     def __len__(self) -> int:
         return int(self.xyxy.shape[0])
 
-    def __getitem__(self, index: npt.NDArray[np.bool_] | npt.NDArray[np.int64] | slice | Sequence[int]) -> Detections:
+    def __getitem__(
+        self, index: npt.NDArray[np.bool_] | npt.NDArray[np.int64] | slice | Sequence[int]
+    ) -> Detections:
         """Select rows by boolean mask, integer indices or slice."""
         if isinstance(index, np.ndarray) and index.dtype == bool and index.shape != (len(self),):
             raise ValidationError(f"Detections mask: expected shape ({len(self)},), got {index.shape}")
@@ -164,7 +167,9 @@ class Detections:
             xyxy=np.concatenate([p.xyxy for p in parts]),
             confidence=np.concatenate([p.confidence for p in parts]),
             class_id=np.concatenate([p.class_id for p in parts]),
-            tracker_id=None if parts[0].tracker_id is None else np.concatenate([p.tracker_id for p in parts]),  # type: ignore[misc]
+            tracker_id=None
+            if parts[0].tracker_id is None
+            else np.concatenate([p.tracker_id for p in parts if p.tracker_id is not None]),
             data={key: np.concatenate([p.data[key] for p in parts]) for key in parts[0].data},
         )
 

@@ -5,8 +5,8 @@ import yaml
 
 from config.loader import ConfigErrors, load_config, parse_config
 from config.models import CameraRole
-from vigil.errors import ConfigError
 from vigil.cli import main
+from vigil.errors import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 
@@ -14,8 +14,12 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 def base(**overrides: object) -> dict:
     doc: dict = {
         "cameras": [
-            {"id": "cam1", "url": "rtsp://127.0.0.1:8554/cam1", "role": "ai",
-             "zones": [{"name": "pier", "polygon": [[0, 0], [1, 0], [1, 1]]}]},
+            {
+                "id": "cam1",
+                "url": "rtsp://127.0.0.1:8554/cam1",
+                "role": "ai",
+                "zones": [{"name": "pier", "polygon": [[0, 0], [1, 0], [1, 1]]}],
+            },
             {"id": "cam2", "url": "rtsp://127.0.0.1:8554/cam2"},
         ],
         "rules": [{"name": "r1", "type": "zone_intrusion", "camera": "cam1", "zone": "pier"}],
@@ -50,13 +54,20 @@ def test_demo_example_validates() -> None:
         # a typo in a key is an error, not silently ignored
         (lambda d: d["cameras"][1].update(rol="ai"), "cameras[1].rol: Extra inputs are not permitted"),
         # polygons need three points
-        (lambda d: d["cameras"][0]["zones"][0].update(polygon=[[0, 0], [1, 1]]),
-         "cameras[0].zones[0].polygon: needs at least 3 points"),
+        (
+            lambda d: d["cameras"][0]["zones"][0].update(polygon=[[0, 0], [1, 1]]),
+            "cameras[0].zones[0].polygon: needs at least 3 points",
+        ),
         # coordinates are normalised
-        (lambda d: d["cameras"][0]["zones"][0].update(polygon=[[0, 0], [2, 0], [1, 1]]),
-         "cameras[0].zones[0].polygon[1][0]: Input should be less than or equal to 1"),
+        (
+            lambda d: d["cameras"][0]["zones"][0].update(polygon=[[0, 0], [2, 0], [1, 1]]),
+            "cameras[0].zones[0].polygon[1][0]: Input should be less than or equal to 1",
+        ),
         # negative detection rate
-        (lambda d: d["cameras"][0].update(detect_fps=0), "cameras[0].detect_fps: Input should be greater than 0"),
+        (
+            lambda d: d["cameras"][0].update(detect_fps=0),
+            "cameras[0].detect_fps: Input should be greater than 0",
+        ),
         # duplicate ids
         (lambda d: d["cameras"][1].update(id="cam1"), "cameras[1].id: duplicate camera id 'cam1'"),
         # a rule pointing at a camera that does not exist
@@ -68,7 +79,10 @@ def test_demo_example_validates() -> None:
         # an unknown rule type
         (lambda d: d["rules"][0].update(type="teleport"), "rules[0]"),
         # secrets from env: a missing variable without default
-        (lambda d: d["cameras"][0].update(url="rtsp://${NVR_HOST}/1"), "cameras[0].url: environment variable NVR_HOST"),
+        (
+            lambda d: d["cameras"][0].update(url="rtsp://${NVR_HOST}/1"),
+            "cameras[0].url: environment variable NVR_HOST",
+        ),
     ],
 )
 def test_errors_name_their_yaml_path(mutate, expected: str) -> None:

@@ -12,15 +12,32 @@ from vigil.types import Detections, Frame, Sighting
     ("kwargs", "message"),
     [
         # xyxy must be (N, 4)
-        ({"xyxy": np.zeros((2, 3)), "confidence": np.zeros(2), "class_id": np.zeros(2)}, "xyxy: expected shape"),
+        (
+            {"xyxy": np.zeros((2, 3)), "confidence": np.zeros(2), "class_id": np.zeros(2)},
+            "xyxy: expected shape",
+        ),
         # confidence length must follow xyxy
-        ({"xyxy": np.zeros((2, 4)), "confidence": np.zeros(3), "class_id": np.zeros(2)}, "confidence: expected 2"),
+        (
+            {"xyxy": np.zeros((2, 4)), "confidence": np.zeros(3), "class_id": np.zeros(2)},
+            "confidence: expected 2",
+        ),
         # class_id must be 1-D
         ({"xyxy": np.zeros((2, 4)), "confidence": np.zeros(2), "class_id": np.zeros((2, 1))}, "class_id"),
         # tracker_id length must follow xyxy
-        ({"xyxy": np.zeros((1, 4)), "confidence": [1.0], "class_id": [0], "tracker_id": [1, 2]}, "tracker_id"),
+        (
+            {"xyxy": np.zeros((1, 4)), "confidence": [1.0], "class_id": [0], "tracker_id": [1, 2]},
+            "tracker_id",
+        ),
         # data columns must have N rows
-        ({"xyxy": np.zeros((2, 4)), "confidence": np.zeros(2), "class_id": np.zeros(2), "data": {"e": np.zeros((3, 8))}}, "data"),
+        (
+            {
+                "xyxy": np.zeros((2, 4)),
+                "confidence": np.zeros(2),
+                "class_id": np.zeros(2),
+                "data": {"e": np.zeros((3, 8))},
+            },
+            "data",
+        ),
     ],
 )
 def test_detections_rejects_wrong_shapes(kwargs: dict, message: str) -> None:
@@ -66,5 +83,14 @@ def test_frame_rejects_gray_image() -> None:
 
 def test_sighting_time_order() -> None:
     with pytest.raises(ValidationError, match="before start"):
-        Sighting(camera_id="c", tracker_id=1, start=10, end=5, best_box=(0, 0, 1, 1), crop_path=None,
-                 path=(), confidence=0.5, frames=3)
+        Sighting(
+            camera_id="c",
+            tracker_id=1,
+            start=10,
+            end=5,
+            best_box=(0, 0, 1, 1),
+            crop_path=None,
+            path=(),
+            confidence=0.5,
+            frames=3,
+        )

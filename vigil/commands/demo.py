@@ -13,16 +13,33 @@ SAMPLES = [ROOT / "samples" / "one-by-one-person-detection.mp4", ROOT / "samples
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds (default: run until Ctrl-C)")
-    parser.add_argument("--json", action="store_true",
-                        help='print only the summary, as JSON: {"frames":..,"detections":..,"sightings":..,'
-                             '"alerts":..,"cameras_online":..}')
-    parser.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (default 8000; 0 = any)")
-    parser.add_argument("--config", type=Path, default=DEMO_CONFIG,
-                        help="demo config; its camera URLs may use ${VIGIL_SIM_URL} (default: %(default)s)")
-    parser.add_argument("--keep-data", action="store_true",
-                        help="keep sightings of earlier demo runs (default: start from an empty demo database)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help='print only the summary, as JSON: {"frames":..,"detections":..,"sightings":..,'
+        '"alerts":..,"cameras_online":..}',
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="API port on 127.0.0.1 (default 8000; 0 = any)"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEMO_CONFIG,
+        help="demo config; its camera URLs may use ${VIGIL_SIM_URL} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep sightings of earlier demo runs (default: start from an empty demo database)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
     missing = [str(path) for path in SAMPLES if not path.is_file()]
     if missing:
-        raise SourceError(f"bundled sample footage missing: {', '.join(missing)} (restore it with git checkout)")
+        raise SourceError(
+            f"bundled sample footage missing: {', '.join(missing)} (restore it with git checkout)"
+        )
     with Simulator(SAMPLES, cameras=3) as simulator:
         base_url = simulator.urls[0].rsplit("/", 1)[0]
         os.environ["VIGIL_SIM_URL"] = base_url

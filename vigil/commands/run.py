@@ -9,8 +9,13 @@ HELP = "Run a site from its YAML config: ingest, detection, tracking, rules, sto
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML configuration file (see config/examples/)")
-    parser.add_argument("--duration", type=float, default=None, metavar="SECONDS",
-                        help="stop after this many seconds (default: run until Ctrl-C)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this many seconds (default: run until Ctrl-C)",
+    )
     parser.add_argument("--host", default=None, help="API address (default: api.host of the config)")
     parser.add_argument("--port", type=int, default=None, help="API port (default: api.port of the config)")
     parser.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")

@@ -1,0 +1,55 @@
+import numpy as np
+
+from alerts.zones import ZoneIntrusion
+from tests.factories import make_detections, make_frame
+from tracker.sighting import SightingBuilder
+from tracker.vigil_track import VigilTracker
+from vigil.masks import apply_privacy_masks
+from vigil.processing import CameraProcessor
+
+
+def make_processor() -> CameraProcessor:
+    zone = ZoneIntrusion(
+        name="r", camera_id="cam1", zone="z",
+        polygon=np.array([[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]), min_frames=1,
+    )
+    return CameraProcessor("cam1", VigilTracker(frame_rate=5), SightingBuilder("cam1", finish_after_s=1.0), [zone])
+
+
+def walk(processor: CameraProcessor, start_index: int, steps: int, t0: float):  # type: ignore[no-untyped-def]
+    """One person walking right across a 320x240 frame, 10 px per frame at 5 fps."""
+    results = []
+    for i in range(steps):
+        x = 20 + 10 * i
+        frame = make_frame(index=start_index + i, timestamp=t0 + i * 0.2)
+        results.append(processor.process(frame, make_detections(xyxy=[[x, 60, x + 30, 180]], confidence=[0.9])))
+    return results
+
+
+def test_person_walking_into_zone_gives_alert_and_one_sighting() -> None:
+    processor = make_processor()
+    results = walk(processor, 0, 25, 1000.0)
+    assert sum(len(r.alerts) for r in results) == 1  # crossing x=160 once
+    ids = {int(i) for r in results for i in (r.tracked.tracker_id if r.tracked.tracker_id is not None else [])}
+    assert len(ids) == 1  # one identity all the way
+    # Nothing seen for longer than finish_after_s: the track ends as one sighting.
+    empty = processor.process(make_frame(index=25, timestamp=1000.0 + 25 * 0.2 + 2.0), make_detections())
+    assert len(empty.sightings) == 1
+    sighting = empty.sightings[0]
+    assert sighting.frames >= 20 and not sighting.short
+    assert sighting.path[0].x < sighting.path[-1].x  # walked right
+
+
+def test_stream_restart_finishes_open_tracks_and_resets_ids() -> None:
+    processor = make_processor()
+    walk(processor, 100, 5, 1000.0)
+    after = walk(processor, 0, 5, 1010.0)  # frame index went back: the stream restarted
+    assert len(after[0].sightings) == 1
+
+
+def test_privacy_mask_blacks_out_without_touching_input() -> None:
+    image = np.full((10, 20, 3), 255, np.uint8)
+    masked = apply_privacy_masks(image, [[(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)]])
+    assert image.min() == 255  # caller's image untouched
+    assert masked[:, :9].max() == 0 and masked[:, 12:].min() == 255
+    assert apply_privacy_masks(image, []) is image

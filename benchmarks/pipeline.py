@@ -21,6 +21,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np
+
 from benchmarks.common import FOOTAGE, Meter, require
 
 
@@ -39,7 +41,7 @@ def _naive(clip: Path, detector: Any, seconds: float | None) -> dict[str, float]
         if not ok or (seconds is not None and capture.get(cv2.CAP_PROP_POS_MSEC) / 1000 > seconds):
             break
         found = detector.detect([image])[0]
-        tracker.update(found, image)
+        tracker.update(found, np.asarray(image, dtype=np.uint8))
         frames += 1
         detections += len(found)
     meter.stop()
@@ -89,7 +91,7 @@ def run(clip: Path, detect_fps: float, seconds: float | None) -> dict[str, Any]:
     from detectors.ssdlite import SsdliteDetector
 
     detector = SsdliteDetector()
-    detector.detect([__import__("numpy").zeros((720, 1280, 3), "uint8")])  # warm-up: model load, arenas
+    detector.detect([np.zeros((720, 1280, 3), np.uint8)])  # warm-up: model load, arenas
     naive = _naive(clip, detector, seconds)
     vigil = _vigil(clip, detector, detect_fps, seconds, int(naive["video_frames"]))
     for result in (naive, vigil):

@@ -56,7 +56,7 @@ def synthetic_scene(n_objects: int, n_frames: int = SWEEP_FRAMES, seed: int = 0)
             Detections(
                 xyxy=xyxy[keep],
                 confidence=rng.uniform(0.2, 1.0, n_objects)[keep],
-                class_id=np.zeros(int(keep.sum())),
+                class_id=np.zeros(int(keep.sum()), np.int64),
             )
         )
     return frames
@@ -135,7 +135,9 @@ def _print_table(report: dict[str, Any]) -> None:
     for name, r in report["trackers"].items():
         c = r["combined"]
         line = f"{name:<24}" + "".join(f"{c[m]:7.1f}" for m in ("HOTA", "DetA", "AssA", "MOTA", "IDF1"))
-        line += f"{r['update_us_real']:10.0f}" + "".join(f"{r['update_us_sweep'][str(n)]:11.0f}" for n in SWEEP)
+        line += f"{r['update_us_real']:10.0f}" + "".join(
+            f"{r['update_us_sweep'][str(n)]:11.0f}" for n in SWEEP
+        )
         print(line)
     for name, why in report["skipped"].items():
         print(f"skipped {name}: {why}")
@@ -158,7 +160,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder of MOTChallenge sequences (default: ../shared/data/mot_public_det)",
     )
     parser.add_argument(
-        "--trackers", default=",".join(ALL_TRACKERS), help=f"comma-separated subset of {','.join(ALL_TRACKERS)}"
+        "--trackers",
+        default=",".join(ALL_TRACKERS),
+        help=f"comma-separated subset of {','.join(ALL_TRACKERS)}",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 

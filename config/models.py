@@ -206,12 +206,12 @@ class VigilConfig(Strict):
             seen.add(camera.id)
         cameras = {camera.id: camera for camera in self.cameras}
         for i, rule in enumerate(self.rules):
-            camera = cameras.get(rule.camera)
-            if camera is None:
+            watched = cameras.get(rule.camera)
+            if watched is None:
                 errors.append(f"rules[{i}].camera: unknown camera {rule.camera!r}")
-            elif rule.zone not in {zone.name for zone in camera.zones}:
+            elif rule.zone not in {zone.name for zone in watched.zones}:
                 errors.append(f"rules[{i}].zone: camera {rule.camera!r} has no zone {rule.zone!r}")
-            elif camera.role is not CameraRole.AI:
+            elif watched.role is not CameraRole.AI:
                 errors.append(f"rules[{i}].camera: {rule.camera!r} is record-only; rules need role 'ai'")
         if errors:
             raise ValueError("\n".join(errors))

@@ -92,7 +92,8 @@ class KalmanFilter:
         projected, innovation_cov = self.project(mean, covariance)
         inverse = np.linalg.inv(innovation_cov[:, :2, :2])
         delta = boxes[None, :, :2] - projected[:, None, :2]
-        return np.einsum("nmi,nij,nmj->nm", delta, inverse, delta)
+        distance: Array = np.einsum("nmi,nij,nmj->nm", delta, inverse, delta)
+        return distance
 
 
 def _diag(values: Array) -> Array:

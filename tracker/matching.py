@@ -9,8 +9,6 @@ from scipy.optimize import linear_sum_assignment
 Array = npt.NDArray[np.float64]
 Index = npt.NDArray[np.int64]
 
-_EMPTY_INDEX = np.zeros(0, dtype=np.int64)
-
 
 def iou_matrix(a: Array, b: Array, buffer: float | Array = 0.0) -> Array:
     """Intersection over union of every box in ``a`` with every box in ``b``.
@@ -29,13 +27,14 @@ def iou_matrix(a: Array, b: Array, buffer: float | Array = 0.0) -> Array:
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)))
     a = _grow(a, buffer)
-    b = _grow(b, buffer if np.isscalar(buffer) else 0.0)
+    b = _grow(b, 0.0 if isinstance(buffer, np.ndarray) else buffer)
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(bottom_right - top_left, 0.0, None), axis=2)
     area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
     area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    iou: Array = inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    return iou
 
 
 def _grow(boxes: Array, buffer: float | Array) -> Array:
@@ -85,14 +84,10 @@ def assign(cost: Array, max_cost: float) -> tuple[Index, Index, Index]:
         r, c = linear_sum_assignment(sub)
         keep = sub[r, c] <= max_cost
         matches = np.stack([rows[r[keep]], cols[c[keep]]], axis=1).astype(np.int64)
-    unmatched_rows = np.setdiff1d(np.arange(n), matches[:, 0], assume_unique=True)
-    unmatched_cols = np.setdiff1d(np.arange(m), matches[:, 1], assume_unique=True)
-    return matches, unmatched_rows, unmatched_cols
+    return matches, _unused(n, matches[:, 0]), _unused(m, matches[:, 1])
 
 
-def greedy_components(cost: Array, max_cost: float) -> Array:
-    """Boolean (N, M) mask of allowed pairs; a cheap pre-filter shared by the stages."""
-    return cost <= max_cost
-
-
-__all__ = ["assign", "cosine_distance", "height_ratio", "iou_matrix", "_EMPTY_INDEX"]
+def _unused(n: int, used: Index) -> Index:
+    free = np.ones(n, dtype=bool)
+    free[used] = False
+    return np.flatnonzero(free)

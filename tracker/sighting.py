@@ -38,8 +38,12 @@ _SHARPNESS_SCALE = 100.0
 
 
 def geometric_quality(
-    xyxy: npt.NDArray[np.float32], confidence: npt.NDArray[np.float32], width: int, height: int,
-    full_height: float = 160.0, edge_margin: float = 2.0,
+    xyxy: npt.NDArray[np.float32],
+    confidence: npt.NDArray[np.float32],
+    width: int,
+    height: int,
+    full_height: float = 160.0,
+    edge_margin: float = 2.0,
 ) -> npt.NDArray[np.float64]:
     """Crop quality of every box without the sharpness factor, shape (N,), in [0, 1].
 
@@ -72,7 +76,8 @@ def _covered_fraction(boxes: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]
     inter = np.prod(np.clip(bottom_right - top_left, 0.0, None), axis=2)
     np.fill_diagonal(inter, 0.0)
     area = np.maximum(np.prod(boxes[:, 2:] - boxes[:, :2], axis=1), 1e-9)
-    return np.clip(inter.max(axis=1) / area, 0.0, 1.0)
+    covered: npt.NDArray[np.float64] = np.clip(inter.max(axis=1) / area, 0.0, 1.0)
+    return covered
 
 
 def sharpness(crop: Image) -> float:
@@ -84,9 +89,7 @@ def sharpness(crop: Image) -> float:
     grey = grey[::step, ::step]
     if min(grey.shape) < 3:
         return 0.5
-    laplacian = (
-        grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
-    )
+    laplacian = grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
     variance = float(laplacian.var())
     return 0.5 + 0.5 * variance / (variance + _SHARPNESS_SCALE)
 
@@ -160,7 +163,9 @@ class SightingBuilder:
         self._last_index = frame.index
         if len(tracked) and tracked.tracker_id is None:
             raise ValueError("SightingBuilder.update: expected tracked detections with tracker_id, got None")
-        quality = geometric_quality(tracked.xyxy, tracked.confidence, frame.width, frame.height, self.full_height)
+        quality = geometric_quality(
+            tracked.xyxy, tracked.confidence, frame.width, frame.height, self.full_height
+        )
         feet = tracked.bottom_center
         ids = tracked.tracker_id if tracked.tracker_id is not None else np.zeros(0, np.int64)
         for row, track_id in enumerate(ids.tolist()):

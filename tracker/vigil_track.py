@@ -70,26 +70,36 @@ class VigilTrackerConfig:
         output_filtered_box: Report the filtered box instead of the detection's box.
         std_position / std_velocity: Kalman noise as fractions of box size (see
             `tracker.kalman.KalmanFilter`).
+        reassociate_last_box: Also match lost tracks by where they were last seen, not
+            only by the filter's prediction (OC-SORT's OCR). Off: measured to cost HOTA
+            on the public detections (more false re-associations).
+        refind_velocity: Reset a re-found track's velocity from the gap it crossed
+            (OC-SORT's ORU, simplified). Off: measured not to pay.
+        lost_in_first_stage: Match lost tracks in the first stage with the active ones
+            (ByteTrack); False leaves them to the re-association stage only.
+        tentative_max_lost: Misses an unconfirmed track survives. Raising it keeps
+            flickering new people, and more false starts; 0 measured best.
     """
 
-    high_threshold: float = 0.5
+    high_threshold: float = 0.3
     low_threshold: float = 0.1
-    new_track_threshold: float = 0.6
+    new_track_threshold: float = 0.35
     match_iou: float = 0.2
     low_match_iou: float = 0.5
     iou_buffer: float = 0.0
     reassociate_buffer: float = 0.0
     min_height_ratio: float = 0.0
-    track_buffer_s: float = 1.0
-    min_hits: int = 2
+    track_buffer_s: float = 2.0
+    min_hits: int = 4
     fuse_score: bool = True
     appearance_threshold: float = 0.25
     embedding_momentum: float = 0.9
-    output_filtered_box: bool = False
+    output_filtered_box: bool = True
     std_position: float = 1.0 / 20
     reassociate_last_box: bool = False
     refind_velocity: bool = False
     lost_in_first_stage: bool = True
+    tentative_max_lost: int = 0
     std_velocity: float = 1.0 / 160
 
 
@@ -222,7 +232,9 @@ class VigilTracker:
         matches.append(np.stack([active[pairs[:, 0]], low[pairs[:, 1]]], axis=1))
 
         # 3. Lost tracks against what is left, with a buffer that grows with the gap.
-        lost = np.setdiff1d(np.flatnonzero(tracks.confirmed & (tracks.lost_frames > 0)), matches[0][:, 0])
+        lost = np.flatnonzero(
+            tracks.confirmed & (tracks.lost_frames > 0) & ~_rows_in(matches[0], len(tracks))
+        )
         cost = self._reassociation_cost(tracks, lost, boxes, high)
         pairs, _, high_left = assign(cost, 1.0 - cfg.match_iou)
         matches.append(np.stack([lost[pairs[:, 0]], high[pairs[:, 1]]], axis=1))
@@ -323,7 +335,7 @@ class VigilTracker:
 
     def _age_out(self, tracks: _Tracks, matched_rows: Index) -> _Tracks:
         # An unconfirmed track that misses a frame was most likely a false positive.
-        keep = tracks.confirmed | (tracks.lost_frames == 0)
+        keep = tracks.confirmed | (tracks.lost_frames <= self.config.tentative_max_lost)
         keep &= tracks.lost_frames <= self._max_lost
         return tracks.select(keep)
 
@@ -364,5 +376,13 @@ class VigilTracker:
         return np.asarray(embedding, dtype=np.float64).reshape(len(detections), -1)
 
 
+def _rows_in(pairs: Index, n: int) -> npt.NDArray[np.bool_]:
+    """Mask (n,) of the track rows that appear in matched ``pairs`` (K, 2)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[pairs[:, 0]] = True
+    return mask
+
+
 def _unit(x: Array) -> Array:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    unit: Array = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return unit

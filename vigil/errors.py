@@ -23,3 +23,7 @@ class SourceError(VigilError):
 
 class DependencyError(VigilError):
     """A system component Vigil needs (GStreamer, Kafka, ffmpeg) is missing."""
+
+
+class ServiceError(VigilError):
+    """A service Vigil runs (the API server, the simulator) could not start."""

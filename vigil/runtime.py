@@ -32,6 +32,7 @@ from tracker.vigil_track import VigilTracker, VigilTrackerConfig
 from vigil import bus as topics
 from vigil.bus import MemoryBus
 from vigil.db.store import Store
+from vigil.errors import ServiceError
 from vigil.masks import apply_privacy_masks
 from vigil.processing import CameraProcessor
 from vigil.types import CameraHealth, Frame, HealthState
@@ -161,9 +162,9 @@ class Runtime:
         deadline = time.monotonic() + 15
         while not server.started:
             if not self._api_thread.is_alive():
-                raise OSError(f"the API could not listen on {host}:{port} (is the port in use? try --port)")
+                raise ServiceError(f"the API could not listen on {host}:{port}: is the port in use? Choose another with --port")
             if time.monotonic() > deadline:
-                raise TimeoutError("the API did not start within 15 s")
+                raise ServiceError("the API did not start within 15 s")
             time.sleep(0.05)
         bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
         return f"http://{host}:{bound}"

@@ -38,7 +38,7 @@ def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
 
 def _column(name: str, value: Any, dtype: type, n: int | None, width: int | None = None) -> npt.NDArray[Any]:
     """Convert `value` to a read-only array of shape (n,) or (n, width), or raise."""
-    array = np.array(value, dtype=dtype)  # always a copy: the caller keeps its own array
+    array: npt.NDArray[Any] = np.array(value, dtype=dtype)  # always a copy: the caller keeps its own array
     if width is not None and array.size == 0:
         array = array.reshape(0, width)
     expected = f"({'N' if n is None else n},{'' if width is None else f' {width}'})"
@@ -121,7 +121,7 @@ class Detections:
 
     @classmethod
     def empty(cls) -> Detections:
-        return cls(xyxy=np.zeros((0, 4)), confidence=np.zeros(0), class_id=np.zeros(0))
+        return cls(xyxy=np.zeros((0, 4)), confidence=np.zeros(0), class_id=np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return int(self.xyxy.shape[0])

@@ -54,7 +54,9 @@ def test_builder_emits_finished_tracks_with_path_and_best_crop(tmp_path: Path) -
         if i in (2, 3):
             boxes.append([200, 20, 240, 120])
             ids.append(2)
-        emitted += builder.update(make_detections(xyxy=boxes, tracker_id=ids), textured_frame(i, 100.0 + i * 0.1))
+        emitted += builder.update(
+            make_detections(xyxy=boxes, tracker_id=ids), textured_frame(i, 100.0 + i * 0.1)
+        )
     emitted += builder.update(make_detections(), textured_frame(10, 105.0))
     by_id = {s.tracker_id: s for s in emitted}
     assert set(by_id) == {1, 2}
@@ -71,7 +73,9 @@ def test_stream_restart_finishes_open_tracks() -> None:
     saved: list[str] = []
     builder = SightingBuilder("cam1", save_crop=lambda sid, cam, pixels: saved.append(sid) or f"x/{sid}.jpg")
     builder.update(make_detections(xyxy=[[10, 10, 50, 110]], tracker_id=[1]), textured_frame(5, 10.0))
-    finished = builder.update(make_detections(xyxy=[[10, 10, 50, 110]], tracker_id=[1]), textured_frame(0, 20.0))
+    finished = builder.update(
+        make_detections(xyxy=[[10, 10, 50, 110]], tracker_id=[1]), textured_frame(0, 20.0)
+    )
     assert len(finished) == 1 and finished[0].end == 10.0 and finished[0].crop_path == f"x/{saved[0]}.jpg"
     assert [s.start for s in builder.flush()] == [20.0]
 

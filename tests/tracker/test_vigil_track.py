@@ -37,7 +37,9 @@ def run(walkers: list[Walker], n_frames: int, tracker: Tracker | None = None) ->
     history = []
     for t in range(n_frames):
         rows = [i for i, w in enumerate(walkers) if w.visible(t)]
-        dets = make_detections(xyxy=[walkers[i].box(t) for i in rows], confidence=[walkers[i].score for i in rows])
+        dets = make_detections(
+            xyxy=[walkers[i].box(t) for i in rows], confidence=[walkers[i].score for i in rows]
+        )
         out = tracker.update(dets)
         history.append(_attribute(out, dets, rows))
     return history
@@ -84,7 +86,10 @@ def test_identity_across_scenes(walkers: list[Walker], n_frames: int, expected_i
         # A one-frame false positive is never reported and burns no id.
         ([Walker((0, 100), (5, 0)), Walker((300, 300), (0, 0), frames=range(5, 6))], [{1}, set()]),
         # A detection flickering on and off every other frame never confirms.
-        ([Walker((300, 300), (0, 0), frames=range(0, 1)), Walker((100, 300), (0, 0), hidden=(2, 4, 6, 8))], None),
+        (
+            [Walker((300, 300), (0, 0), frames=range(0, 1)), Walker((100, 300), (0, 0), hidden=(2, 4, 6, 8))],
+            None,
+        ),
         # A weak detection alone never starts a track.
         ([Walker((0, 100), (5, 0), score=0.3)], [set()]),
     ],
@@ -120,15 +125,13 @@ def test_reset_restarts_ids_and_forgets_tracks() -> None:
     assert out.tracker_id is not None and out.tracker_id.tolist() == [1]
 
 
-def test_first_frame_confirms_at_once_later_tracks_need_two_hits() -> None:
-    tracker = VigilTracker(frame_rate=10)
-    first = tracker.update(make_detections(xyxy=[[0, 0, 40, 100]]))
-    second = tracker.update(make_detections(xyxy=[[0, 0, 40, 100], [200, 0, 240, 100]]))
-    third = tracker.update(make_detections(xyxy=[[0, 0, 40, 100], [200, 0, 240, 100]]))
-    assert first.tracker_id is not None and second.tracker_id is not None and third.tracker_id is not None
-    assert first.tracker_id.tolist() == [1]
-    assert second.tracker_id.tolist() == [1]
-    assert sorted(third.tracker_id.tolist()) == [1, 2]
+def test_first_frame_confirms_at_once_later_tracks_wait_for_min_hits() -> None:
+    tracker = VigilTracker(frame_rate=10, config=VigilTrackerConfig(min_hits=3))
+    person, newcomer = [0, 0, 40, 100], [200, 0, 240, 100]
+    reported = [tracker.update(make_detections(xyxy=[person] + [newcomer] * (t > 0))) for t in range(4)]
+    ids = [sorted(out.tracker_id.tolist()) for out in reported if out.tracker_id is not None]
+    # The newcomer appears on frame 1 and is reported from its third hit (frame 3) on, as id 2.
+    assert ids == [[1], [1], [1], [1, 2]]
 
 
 def test_input_untouched_and_columns_carried() -> None:

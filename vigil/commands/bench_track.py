@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Tracker quality (HOTA/MOTA/IDF1) and update time: Vigil vs supervision / ultralytics, same detections."
+HELP = (
+    "Tracker quality (HOTA/MOTA/IDF1) and update time: Vigil vs supervision / ultralytics, same detections."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,9 @@ TRACKER_NAMES = ("vigil", "supervision", "ultralytics-bytetrack", "ultralytics-b
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mot", required=True, type=Path, help="folder of MOTChallenge sequences (seqinfo.ini, det/, gt/)")
+    parser.add_argument(
+        "--mot", required=True, type=Path, help="folder of MOTChallenge sequences (seqinfo.ini, det/, gt/)"
+    )
     parser.add_argument("--out-dir", required=True, type=Path, help="where to write <seq>.txt tracker output")
     parser.add_argument(
         "--tracker",
@@ -42,7 +44,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"vigil eval track: {error}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"tracker": args.tracker, "scores": {k: v.as_dict() for k, v in scores.items()}}, indent=2))
+        print(
+            json.dumps(
+                {"tracker": args.tracker, "scores": {k: v.as_dict() for k, v in scores.items()}}, indent=2
+            )
+        )
         return 0
     print(f"{args.tracker} on {args.mot}")
     print(f"{'sequence':<20}" + "".join(f"{name:>8}" for name in METRIC_NAMES))

@@ -35,7 +35,9 @@ class SupervisionByteTrack:
 
     def __init__(self, frame_rate: float) -> None:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ByteTrack is deprecated in supervision 0.28+, still the reference
+            warnings.simplefilter(
+                "ignore"
+            )  # ByteTrack is deprecated in supervision 0.28+, still the reference
             import supervision as sv
         self._sv = sv
         self._frame_rate = frame_rate
@@ -54,7 +56,10 @@ class SupervisionByteTrack:
         )
         out = self._tracker.update_with_detections(sv_dets)
         return Detections(
-            xyxy=out.xyxy, confidence=out.confidence, class_id=out.class_id, tracker_id=out.tracker_id
+            xyxy=np.asarray(out.xyxy, np.float32),
+            confidence=np.asarray(out.confidence, np.float32),
+            class_id=np.asarray(out.class_id, np.int64),
+            tracker_id=np.asarray(out.tracker_id, np.int64),
         )
 
 
@@ -86,12 +91,14 @@ class UltralyticsTracker:
         except ImportError as exc:
             raise DependencyError("the ultralytics baselines need: pip install 'vigil[ultralytics]'") from exc
         yaml_name = "bytetrack.yaml" if kind == "bytetrack" else "botsort.yaml"
-        args = dict(YAML.load(ROOT / "cfg" / "trackers" / yaml_name))
+        load: Callable[[Any], dict[str, Any]] = YAML.load
+        args = dict(load(ROOT / "cfg" / "trackers" / yaml_name))
         if kind == "botsort":
             args.update(with_reid=False, gmc_method="none")
         self._args = SimpleNamespace(**args)
         # Ultralytics 8.4 keeps lost tracks `track_buffer` frames whatever the frame rate.
-        self._factory: Callable[[], Any] = lambda: (BYTETracker if kind == "bytetrack" else BOTSORT)(self._args)
+        tracker_class: Callable[[Any], Any] = BYTETracker if kind == "bytetrack" else BOTSORT
+        self._factory: Callable[[], Any] = lambda: tracker_class(self._args)
         self.reset()
 
     def reset(self) -> None:

@@ -108,7 +108,9 @@ def list_sequences(mot_dir: Path) -> list[SequenceInfo]:
     """Every sequence folder under ``mot_dir`` (sorted by name) that has a seqinfo.ini."""
     folders = sorted(p for p in Path(mot_dir).iterdir() if (p / "seqinfo.ini").is_file())
     if not folders:
-        raise ValidationError(f"{mot_dir}: expected MOTChallenge sequence folders with seqinfo.ini, found none")
+        raise ValidationError(
+            f"{mot_dir}: expected MOTChallenge sequence folders with seqinfo.ini, found none"
+        )
     return [read_sequence_info(p) for p in folders]
 
 
@@ -145,9 +147,8 @@ def write_tracks(path: Path, tracked: Sequence[Detections]) -> None:
             raise ValidationError(f"frame {frame}: expected tracked detections with tracker_id, got None")
         for box, track_id, score in zip(dets.xyxy, dets.tracker_id, dets.confidence, strict=True):
             x1, y1, x2, y2 = (float(v) for v in box)
-            lines.append(
-                f"{frame},{int(track_id)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{float(score):.4f},-1,-1,-1\n"
-            )
+            box_text = f"{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f}"
+            lines.append(f"{frame},{int(track_id)},{box_text},{float(score):.4f},-1,-1,-1\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(lines))
 
@@ -177,7 +178,11 @@ def evaluate(sequences: Iterable[SequenceInfo], results_dir: Path) -> dict[str, 
     except ImportError as exc:
         raise DependencyError("evaluation needs TrackEval: pip install 'vigil[eval]'") from exc
     quiet = {"PRINT_CONFIG": False}
-    metrics = [trackeval.metrics.HOTA(quiet), trackeval.metrics.CLEAR(quiet), trackeval.metrics.Identity(quiet)]
+    metrics = [
+        trackeval.metrics.HOTA(quiet),
+        trackeval.metrics.CLEAR(quiet),
+        trackeval.metrics.Identity(quiet),
+    ]
     per_sequence: dict[str, dict[str, Any]] = {}
     by_benchmark: dict[str, list[SequenceInfo]] = {}
     for info in sequences:

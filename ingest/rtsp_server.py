@@ -63,8 +63,8 @@ class LoopingFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
     def __init__(self, video: Path) -> None:
         super().__init__()
         self.video = video
+        # One pipeline per mount however many clients: a late client joins the stream where it is.
         self.set_shared(True)
-        # The simulator imitates cameras: a client that connects late joins the stream where it is.
 
     def do_create_element(self, url: GstRtspServer.RTSPUrl) -> Gst.Element:
         bin_ = Gst.Bin.new("src")
@@ -80,7 +80,7 @@ class LoopingFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
             bin_.add(element)
         src.link(demux)
         parse.link(pay)
-        _Looper(demux, parse)
+        _Looper(demux, parse)  # kept alive by the signal and probe it registers
         return bin_
 
 
@@ -91,7 +91,6 @@ class _Looper:
         self.demux = demux
         self.parse_src = parse.get_static_pad("src")
         self.parse_sink = parse.get_static_pad("sink")
-        self.demux_pad: Gst.Pad | None = None
         self.offset = 0
         self.seeking = False
         demux.connect("pad-added", self._on_pad_added)
@@ -104,7 +103,6 @@ class _Looper:
         if not caps.to_string().startswith("video/x-h264") or self.parse_sink.is_linked():
             return
         pad.link(self.parse_sink)
-        self.demux_pad = pad
 
     def _on_event(self, pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
         event = info.get_event()

@@ -96,6 +96,10 @@ class StreamSource:
         decode_threads: FFmpeg decoder threads per stream. 1 is best with many cameras:
             more threads add a frame of latency each and compete for the same cores.
 
+    ``Frame.index`` counts decoded frames since the stream was (re)opened, so frames thinned
+    out by `detect_fps` show as gaps and a reconnect restarts it at 0 (trackers should reset).
+    Counters ``decoded``, ``delivered``, ``dropped`` and ``reconnects`` are plain attributes.
+
     Raises:
         SourceError: `url` is a local file that does not exist.
         ValueError: A numeric argument is out of range.

@@ -60,12 +60,11 @@ def database_url(config: VigilConfig) -> str:
 
 
 def build_tracker_config(config: VigilConfig) -> VigilTrackerConfig:
-    """Tracker thresholds follow the detector's: SSDLite scores people lower than MOT detectors."""
+    """Tracker settings for the pipeline: its high-score stage starts at the detector's threshold."""
     floor = config.detector.score_threshold
     return VigilTrackerConfig(
-        low_threshold=max(0.05, floor * 0.5),
-        high_threshold=max(floor, 0.4),
-        new_track_threshold=max(floor, 0.45),
+        high_threshold=floor,
+        new_track_threshold=min(1.0, floor + 0.05),
         track_buffer_s=config.tracker.track_buffer_s,
     )
 

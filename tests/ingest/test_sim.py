@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import concurrent.futures
+import importlib.util
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,9 @@ from typing import Any
 import av
 import pytest
 
-from ingest.sim import Simulator
+from ingest.sim import Simulator, check_dependencies
 from tests.conftest import PERSON_CLIP, SimulatorFactory
-from vigil.errors import SourceError
+from vigil.errors import DependencyError, SourceError
 
 
 def read_frames(url: str, count: int, timeout: float = 15.0) -> list[Any]:
@@ -88,3 +90,17 @@ def test_stop_ends_the_server_process(rtsp_sim_factory: SimulatorFactory) -> Non
 def test_missing_video_raises_source_error_before_spawning(videos: list[Path]) -> None:
     with pytest.raises(SourceError, match="not found"):
         Simulator(videos)
+
+
+@pytest.mark.parametrize(
+    "python",
+    [
+        "/nonexistent/python3",  # no interpreter at all
+        sys.executable,  # the virtualenv's Python: no gi module
+    ],
+)
+def test_missing_gstreamer_bindings_raise_dependency_error_with_install_hint(python: str) -> None:
+    if python == sys.executable and importlib.util.find_spec("gi") is not None:
+        pytest.skip("this interpreter has gi")
+    with pytest.raises(DependencyError, match="apt-get install -y gir1.2-gst-rtsp-server-1.0"):
+        check_dependencies(python)

@@ -30,6 +30,10 @@ class HealthLog:
             self.reports.append(health)
             self._changed.notify_all()
 
+    def clear(self) -> None:
+        with self._changed:
+            self.reports.clear()
+
     def wait_for(self, predicate: Callable[[CameraHealth], bool], timeout: float) -> CameraHealth:
         with self._changed:
             found = self._changed.wait_for(lambda: any(predicate(h) for h in self.reports), timeout)
@@ -124,7 +128,7 @@ def test_source_comes_back_after_the_server_restarts(rtsp_sim_factory: Simulator
         sim.stop()
         health.wait_for(lambda h: h.state in (HealthState.DEGRADED, HealthState.OFFLINE), timeout=5.0)
         time.sleep(1.0)  # a few reconnects fail while the camera is down
-        health.reports.clear()
+        health.clear()
         sim.start()  # same port: Simulator keeps the one it bound first
         back = health.wait_for(lambda h: h.state is HealthState.ONLINE, timeout=10.0)
         assert source.read(timeout=5.0) is not None
@@ -143,6 +147,6 @@ def test_stalled_stream_is_detected_and_reopened(rtsp_sim_factory: SimulatorFact
             stalled = health.wait_for(lambda h: h.state is HealthState.DEGRADED, timeout=5.0)
         finally:
             os.kill(sim.pid, signal.SIGCONT)
-        health.reports.clear()
+        health.clear()
         health.wait_for(lambda h: h.state is HealthState.ONLINE, timeout=10.0)
     assert stalled.reason

@@ -35,17 +35,16 @@ def run(args: argparse.Namespace) -> int:
     from vigil.errors import DependencyError, SourceError
 
     stop = threading.Event()
-    # SIGTERM (docker stop, systemd) must stop the server like Ctrl-C does.
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    # SIGTERM (docker stop, systemd) must stop the server like Ctrl-C does; setting SIGINT too makes
+    # Ctrl-C work where the shell started us with SIGINT ignored (a background job).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: stop.set())
     try:
         with Simulator(args.videos, cameras=args.cameras, port=args.port, host=args.host) as sim:
             for url in sim.urls:
                 print(url, flush=True)
-            try:
-                while not stop.is_set() and sim.running:
-                    stop.wait(1.0)
-            except KeyboardInterrupt:
-                pass
+            while not stop.is_set() and sim.running:
+                stop.wait(1.0)
             if not sim.running and not stop.is_set():
                 print("vigil sim: the RTSP server exited unexpectedly", file=sys.stderr)
                 return 1

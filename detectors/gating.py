@@ -1,0 +1,250 @@
+"""Motion gating: where in a frame the detector should look, if anywhere.
+
+One `RegionPlanner` per camera. Each frame it updates the camera's motion model and
+covers the moving areas and the boxes of the camera's active tracks with as few
+model-sized regions as it can (greedy cover, regions of `region_px` square frame pixels,
+each later resized to the model input). Tracks that have not moved are only re-checked
+every `recheck_interval_s` (long enough to save work, shorter than the tracker's
+``track_buffer_s`` so they are not lost). No motion and no due track means no inference:
+`plan` returns None.
+
+This is Frigate's region-based detection: a 300-px model sees a person in a region at
+about the size it was trained on, instead of a whole 1080p frame squashed 4x.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.motion import Motion, MotionDetector
+from detectors.tiling import tile_regions
+from vigil.errors import ValidationError
+from vigil.types import Image
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """Where to detect in one frame, and why.
+
+    Attributes:
+        regions: (K, 4) int64 xyxy frame pixels, each to be resized to the model input.
+        motion: The frame's motion.
+        tracked: How many track boxes the regions had to cover.
+        full_frame: True when covering needed as many regions as tiling the frame, so the
+            frame was tiled instead.
+    """
+
+    regions: IntArray
+    motion: Motion
+    tracked: int = 0
+    full_frame: bool = False
+
+    def __len__(self) -> int:
+        return int(self.regions.shape[0])
+
+
+@dataclass
+class _TrackMemory:
+    last_checked: dict[int, float] = field(default_factory=dict)
+
+
+class RegionPlanner:
+    """Per-camera region planner: motion + active tracks → model-sized regions.
+
+    Args:
+        motion: The camera's motion detector (default: `MotionDetector()`).
+        region_px: (width, height) of a region in frame pixels; the detector resizes it
+            to its input (300x300 for SSDLite). Raising it covers more with fewer
+            inferences and shows people smaller to the model. The default matches a 4x3
+            tiling of 1280x720 (people shown ~1.1x taller than wide, as SSDLite likes them
+            from above).
+        margin: Each moving area and track box grows by this fraction of its size on
+            every side before covering, so a person only partly moving, or moving
+            between frames, stays inside the region. Raising it loses fewer people at
+            region edges and costs regions.
+        min_box_px: Moving areas are grown to at least this size: a moving hand stands
+            for a person around it.
+        recheck_interval_s: A track box without motion is covered only this often.
+            Raising it saves inferences on people standing still; keep it below the
+            tracker's ``track_buffer_s``.
+
+    Raises:
+        ValidationError: If an argument is out of range.
+    """
+
+    def __init__(
+        self,
+        motion: MotionDetector | None = None,
+        region_px: tuple[int, int] = (384, 288),
+        margin: float = 0.25,
+        min_box_px: int = 48,
+        recheck_interval_s: float = 1.0,
+    ) -> None:
+        if min(region_px) < 32 or not 0 <= margin <= 2 or min_box_px < 0 or recheck_interval_s < 0:
+            raise ValidationError(
+                f"RegionPlanner: expected region_px >= 32, 0 <= margin <= 2, min_box_px >= 0, "
+                f"recheck_interval_s >= 0, got {region_px}, {margin}, {min_box_px}, {recheck_interval_s}"
+            )
+        self.motion = motion or MotionDetector()
+        self.region_px = region_px
+        self.margin = margin
+        self.min_box_px = min_box_px
+        self.recheck_interval_s = recheck_interval_s
+        self._last_recheck: float | None = None
+
+    def reset(self) -> None:
+        """Forget the background and the re-check clock (the stream restarted)."""
+        self.motion.reset()
+        self._last_recheck = None
+
+    def plan(
+        self, image: Image, tracks_xyxy: npt.ArrayLike = (), timestamp: float | None = None
+    ) -> RegionPlan | None:
+        """Decide where to detect in this frame.
+
+        Args:
+            image: BGR frame, (H, W, 3) uint8.
+            tracks_xyxy: (T, 4) boxes of the camera's active tracks (last or predicted),
+                frame pixels.
+            timestamp: Frame time in seconds (drives the re-check interval); None re-checks
+                standing tracks on every frame.
+
+        Returns:
+            The regions to detect in, or None when nothing moved and no track is due.
+        """
+        height, width = image.shape[:2]
+        motion = self.motion.update(image)
+        tracks = np.asarray(tracks_xyxy, np.float32).reshape(-1, 4)
+        if motion.recalibrated and motion.fraction > 0:
+            # A lighting change hides motion for a frame: look everywhere once.
+            return self._tiled(width, height, motion, len(tracks))
+        due = self._recheck_due(timestamp)
+        moving_tracks = _touching(tracks, motion.boxes)
+        kept_tracks = tracks if due else tracks[moving_tracks]
+        moving = _split(self._grow(motion.boxes, self.min_box_px), self.region_px)
+        boxes = np.concatenate([moving, self._grow(kept_tracks, 0)])
+        if len(boxes) == 0:
+            return None
+        regions = cover(boxes, width, height, self.region_px)
+        tiling = _tiling(width, height, self.region_px)
+        if len(regions) >= len(tiling):
+            return RegionPlan(tiling, motion, len(kept_tracks), full_frame=True)
+        return RegionPlan(regions, motion, len(kept_tracks))
+
+    def _recheck_due(self, timestamp: float | None) -> bool:
+        if timestamp is None:
+            return True
+        if self._last_recheck is None or timestamp - self._last_recheck >= self.recheck_interval_s:
+            self._last_recheck = timestamp
+            return True
+        return False
+
+    def _tiled(self, width: int, height: int, motion: Motion, tracked: int) -> RegionPlan:
+        return RegionPlan(_tiling(width, height, self.region_px), motion, tracked, full_frame=True)
+
+    def _grow(self, boxes: FloatArray, min_px: int) -> FloatArray:
+        size = boxes[:, 2:] - boxes[:, :2]
+        centre = (boxes[:, 2:] + boxes[:, :2]) / 2
+        half = np.maximum(size * (1 + 2 * self.margin), min_px) / 2
+        return np.asarray(np.concatenate([centre - half, centre + half], axis=1), np.float32)
+
+
+def cover(boxes: npt.ArrayLike, width: int, height: int, region_px: tuple[int, int]) -> IntArray:
+    """Cover boxes with few regions of `region_px` (width, height) pixels (greedy), inside the frame.
+
+    Each step takes the uncovered box nearest the top-left, tries a few placements of a
+    region around it and keeps the one that wholly contains the most uncovered boxes. A
+    box larger than a region gets a region of its own, squared up around it.
+
+    Args:
+        boxes: (N, 4) xyxy frame pixels; clipped to the frame.
+        width: Frame width.
+        height: Frame height.
+        region_px: Region (width, height) in pixels (clamped to the frame).
+
+    Returns:
+        (K, 4) int64 regions xyxy, K <= N.
+    """
+    clipped = np.clip(np.asarray(boxes, np.float64).reshape(-1, 4), 0, [width, height, width, height])
+    clipped = clipped[(clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])]
+    side_w, side_h = min(region_px[0], width), min(region_px[1], height)
+    uncovered = np.ones(len(clipped), bool)
+    regions: list[tuple[int, int, int, int]] = []
+    while uncovered.any():
+        index = np.flatnonzero(uncovered)
+        seed = clipped[index[np.argmin(clipped[index, 1] * width + clipped[index, 0])]]
+        box_w, box_h = seed[2] - seed[0], seed[3] - seed[1]
+        if box_w > side_w or box_h > side_h:
+            # Keep the region's aspect: the box is shown smaller, not distorted.
+            grow = max(box_w / side_w, box_h / side_h)
+            cx, cy = (seed[0] + seed[2]) / 2, (seed[1] + seed[3]) / 2
+            w, h = min(side_w * grow, width), min(side_h * grow, height)
+            region = _place(cx - w / 2, cy - h / 2, w, h, width, height)
+            candidates = [region]
+        else:
+            xs = (seed[0], (seed[0] + seed[2] - side_w) / 2, seed[2] - side_w)
+            ys = (seed[1], (seed[1] + seed[3] - side_h) / 2)
+            candidates = [_place(x, y, side_w, side_h, width, height) for y in ys for x in xs]
+        inside = [_inside(clipped, region) & uncovered for region in candidates]
+        best = int(np.argmax([mask.sum() for mask in inside]))
+        # The seed is inside every candidate by construction; guard against rounding.
+        uncovered &= ~inside[best]
+        uncovered[index[np.argmin(clipped[index, 1] * width + clipped[index, 0])]] = False
+        regions.append(candidates[best])
+    return np.array(regions, np.int64).reshape(-1, 4)
+
+
+def _place(x: float, y: float, w: float, h: float, width: int, height: int) -> tuple[int, int, int, int]:
+    x1 = int(round(min(max(0.0, x), width - w)))
+    y1 = int(round(min(max(0.0, y), height - h)))
+    return x1, y1, int(round(x1 + w)), int(round(y1 + h))
+
+
+def _inside(boxes: npt.NDArray[np.float64], region: tuple[int, int, int, int]) -> npt.NDArray[np.bool_]:
+    x1, y1, x2, y2 = region
+    return np.asarray(
+        (boxes[:, 0] >= x1 - 0.5) & (boxes[:, 1] >= y1 - 0.5) & (boxes[:, 2] <= x2 + 0.5) & (boxes[:, 3] <= y2 + 0.5)
+    )
+
+
+def _split(boxes: FloatArray, region_px: tuple[int, int]) -> FloatArray:
+    """Cut moving areas larger than a region into overlapping region-sized pieces.
+
+    A large moving area is usually many small people (a crowd), not one big one: shrinking
+    it into one region would hide them from the model.
+    """
+    small = (boxes[:, 2] - boxes[:, 0] <= region_px[0]) & (boxes[:, 3] - boxes[:, 1] <= region_px[1])
+    pieces = [boxes[small]]
+    for box in boxes[~small]:
+        x1, y1 = int(box[0]), int(box[1])
+        width, height = int(np.ceil(box[2])) - x1, int(np.ceil(box[3])) - y1
+        tiles = _tiling(width, height, region_px)
+        pieces.append((tiles + np.array([x1, y1, x1, y1])).astype(np.float32))
+    return np.asarray(np.concatenate(pieces), np.float32).reshape(-1, 4)
+
+
+def _touching(tracks: FloatArray, motion: FloatArray) -> npt.NDArray[np.bool_]:
+    if len(tracks) == 0 or len(motion) == 0:
+        return np.zeros(len(tracks), bool)
+    overlap_w = np.minimum(tracks[:, None, 2], motion[None, :, 2]) - np.maximum(tracks[:, None, 0], motion[None, :, 0])
+    overlap_h = np.minimum(tracks[:, None, 3], motion[None, :, 3]) - np.maximum(tracks[:, None, 1], motion[None, :, 1])
+    return np.asarray(((overlap_w > 0) & (overlap_h > 0)).any(axis=1))
+
+
+def _tiling(width: int, height: int, region_px: tuple[int, int]) -> IntArray:
+    """The fewest regions of about `region_px` that tile the frame with a 20 % overlap."""
+    cols = max(1, int(np.ceil((width / region_px[0] - 0.2) / 0.8)))
+    rows = max(1, int(np.ceil((height / region_px[1] - 0.2) / 0.8)))
+    return tile_regions(width, height, cols, rows, 0.2 if cols * rows > 1 else 0.0)
+
+
+def count_inferences(plans: Sequence[RegionPlan | None]) -> int:
+    """Model inputs the plans ask for (one per region)."""
+    return sum(len(plan) for plan in plans if plan is not None)

@@ -51,6 +51,32 @@ def height_ratio(a: Array, b: Array) -> Array:
     return np.minimum(ha, hb) / np.maximum(ha, hb)
 
 
+def direction_consistency(velocity: Array, seen: Array, centres: Array) -> Array:
+    """How well a step from where a track was last seen to a detection continues its motion.
+
+    OC-SORT's observation-centric momentum: the angle between a track's velocity and
+    the direction from its last observed centre to a detection's centre. Computed per
+    candidate pair (K pairs, usually only the overlapping ones), not for all N x M.
+
+    Args:
+        velocity: Track velocities (K, 2), pixels per frame.
+        seen: Centres (K, 2) where the tracks were last observed.
+        centres: Detection centres (K, 2).
+
+    Returns:
+        Consistency (K,) in [-0.5, 0.5]: 0.5 straight ahead, 0 sideways or undefined,
+        -0.5 straight back.
+    """
+    step = centres - seen
+    speed = np.hypot(velocity[:, 0], velocity[:, 1])
+    length = np.hypot(step[:, 0], step[:, 1])
+    cosine = (velocity * step).sum(axis=1) / np.maximum(speed * length, 1e-9)
+    # A standing track (under half a pixel per frame) or a detection on the spot has no direction.
+    defined = (speed > 0.5) & (length > 1.0)
+    consistency: Array = np.where(defined, np.arcsin(np.clip(cosine, -1.0, 1.0)) / np.pi, 0.0)
+    return consistency
+
+
 def cosine_distance(a: Array, b: Array) -> Array:
     """1 - cosine similarity of every row of ``a`` (N, D) with every row of ``b`` (M, D)."""
     if len(a) == 0 or len(b) == 0:

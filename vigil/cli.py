@@ -66,11 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    level = logging.DEBUG if args.verbose else logging.INFO
+    if sys.stderr.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        # Rich's handler shares the terminal with live progress tables without tearing them.
+        logging.basicConfig(
+            level=level,
+            format="%(name)s: %(message)s",
+            handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+        )
+    else:
+        logging.basicConfig(
+            level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+        )
     # Alembic announces every plugin and migration step at INFO: only its warnings matter here.
     logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     from vigil.errors import VigilError

@@ -176,7 +176,7 @@ def test_appearance_separates_crossing_people_of_the_same_size() -> None:
         dets = Detections(
             xyxy=np.array([a.box(t), b.box(t)], np.float32),
             confidence=np.array([0.9, 0.9], np.float32),
-            class_id=np.zeros(2),
+            class_id=np.zeros(2, np.int64),
             data={"embedding": emb},
         )
         out = tracker.update(dets)

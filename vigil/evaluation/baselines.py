@@ -84,6 +84,8 @@ class UltralyticsTracker:
 
     def __init__(self, frame_rate: float, kind: str) -> None:
         os.environ.setdefault("YOLO_OFFLINE", "1")
+        # Quiet: ultralytics otherwise prints its settings notice to stdout, breaking `--json`.
+        os.environ.setdefault("YOLO_VERBOSE", "False")
         os.environ.setdefault("YOLO_CONFIG_DIR", os.path.join(tempfile.gettempdir(), "vigil-ultralytics"))
         try:
             from ultralytics.trackers import BOTSORT, BYTETracker

@@ -17,8 +17,28 @@ def _ssdlite(config: DetectorConfig) -> Detector:
     )
 
 
+def _onnx(config: DetectorConfig) -> Detector:
+    from detectors.onnx_yolo import OnnxYoloDetector
+
+    if config.model_path is None:
+        raise ModelError("detector.model_path: type 'onnx' needs a YOLO .onnx export")
+    return OnnxYoloDetector(
+        config.model_path, score_threshold=config.score_threshold, intra_op_threads=config.threads
+    )
+
+
+def _ultralytics(config: DetectorConfig) -> Detector:
+    from detectors.ultralytics import UltralyticsDetector
+
+    if config.model_path is None:
+        raise ModelError("detector.model_path: type 'ultralytics' needs a .pt / .engine file")
+    return UltralyticsDetector(config.model_path, score_threshold=config.score_threshold)
+
+
 BACKENDS: dict[str, Callable[[DetectorConfig], Detector]] = {
     "ssdlite": _ssdlite,
+    "onnx": _onnx,
+    "ultralytics": _ultralytics,
 }
 
 

@@ -95,8 +95,9 @@ def test_mot17_frame_recall(detector: SsdliteDetector) -> None:
     image, gt = mot_frame_and_gt()
     [dets] = detector.detect([image])
     recall = float((box_iou(dets.xyxy, gt).max(axis=0) >= 0.5).mean())
-    # Measured 0.50 (8 of 16) at score 0.3; the model misses the people far in the back.
-    assert recall >= 0.4, f"recall at IoU 0.5: {recall:.2f} of {len(gt)} people"
+    # Measured 0.38 (6 of 16) at score 0.3 and 1024 px (0.50 at 960 px, but over the four
+    # frames 1024 px scores AP50 0.53 vs 0.41); the model misses the people far in the back.
+    assert recall >= 0.35, f"recall at IoU 0.5: {recall:.2f} of {len(gt)} people"
 
 
 @needs_mot

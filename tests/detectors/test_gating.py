@@ -1,0 +1,80 @@
+"""Motion detection and the region planner, on synthetic frames (no model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from detectors.gating import RegionPlanner, cover
+from detectors.motion import MotionDetector
+from vigil.types import Image
+
+
+def make_frame(boxes: list[tuple[int, int, int, int]] = (), brightness: int = 120) -> Image:  # type: ignore[assignment]
+    image = np.full((720, 1280, 3), brightness, np.uint8)
+    for x1, y1, x2, y2 in boxes:
+        image[y1:y2, x1:x2] = 20
+    return image
+
+
+def test_static_scene_has_no_motion_and_no_inference() -> None:
+    planner = RegionPlanner()
+    assert planner.plan(make_frame(), (), 0.0) is not None or True  # first frame only learns
+    assert planner.plan(make_frame(), (), 0.2) is None
+    assert planner.plan(make_frame(), (), 0.4) is None
+
+
+def test_a_moving_person_gets_one_model_sized_region_around_it() -> None:
+    planner = RegionPlanner(region_px=(384, 288))
+    planner.plan(make_frame(), (), 0.0)
+    plan = planner.plan(make_frame([(600, 300, 640, 380)]), (), 0.2)
+    assert plan is not None and len(plan) == 1 and not plan.full_frame
+    x1, y1, x2, y2 = plan.regions[0]
+    assert (x2 - x1, y2 - y1) == (384, 288)
+    assert x1 <= 600 and y1 <= 300 and x2 >= 640 and y2 >= 380
+
+
+def test_global_lighting_change_is_not_motion() -> None:
+    motion = MotionDetector()
+    motion.update(make_frame(brightness=100))
+    assert len(motion.update(make_frame(brightness=160))) == 0  # mean-normalised: no change
+
+
+def test_motion_mask_hides_motion() -> None:
+    motion = MotionDetector(masks=[[(0.4, 0.3), (0.6, 0.3), (0.6, 0.7), (0.4, 0.7)]])
+    motion.update(make_frame())
+    assert len(motion.update(make_frame([(600, 300, 640, 380)]))) == 0
+    assert len(motion.update(make_frame([(100, 100, 140, 180)]))) == 1
+
+
+def test_standing_tracks_are_rechecked_only_at_the_interval() -> None:
+    planner = RegionPlanner(recheck_interval_s=1.0)
+    still = [(100, 100, 140, 180)]
+    planner.plan(make_frame(), still, 0.0)
+    assert planner.plan(make_frame(), still, 0.2) is None  # no motion, re-check not due
+    due = planner.plan(make_frame(), still, 1.1)
+    assert due is not None and due.tracked == 1
+
+
+@pytest.mark.parametrize(
+    ("boxes", "expected"),
+    [
+        ([(10, 10, 50, 90), (60, 20, 100, 100)], 1),  # neighbours share one region
+        ([(10, 10, 50, 90), (1200, 600, 1240, 700)], 2),  # opposite corners need two
+        ([(0, 0, 1000, 600)], 1),  # bigger than a region: one region, shown smaller
+        ([], 0),  # nothing to cover
+    ],
+)
+def test_cover_counts(boxes: list[tuple[int, int, int, int]], expected: int) -> None:
+    regions = cover(np.array(boxes, float).reshape(-1, 4), 1280, 720, (384, 288))
+    assert len(regions) == expected
+    for box in boxes:  # every box lies wholly inside some region
+        assert any(r[0] <= box[0] and r[1] <= box[1] and r[2] >= box[2] and r[3] >= box[3] for r in regions)
+
+
+def test_motion_everywhere_never_costs_more_than_tiling() -> None:
+    planner = RegionPlanner()
+    planner.plan(make_frame(), (), 0.0)
+    movers = [(x, y, x + 30, y + 60) for x in range(20, 1240, 160) for y in range(20, 660, 160)]
+    plan = planner.plan(make_frame(movers), (), 0.2)
+    assert plan is not None and len(plan) <= 12  # the 4x3 tiling of 384x288 regions

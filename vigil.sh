@@ -13,6 +13,7 @@ APT_PACKAGES=(
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  openjdk-17-jre-headless maven   # the Kafka broker that the kafka tests start (scripts/kafka.sh)
 )
 PYTHON="${VIGIL_PYTHON:-python3}"
 VENV=.venv

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from detectors.settings import FilterSettings, MotionSettings
+
 Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
@@ -89,6 +91,13 @@ class CameraConfig(Strict):
     zones: list[Polygon] = Field(default_factory=list, description="Named detection zones used by rules.")
     privacy_masks: list[Polygon] = Field(
         default_factory=list, description="Areas blacked out before analysis and export."
+    )
+    motion: MotionSettings = Field(
+        default_factory=MotionSettings,
+        description="Motion gating: detect only where something moves (and around live tracks).",
+    )
+    filters: FilterSettings = Field(
+        default_factory=FilterSettings, description="Detection filters: score, size, shape, object masks."
     )
 
     @model_validator(mode="after")

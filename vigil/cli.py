@@ -20,6 +20,9 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "pipeline"), "vigil.commands.bench_pipeline"),
     (("bench", "track"), "vigil.commands.bench_track"),
     (("bench", "detect"), "vigil.commands.bench_detect"),
+    (("bench", "ingest"), "vigil.commands.bench_ingest"),
+    (("bench", "bus"), "vigil.commands.bench_bus"),
+    (("clip",), "vigil.commands.clip"),
 ]
 
 GROUPS = {

@@ -27,6 +27,7 @@ class Summary:
     cameras: int
     duration_s: float
     frames_per_s: float
+    frames_without_inference: int
     detect_ms_per_batch: float
     sightings_stored: int
     alerts_stored: int
@@ -94,6 +95,7 @@ def run_until_done(runtime: Runtime, duration: float | None, api_url: str | None
         cameras=cameras,
         duration_s=round(elapsed, 1),
         frames_per_s=round(stats.frames / max(elapsed, 1e-9), 2),
+        frames_without_inference=stats.skipped,
         detect_ms_per_batch=round(1000 * stats.detect_seconds / max(stats.batches, 1), 1),
         sightings_stored=counts[0],
         alerts_stored=counts[1],
@@ -120,7 +122,8 @@ def print_summary(summary: Summary, as_json: bool) -> None:
         f"\nVigil ran {summary.duration_s:.0f} s on {summary.cameras} cameras "
         f"({summary.cameras_online} online at the end)\n"
         f"  frames processed  {summary.frames} ({summary.frames_per_s} /s, "
-        f"{summary.detect_ms_per_batch} ms per detector batch)\n"
+        f"{summary.detect_ms_per_batch} ms per detector batch, "
+        f"{summary.frames_without_inference} needed no inference: nothing moved)\n"
         f"  detections        {summary.detections}\n"
         f"  sightings         {summary.sightings} (in the database: {summary.sightings_stored})\n"
         f"  alerts            {summary.alerts} (in the database: {summary.alerts_stored})",

@@ -1,15 +1,21 @@
-"""Per-frame logic of one AI camera: mask, track, build sightings, evaluate rules.
+"""Per-frame logic of one AI camera: plan where to detect, filter, track, build sightings, evaluate rules.
 
-`CameraProcessor.process` is a pure function of its inputs and the camera's own
-tracking state: no threads, sockets or databases, so it is tested frame by frame.
-Detection happens outside (one detector serves every camera); see `vigil.runtime`.
+`CameraProcessor` is a pure function of its inputs and the camera's own state (motion
+background, tracks): no threads, sockets or databases, so it is tested frame by frame.
+Detection happens outside, in one detector shared by every camera (see `vigil.runtime`):
+the runtime asks each camera's `plan` where to look, runs the detector on all cameras'
+regions in one batch, and hands each camera its detections through `process`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from alerts.base import Rule
+from detectors.filters import DetectionFilter, ScoreMedian
+from detectors.gating import RegionPlan, RegionPlanner
 from tracker.base import Tracker
 from tracker.sighting import SightingBuilder
 from vigil.types import Alert, Detections, Frame, Sighting
@@ -32,16 +38,44 @@ class CameraProcessor:
         tracker: This camera's own tracker (one id counter per camera).
         sightings: This camera's sighting builder.
         rules: Rules watching this camera.
+        planner: Motion gating; None detects the whole frame every time.
+        detection_filter: Score / size / shape / object-mask filters applied before tracking.
+        score_median: Drops tracks whose median score is too low (one-frame false positives).
     """
 
     def __init__(
-        self, camera_id: str, tracker: Tracker, sightings: SightingBuilder, rules: list[Rule]
+        self,
+        camera_id: str,
+        tracker: Tracker,
+        sightings: SightingBuilder,
+        rules: list[Rule],
+        *,
+        planner: RegionPlanner | None = None,
+        detection_filter: DetectionFilter | None = None,
+        score_median: ScoreMedian | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.tracker = tracker
         self.sightings = sightings
         self.rules = rules
+        self.planner = planner
+        self.detection_filter = detection_filter
+        self.score_median = score_median
         self._last_index = -1
+        self._last_tracked = Detections.empty()
+
+    def plan(self, frame: Frame) -> RegionPlan | None | bool:
+        """Where to detect in this frame.
+
+        Returns:
+            A `RegionPlan`; None when nothing moved and no track is due (skip inference);
+            True when there is no planner (detect the whole frame).
+        """
+        if self.planner is None:
+            return True
+        if frame.index < self._last_index:
+            self.planner.reset()
+        return self.planner.plan(frame.image, self._last_tracked.xyxy, frame.timestamp)
 
     def process(self, frame: Frame, detections: Detections) -> FrameResult:
         """Track one frame's detections and return finished sightings and new alerts."""
@@ -52,16 +86,22 @@ class CameraProcessor:
             # The stream restarted: ids of the old session mean nothing in the new one.
             finished = self.sightings.flush()
             self.tracker.reset()
+            if self.score_median is not None:
+                self.score_median.reset()
             for rule in self.rules:
                 rule.reset()
         self._last_index = frame.index
+        if self.detection_filter is not None:
+            detections = self.detection_filter.apply(detections, frame.width, frame.height)
         tracked = self.tracker.update(detections, frame.image)
+        self._last_tracked = tracked
+        if self.score_median is not None:
+            tracked = self.score_median.apply(tracked)
         finished += self.sightings.update(tracked, frame)
-        alerts = [
-            alert
-            for rule in self.rules
-            for alert in rule.evaluate(tracked, (frame.width, frame.height), frame.timestamp)
-        ]
+        if self.score_median is not None and finished:
+            self.score_median.forget(tracked.tracker_id if tracked.tracker_id is not None else np.zeros(0))
+        size = (frame.width, frame.height)
+        alerts = [alert for rule in self.rules for alert in rule.evaluate(tracked, size, frame.timestamp)]
         return FrameResult(tracked=tracked, sightings=finished, alerts=alerts)
 
     def finish(self) -> list[Sighting]:

@@ -16,6 +16,7 @@ Threads:
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,19 +24,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alerts import build_rules
+from alerts.base import Rule
 from config.models import CameraConfig, CameraRole, VigilConfig
 from detectors.base import Detector
+from detectors.filters import ClassFilter, DetectionFilter, ScoreMedian
+from detectors.gating import RegionPlan, RegionPlanner
+from detectors.motion import MotionDetector
 from detectors.registry import build_detector
 from ingest.sources import StreamSource
 from tracker.sighting import SightingBuilder
 from tracker.vigil_track import VigilTracker, VigilTrackerConfig
 from vigil import bus as topics
-from vigil.bus import MemoryBus
 from vigil.db.store import Store
-from vigil.errors import ServiceError
+from vigil.errors import ConfigError, ServiceError
 from vigil.masks import apply_privacy_masks
 from vigil.processing import CameraProcessor
-from vigil.types import CameraHealth, Frame, HealthState
+from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
+from vigil.types import CameraHealth, Detections, Frame, HealthState
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +57,8 @@ class RunStats:
     sightings: int = 0
     alerts: int = 0
     batches: int = 0
+    skipped: int = 0
+    """Frames where nothing moved and no track was due: no inference at all."""
     detect_seconds: float = 0.0
 
 
@@ -86,59 +93,92 @@ class Runtime:
         detector: Detector | None = None,
         store: Store | None = None,
         source_factory: Callable[[CameraConfig, Callable[[CameraHealth], None]], StreamSource] | None = None,
+        role: Role = Role.ALL,
+        bus: Bus | None = None,
     ) -> None:
         self.config = config
+        self.role = role
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = store or Store.open(database_url(config))
-        self.bus = MemoryBus()
+        self.store = store or (Store.open(database_url(config)) if role is not Role.EDGE else None)
+        self.bus = bus or build_bus(config.bus, role, node=socket.gethostname())
         self.stats = RunStats()
         self._detector = detector
         self._source_factory = source_factory or self._default_source
         self._sources: dict[str, StreamSource] = {}
         self._processors: dict[str, CameraProcessor] = {}
+        self._cameras_lock = threading.Lock()
         self._health: dict[str, CameraHealth] = {}
         self._health_lock = threading.Lock()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self._edge: EdgeNode | None = None
         self._api_server: object | None = None
         self._api_thread: threading.Thread | None = None
+        self._rules: dict[str, list[Rule]] = {}
+        self._stopped = False
+        self._tracker_config = build_tracker_config(config)
         self.store_counts_after_stop: tuple[int, int] = (0, 0)
         """(sightings, alerts) in the database when `stop` closed it."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.bus.subscribe(topics.SIGHTINGS, self.store.add_sighting)
-        self.bus.subscribe(topics.ALERTS, self.store.add_alert)
-        self.bus.subscribe(topics.CAMERA_HEALTH, self.store.upsert_health)
+        """Start the stages of this process's role (see `vigil.roles`)."""
+        if self.store is not None:
+            CentralConsumer(self.bus, self.store).attach()
         self.bus.start()
+        if self.role is Role.CENTRAL:
+            log.info("central role: storing events from the bus")
+            return
         cameras = [camera for camera in self.config.cameras if camera.enabled]
-        ai_cameras = [camera for camera in cameras if camera.role is CameraRole.AI]
-        if ai_cameras and self._detector is None:
+        if self._detector is None and any(camera.role is CameraRole.AI for camera in cameras):
             self._detector = build_detector(self.config.detector)
-        rules = build_rules(self.config)
-        tracker_config = build_tracker_config(self.config)
-        for camera in ai_cameras:
-            self._processors[camera.id] = CameraProcessor(
-                camera.id,
-                VigilTracker(frame_rate=camera.detect_fps, config=tracker_config),
-                SightingBuilder(
-                    camera.id,
-                    data_dir=self.data_dir,
-                    finish_after_s=self.config.tracker.track_buffer_s + 1.0,
-                    min_frames=self.config.tracker.min_sighting_frames,
-                ),
-                rules.get(camera.id, []),
-            )
-        for camera in cameras:
-            source = self._source_factory(camera, self._on_health)
-            self._sources[camera.id] = source
-            source.start()
+        self._rules = build_rules(self.config)
         self._stop.clear()
         self._worker = threading.Thread(target=self._detect_loop, name="detect", daemon=True)
         self._worker.start()
-        log.info("started %d cameras (%d AI)", len(cameras), len(ai_cameras))
+        if self.config.bus.type == "kafka" and self.role is Role.EDGE:
+            # Kafka's consumer-group assignment decides which cameras this node runs.
+            self._edge = EdgeNode(
+                [camera.id for camera in cameras],
+                self.config.bus.bootstrap_servers,
+                start_camera=self.start_camera,
+                stop_camera=self.stop_camera,
+                node=socket.gethostname(),
+            )
+            self._edge.start()
+            log.info("edge role: waiting for Kafka to assign cameras")
+            return
+        for camera in cameras:
+            self.start_camera(camera.id)
+        log.info("started %d cameras", len(cameras))
+
+    def start_camera(self, camera_id: str) -> None:
+        """Start reading (and for AI cameras, processing) one configured camera."""
+        camera = self.config.camera(camera_id)
+        processor = None
+        if camera.role is CameraRole.AI:
+            processor = self._build_processor(camera, self._tracker_config, self._rules.get(camera.id, []))
+        source = self._source_factory(camera, self._on_health)
+        with self._cameras_lock:
+            if camera_id in self._sources:
+                return
+            self._sources[camera_id] = source
+            if processor is not None:
+                self._processors[camera_id] = processor
+        source.start()
+
+    def stop_camera(self, camera_id: str) -> None:
+        """Stop one camera; its open tracks are published as sightings."""
+        with self._cameras_lock:
+            source = self._sources.pop(camera_id, None)
+            processor = self._processors.pop(camera_id, None)
+        if source is not None:
+            source.stop(timeout=3.0)
+        if processor is not None:
+            for sighting in processor.finish():
+                self._publish_sighting(sighting)
 
     def serve_api(self, host: str | None = None, port: int | None = None) -> str:
         """Serve the API in a background thread; returns its base URL once it accepts requests."""
@@ -147,6 +187,10 @@ class Runtime:
         from api.app import create_app
         from api.deps import ApiServices
 
+        if self.store is None:
+            raise ServiceError(
+                "the API runs on the central node (role 'central' or 'all'), not on an edge node"
+            )
         app = create_app(
             self.config, ApiServices(store=self.store, health=self.health_snapshot, data_dir=self.data_dir)
         )
@@ -161,7 +205,10 @@ class Runtime:
         deadline = time.monotonic() + 15
         while not server.started:
             if not self._api_thread.is_alive():
-                raise ServiceError(f"the API could not listen on {host}:{port}: is the port in use? Choose another with --port")
+                raise ServiceError(
+                    f"the API could not listen on {host}:{port}: is the port in use? "
+                    "Choose another with --port."
+                )
             if time.monotonic() > deadline:
                 raise ServiceError("the API did not start within 15 s")
             time.sleep(0.05)
@@ -169,30 +216,90 @@ class Runtime:
         return f"http://{host}:{bound}"
 
     def stop(self) -> None:
-        """Stop in reverse order; open tracks are stored as sightings."""
+        """Stop in reverse order; open tracks are stored as sightings. A second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._edge is not None:
+            self._edge.stop()  # hands this node's cameras back to the group
         self._stop.set()
         if self._api_server is not None:
             self._api_server.should_exit = True  # type: ignore[attr-defined]
-        for source in self._sources.values():
+        with self._cameras_lock:
+            sources = list(self._sources.values())
+        for source in sources:
             source.stop(timeout=3.0)
         if self._worker is not None:
             self._worker.join(timeout=30)
-        for processor in self._processors.values():
+        with self._cameras_lock:
+            processors = list(self._processors.values())
+        for processor in processors:
             for sighting in processor.finish():
                 self._publish_sighting(sighting)
         self.bus.stop()
         if self._api_thread is not None:
             self._api_thread.join(timeout=5)
-        counts = self.store.counts()
-        self.store_counts_after_stop = (counts.sightings, counts.alerts)
-        self.store.close()
+        if self.store is not None:
+            counts = self.store.counts()
+            self.store_counts_after_stop = (counts.sightings, counts.alerts)
+            self.store.close()
+
+    def _build_processor(
+        self, camera: CameraConfig, tracker_config: VigilTrackerConfig, rules: list[Rule]
+    ) -> CameraProcessor:
+        motion = camera.motion
+        planner = None
+        if motion.enabled:
+            planner = RegionPlanner(
+                MotionDetector(threshold=motion.threshold, alpha=motion.alpha, masks=motion.masks),
+                region_px=motion.region_px,
+                recheck_interval_s=motion.recheck_interval_s,
+            )
+        assert self._detector is not None
+        names = list(self._detector.class_names)
+        unknown = sorted(set(camera.filters.classes) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"camera {camera.id}: filters.classes names {unknown}, but detector "
+                f"{self._detector.name!r} knows only {names}"
+            )
+        detection_filter = DetectionFilter(
+            per_class={
+                names.index(name): ClassFilter(
+                    min_score=limits.min_score,
+                    min_area=limits.min_area,
+                    max_area=limits.max_area if limits.max_area is not None else float("inf"),
+                    min_ratio=limits.min_ratio,
+                    max_ratio=limits.max_ratio if limits.max_ratio is not None else float("inf"),
+                )
+                for name, limits in camera.filters.classes.items()
+            },
+            object_masks=tuple(tuple(map(tuple, mask)) for mask in camera.filters.object_masks),  # type: ignore[misc]
+        )
+        score_median = ScoreMedian(camera.filters.score_median) if camera.filters.score_median > 0 else None
+        return CameraProcessor(
+            camera.id,
+            VigilTracker(frame_rate=camera.detect_fps, config=tracker_config),
+            SightingBuilder(
+                camera.id,
+                data_dir=self.data_dir,
+                finish_after_s=self.config.tracker.track_buffer_s + 1.0,
+                min_frames=self.config.tracker.min_sighting_frames,
+            ),
+            rules,
+            planner=planner,
+            detection_filter=detection_filter,
+            score_median=score_median,
+        )
 
     # -- state --------------------------------------------------------------------------
 
     def health_snapshot(self) -> dict[str, CameraHealth]:
         with self._health_lock:
             live = dict(self._health)
-        for camera_id, source in self._sources.items():
+        with self._cameras_lock:
+            sources = list(self._sources.items())
+        for camera_id, source in sources:
             live[camera_id] = source.health
         return live
 
@@ -223,8 +330,10 @@ class Runtime:
     def _collect(self) -> list[Frame]:
         """The freshest waiting frame of every AI camera, masked, in camera order."""
         frames = []
-        for camera_id in self._processors:
-            frame = self._sources[camera_id].read(timeout=0)
+        with self._cameras_lock:
+            cameras = [(camera_id, self._sources[camera_id]) for camera_id in self._processors]
+        for camera_id, source in cameras:
+            frame = source.read(timeout=0)
             if frame is not None:
                 masks = self.config.camera(camera_id).privacy_masks
                 if masks:
@@ -234,18 +343,17 @@ class Runtime:
         return frames
 
     def _detect_loop(self) -> None:
-        assert self._detector is not None or not self._processors
         while not self._stop.is_set():
             frames = self._collect()
             if not frames:
                 self._stop.wait(0.01)
                 continue
-            started = time.perf_counter()
-            detections = self._detector.detect([frame.image for frame in frames])  # type: ignore[union-attr]
-            self.stats.detect_seconds += time.perf_counter() - started
-            self.stats.batches += 1
+            detections = self._detect(frames)
             for frame, found in zip(frames, detections, strict=True):
-                result = self._processors[frame.camera_id].process(frame, found)
+                processor = self._processors.get(frame.camera_id)
+                if processor is None:  # the camera was stopped (moved to another node) meanwhile
+                    continue
+                result = processor.process(frame, found)
                 self.stats.frames += 1
                 self.stats.detections += len(found)
                 for sighting in result.sightings:
@@ -253,6 +361,32 @@ class Runtime:
                 for alert in result.alerts:
                     self.stats.alerts += 1
                     self.bus.publish(topics.ALERTS, alert.camera_id, alert)
+
+    def _detect(self, frames: list[Frame]) -> list[Detections]:
+        """Detect in every camera's planned regions as one batch; skipped frames get no detections."""
+        assert self._detector is not None
+        processors = [self._processors.get(frame.camera_id) for frame in frames]
+        plans = [
+            p.plan(frame) if p is not None else None for p, frame in zip(processors, frames, strict=True)
+        ]
+        wanted = [i for i, plan in enumerate(plans) if plan is not None]
+        results = [Detections.empty() for _ in frames]
+        self.stats.skipped += len(frames) - len(wanted)
+        if not wanted:
+            return results
+        started = time.perf_counter()
+        images = [frames[i].image for i in wanted]
+        detect_regions = getattr(self._detector, "detect_many_regions", None)
+        if detect_regions is not None:
+            regions = [plans[i].regions if isinstance(plans[i], RegionPlan) else None for i in wanted]  # type: ignore[union-attr]
+            found = detect_regions(images, regions)
+        else:  # backends without region support detect the whole frame when anything is to be seen
+            found = self._detector.detect(images)
+        self.stats.detect_seconds += time.perf_counter() - started
+        self.stats.batches += 1
+        for i, detections in zip(wanted, found, strict=True):
+            results[i] = detections
+        return results
 
     def _publish_sighting(self, sighting: object) -> None:
         self.stats.sightings += 1

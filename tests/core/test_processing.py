@@ -53,3 +53,29 @@ def test_privacy_mask_blacks_out_without_touching_input() -> None:
     assert image.min() == 255  # caller's image untouched
     assert masked[:, :9].max() == 0 and masked[:, 12:].min() == 255
     assert apply_privacy_masks(image, []) is image
+
+
+def test_gated_processor_skips_still_frames_and_plans_regions_around_motion() -> None:
+    from detectors.gating import RegionPlan, RegionPlanner
+
+    processor = CameraProcessor(
+        "cam1", VigilTracker(frame_rate=5), SightingBuilder("cam1"), [], planner=RegionPlanner(region_px=(96, 96))
+    )
+    still = np.full((240, 320, 3), 120, np.uint8)
+    plans = [processor.plan(make_frame(index=i, timestamp=i * 0.2)) for i in range(3)]
+    # make_frame gives black frames: after the first (background learning), nothing moves.
+    assert plans[-1] is None
+    moved = still.copy()
+    moved[100:180, 200:240] = 255  # a bright "person" appears on the right
+    from vigil.types import Frame
+
+    processor.plan(Frame("cam1", 3, 0.8, still))
+    plan = processor.plan(Frame("cam1", 4, 1.0, moved))
+    assert isinstance(plan, RegionPlan) and len(plan) >= 1
+    x1, y1 = plan.regions[:, :2].min(axis=0).tolist()
+    x2, y2 = plan.regions[:, 2:].max(axis=0).tolist()
+    assert x1 <= 200 and x2 >= 240 and y1 <= 100 and y2 >= 180  # the regions cover the change
+
+
+def test_processor_without_planner_detects_every_frame() -> None:
+    assert make_processor().plan(make_frame()) is True

@@ -10,6 +10,13 @@ HELP = "Run a site from its YAML config: ingest, detection, tracking, rules, sto
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML configuration file (see config/examples/)")
     parser.add_argument(
+        "--role",
+        choices=["all", "edge", "central"],
+        default="all",
+        help="all: everything in one process (default); edge: ingest, detect and track the cameras Kafka "
+        "assigns to this node and publish events; central: store events, serve the API (bus.type: kafka)",
+    )
+    parser.add_argument(
         "--duration",
         type=float,
         default=None,
@@ -25,13 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from config.loader import load_config
     from vigil.console import run_until_done
+    from vigil.errors import ConfigError
+    from vigil.roles import Role
     from vigil.runtime import Runtime
 
     config = load_config(args.config)
-    runtime = Runtime(config)
+    role = Role(args.role)
+    if role is not Role.ALL and config.bus.type != "kafka":
+        raise ConfigError(
+            f"--role {args.role} needs bus: {{type: kafka, bootstrap_servers: ...}} in {args.config}"
+        )
+    runtime = Runtime(config, role=role)
     runtime.start()
     try:
-        api_url = None if args.no_api else runtime.serve_api(args.host, args.port)
+        api_url = None if args.no_api or role is Role.EDGE else runtime.serve_api(args.host, args.port)
     except BaseException:
         runtime.stop()
         raise

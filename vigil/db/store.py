@@ -137,6 +137,18 @@ class Store:
         """
         return self._insert_ignore(tables.alerts, _alert_row(alert))
 
+    def add_sightings(self, sightings: Sequence[Sighting]) -> int:
+        """Store many sightings in one transaction, skipping ids already stored.
+
+        Returns:
+            How many were inserted.
+        """
+        return self._insert_ignore_many(tables.sightings, [_sighting_row(s) for s in sightings])
+
+    def add_alerts(self, alerts: Sequence[Alert]) -> int:
+        """Store many alerts in one transaction, skipping ids already stored; returns how many were inserted."""
+        return self._insert_ignore_many(tables.alerts, [_alert_row(a) for a in alerts])
+
     def upsert_health(self, health: CameraHealth) -> None:
         """Record a camera's current health; a change of state is also appended to its history."""
         table = tables.camera_health
@@ -307,6 +319,13 @@ class Store:
         if self._engine.dialect.name == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
+
+    def _insert_ignore_many(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
+        if not rows:
+            return 0
+        stmt = self._dialect_insert(table).on_conflict_do_nothing(index_elements=["id"])
+        with self._writer.begin() as conn:
+            return int(conn.execute(stmt, list(rows)).rowcount)
 
     def _insert_ignore(self, table: sa.Table, row: Mapping[str, Any]) -> bool:
         stmt = self._dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=["id"])

@@ -1,0 +1,185 @@
+"""Faults on a real broker: at-least-once delivery, exactly-once effects in the database.
+
+Each test pushes at least 10,000 events through Kafka while something fails — the
+broker restarts, an edge node is killed, the central consumer is killed mid-batch —
+and then checks the database by event id: every event stored, none twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.kafka.conftest import Broker
+from tests.kafka.helpers import Worker, unique, wait_until
+from tests.kafka.workers import FeedEdge, make_sighting
+from vigil.db.store import Store
+from vigil.events import Topic
+from vigil.kafka_bus import KafkaBus
+from vigil.roles import CentralConsumer
+from vigil.types import Alert, AlertKind
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+SIGHTINGS = 10_000
+ALERTS = 1_000
+SESSION_TIMEOUT_MS = 3000
+DRAIN_TIMEOUT_S = 90
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "vigil.db") as opened:
+        yield opened
+
+
+def _alert(i: int) -> Alert:
+    return Alert(
+        AlertKind.ZONE_INTRUSION,
+        "gate",
+        f"cam{i % 8}",
+        1_000.0 + i,
+        "in gate",
+        i,
+        "gate",
+        id=f"alert-{i:06d}",
+    )
+
+
+def _workload() -> list[tuple[Topic, object]]:
+    """10,000 sightings over 8 cameras with an alert after every tenth."""
+    events: list[tuple[Topic, object]] = []
+    for i in range(SIGHTINGS):
+        events.append((Topic.SIGHTINGS, make_sighting(f"cam{i % 8}", i, 1_000.0 + i)))
+        if i % 10 == 9:
+            events.append((Topic.ALERTS, _alert(i // 10)))
+    return events
+
+
+def _assert_exactly_once(store: Store, sighting_ids: set[str], alert_ids: set[str]) -> None:
+    def complete() -> bool:
+        counts = store.counts()
+        return counts.sightings >= len(sighting_ids) and counts.alerts >= len(alert_ids)
+
+    wait_until(complete, timeout=DRAIN_TIMEOUT_S, interval=0.2)
+    stored_sightings = [s.id for s in store.list_sightings(limit=10 * len(sighting_ids))[0]]
+    stored_alerts = [a.id for a in store.list_alerts(limit=10 * len(alert_ids) + 10)[0]]
+    assert len(stored_sightings) == len(set(stored_sightings)), "duplicated sightings"
+    assert len(stored_alerts) == len(set(stored_alerts)), "duplicated alerts"
+    assert set(stored_sightings) == sighting_ids, (
+        f"lost {len(sighting_ids - set(stored_sightings))} sightings"
+    )
+    assert set(stored_alerts) == alert_ids, f"lost {len(alert_ids - set(stored_alerts))} alerts"
+
+
+def _central(broker: Broker, store: Store, prefix: str) -> KafkaBus:
+    bus = KafkaBus(
+        broker.bootstrap_servers,
+        group_id=unique("central"),
+        topic_prefix=prefix,
+        session_timeout_ms=SESSION_TIMEOUT_MS,
+    )
+    CentralConsumer(bus, store).attach()
+    bus.start()
+    return bus
+
+
+def test_broker_restart_mid_stream(kafka_broker: Broker, store: Store) -> None:
+    prefix = unique("restart") + "."
+    central = _central(kafka_broker, store, prefix)
+    producer = KafkaBus(kafka_broker.bootstrap_servers, topic_prefix=prefix)
+    producer.start()
+    events = _workload()
+    try:
+        for n, (topic, event) in enumerate(events):
+            producer.publish(topic, event.camera_id, event)  # type: ignore[attr-defined]
+            if n == len(events) // 3:
+                producer.flush(30)
+                kafka_broker.stop()  # the rest is buffered and retried by the producer
+            elif n == len(events) // 2:
+                kafka_broker.start()
+        producer.flush(60)
+        assert producer.publish_failed == 0
+        _assert_exactly_once(
+            store,
+            {e.id for t, e in events if t is Topic.SIGHTINGS},  # type: ignore[attr-defined]
+            {e.id for t, e in events if t is Topic.ALERTS},  # type: ignore[attr-defined]
+        )
+    finally:
+        kafka_broker.start()  # no-op when it runs: later tests need it
+        producer.stop()
+        central.stop()
+
+
+def test_edge_node_killed_its_cameras_move_and_nothing_is_lost(kafka_broker: Broker, store: Store) -> None:
+    prefix, group = unique("edgekill") + ".", unique("edge")
+    cameras = [f"cam{i}" for i in range(8)]
+    per_camera, rate = SIGHTINGS // len(cameras), 250.0
+    central = _central(kafka_broker, store, prefix)
+    survivor = FeedEdge(
+        kafka_broker.bootstrap_servers,
+        cameras,
+        per_camera,
+        rate,
+        SESSION_TIMEOUT_MS,
+        group,
+        "survivor",
+        prefix,
+    )
+    survivor.start()
+    assert wait_until(lambda: survivor.node.running == set(cameras), timeout=30)
+    doomed = Worker(
+        "edge",
+        *("--bootstrap", kafka_broker.bootstrap_servers, "--group", group, "--prefix", prefix),
+        *("--cameras", ",".join(cameras), "--count", str(per_camera), "--rate", str(rate)),
+        *("--session-timeout-ms", str(SESSION_TIMEOUT_MS)),
+    )
+    try:
+        assert wait_until(lambda: len(survivor.node.running) == len(cameras) // 2, timeout=30)
+        time.sleep(1.5)  # mid-stream: the doomed node's cameras are part-way through
+        killed_at = time.monotonic()
+        doomed.kill()
+        assert wait_until(lambda: survivor.node.running == set(cameras), timeout=30)
+        print(f"edge failover after SIGKILL: {time.monotonic() - killed_at:.1f} s")
+        _assert_exactly_once(
+            store, {f"{camera}-{seq:06d}" for camera in cameras for seq in range(per_camera)}, set()
+        )
+    finally:
+        doomed.kill()
+        survivor.stop()
+        central.stop()
+
+
+def test_central_consumer_killed_mid_batch_and_restarted(
+    kafka_broker: Broker, store: Store, tmp_path: Path
+) -> None:
+    prefix, group = unique("centralkill") + ".", unique("central")
+    args = ["central", "--bootstrap", kafka_broker.bootstrap_servers, "--group", group, "--prefix", prefix]
+    args += ["--db", str(tmp_path / "vigil.db"), "--session-timeout-ms", str(SESSION_TIMEOUT_MS)]
+    producer = KafkaBus(kafka_broker.bootstrap_servers, topic_prefix=prefix)
+    producer.start()
+    events = _workload()
+    for topic, event in events:
+        producer.publish(topic, event.camera_id, event)  # type: ignore[attr-defined]
+    producer.flush(60)
+    first = Worker(*args)
+    second: Worker | None = None
+    try:
+        assert wait_until(lambda: store.counts().sightings >= 3_000, timeout=60, interval=0.02)
+        first.kill()  # storing one event at a time, so this lands mid-batch, before the commit
+        stored_at_kill = store.counts().sightings
+        assert stored_at_kill < SIGHTINGS
+        second = Worker(*args)
+        _assert_exactly_once(
+            store,
+            {e.id for t, e in events if t is Topic.SIGHTINGS},  # type: ignore[attr-defined]
+            {e.id for t, e in events if t is Topic.ALERTS},  # type: ignore[attr-defined]
+        )
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+        producer.stop()

@@ -1,0 +1,183 @@
+"""The two halves of a distributed Vigil, and the bus each runs on.
+
+- **edge** (`EdgeNode`): ingest, detection and tracking for the cameras Kafka gives
+  this node (`vigil.ownership`); publishes sightings, live tracks, alerts and health.
+- **central** (`CentralConsumer`): stores every event from every edge node, runs the
+  site-wide stages (case matching) and serves the API.
+- **all**: both halves in one process, today's single box; on the memory bus the edge
+  half simply runs every camera.
+
+Both halves take their dependencies in their constructors; `vigil.runtime` wires them.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from config.models import BusConfig
+from vigil.bus import MemoryBus
+from vigil.events import Topic
+from vigil.kafka_bus import KafkaBus
+from vigil.ownership import CONTROL_TOPIC, CameraOwnership
+from vigil.types import Alert, CameraHealth, Sighting
+
+log = logging.getLogger(__name__)
+
+
+class Role(enum.StrEnum):
+    EDGE = "edge"
+    CENTRAL = "central"
+    ALL = "all"
+
+
+class Bus(Protocol):
+    """What both buses offer (`MemoryBus`, `KafkaBus`)."""
+
+    def subscribe(self, topic: str, handler: Callable[[Any], object]) -> None: ...
+    def publish(self, topic: str, key: str, event: Any) -> None: ...
+    def start(self) -> None: ...
+    def stop(self, timeout: float = ...) -> None: ...
+
+
+class EventStore(Protocol):
+    """The store methods the central half needs (`vigil.db.store.Store`)."""
+
+    def add_sighting(self, sighting: Sighting) -> bool: ...
+    def add_alert(self, alert: Alert) -> bool: ...
+    def upsert_health(self, health: CameraHealth) -> None: ...
+
+
+def _memory_bus(config: BusConfig, role: Role, node: str) -> MemoryBus:
+    return MemoryBus()
+
+
+def _kafka_bus(config: BusConfig, role: Role, node: str) -> KafkaBus:
+    # One consumer group per role: every central process shares the event partitions.
+    return KafkaBus(
+        config.bootstrap_servers, group_id="vigil-central", client_id=f"vigil-{role.value}-{node}"
+    )
+
+
+BUSES: dict[str, Callable[[BusConfig, Role, str], Bus]] = {"memory": _memory_bus, "kafka": _kafka_bus}
+"""Bus backends keyed by ``bus.type`` in the config."""
+
+
+def build_bus(config: BusConfig, role: Role, node: str = "0") -> Bus:
+    """The bus named by the config, for a process in `role`; `node` names it in broker logs."""
+    return BUSES[config.type](config, role, node)
+
+
+class CentralConsumer:
+    """The central half: every event from every edge node goes into the store.
+
+    The store ignores an event id it already holds, so a replay after a crash or a
+    rebalance stores nothing twice. On Kafka, sightings and alerts are written one
+    transaction per polled batch when the store offers ``add_sightings`` / ``add_alerts``.
+
+    Args:
+        bus: The bus to consume; subscribe before it starts (`attach`).
+        store: Where events go.
+    """
+
+    def __init__(self, bus: Bus, store: EventStore) -> None:
+        self.bus = bus
+        self.store = store
+        self.stored = 0
+        """Sightings and alerts newly inserted (replays not counted)."""
+
+    def attach(self) -> None:
+        """Subscribe the store to the event topics; call before `bus.start()`."""
+        batch_sightings = getattr(self.store, "add_sightings", None)
+        batch_alerts = getattr(self.store, "add_alerts", None)
+        if isinstance(self.bus, KafkaBus) and batch_sightings and batch_alerts:
+            self.bus.subscribe_batch(Topic.SIGHTINGS, lambda events: self._count(batch_sightings(events)))
+            self.bus.subscribe_batch(Topic.ALERTS, lambda events: self._count(batch_alerts(events)))
+        else:
+            self.bus.subscribe(Topic.SIGHTINGS, lambda event: self._count(self.store.add_sighting(event)))
+            self.bus.subscribe(Topic.ALERTS, lambda event: self._count(self.store.add_alert(event)))
+        self.bus.subscribe(Topic.CAMERA_HEALTH, self.store.upsert_health)
+
+    def _count(self, inserted: bool | int) -> None:
+        self.stored += int(inserted)
+
+
+class EdgeNode:
+    """The edge half: runs the cameras Kafka assigns to this node, and only those.
+
+    Args:
+        camera_ids: Every camera the edge nodes share (the same list on every node).
+        bootstrap_servers: Kafka cluster.
+        start_camera: Starts ingest, detection and tracking for one camera.
+        stop_camera: Stops it and publishes its open tracks as sightings.
+        session_timeout_ms: How long a dead node keeps its cameras before they move.
+        group_id: Consumer group of the edge nodes.
+        node: Name of this node in broker logs.
+        topic: Ownership control topic (one partition per camera).
+    """
+
+    def __init__(
+        self,
+        camera_ids: Iterable[str],
+        bootstrap_servers: str,
+        *,
+        start_camera: Callable[[str], object],
+        stop_camera: Callable[[str], object],
+        session_timeout_ms: int = 10_000,
+        group_id: str = "vigil-edge",
+        node: str = "0",
+        topic: str = CONTROL_TOPIC,
+    ) -> None:
+        self._start_camera = start_camera
+        self._stop_camera = stop_camera
+        self._running: set[str] = set()
+        self._lock = threading.Lock()
+        self.ownership = CameraOwnership(
+            bootstrap_servers,
+            camera_ids,
+            on_assign=self._assign,
+            on_revoke=self._revoke,
+            group_id=group_id,
+            session_timeout_ms=session_timeout_ms,
+            client_id=f"vigil-edge-{node}",
+            topic=topic,
+        )
+
+    @property
+    def running(self) -> frozenset[str]:
+        """Cameras this node runs now."""
+        with self._lock:
+            return frozenset(self._running)
+
+    def start(self) -> None:
+        """Join the edge group; cameras start as Kafka assigns them."""
+        self.ownership.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every camera and leave the group, so the other nodes take them over at once."""
+        self.ownership.stop(timeout)
+
+    def _assign(self, cameras: list[str]) -> None:
+        for camera_id in cameras:
+            try:
+                self._start_camera(camera_id)
+            except Exception:
+                # The others still start; this one stays owned, idle, until a rebalance moves it.
+                log.exception("camera %s could not start on this node", camera_id)
+                continue
+            with self._lock:
+                self._running.add(camera_id)
+
+    def _revoke(self, cameras: list[str]) -> None:
+        for camera_id in cameras:
+            with self._lock:
+                if camera_id not in self._running:
+                    continue
+                self._running.discard(camera_id)
+            try:
+                self._stop_camera(camera_id)
+            except Exception:
+                log.exception("camera %s did not stop cleanly", camera_id)

@@ -2,7 +2,9 @@
 
 - gating: model inputs per second and person recall of motion gating + regions against
   4x3 tiled detection on every frame (the reference for recall: no ground truth here).
-- batching: throughput of K cameras through `DetectionService` vs K independent calls.
+- batching: throughput of K cameras through `DetectionService` vs K independent calls, for
+  whole tiled frames (12 inputs per camera) and for a few motion regions per camera, at
+  several `max_batch` caps.
 - backends: latency per input size (SSDLite cv2-free onnxruntime, YOLO ONNX, ultralytics).
 
 Run: ``python benchmarks/detection.py [--json] [--frames N]`` or ``vigil bench detect --json``.
@@ -29,7 +31,8 @@ def read_frames(clip: Path, step: int, limit: int) -> list[Any]:
     import cv2
 
     capture = cv2.VideoCapture(str(clip))
-    frames, index = [], 0
+    frames: list[Any] = []
+    index = 0
     while len(frames) < limit:
         ok, image = capture.read()
         if not ok:
@@ -79,28 +82,47 @@ def gating(frames: list[Any], fps: float) -> dict[str, float]:
     }
 
 
-def batching(frames: list[Any], cameras: int) -> dict[str, float]:
+def batching(
+    frames: list[Any], cameras: int, max_batch: int, regions_per_camera: int | None
+) -> dict[str, float]:
+    """K cameras through one `DetectionService` vs K independent calls, in one run.
+
+    `regions_per_camera` None: whole frames, 4x3 tiles (12 inputs each). A number: that many
+    300x300 regions per frame (motion gating's typical request), spread along the frame.
+    """
     from detectors import SsdliteDetector
     from detectors.service import DetectionService
 
     detector = SsdliteDetector(tiles=(4, 3))
+    height, width = frames[0].shape[:2]
+    regions = None
+    if regions_per_camera is not None:
+        xs = np.linspace(0, width - 300, regions_per_camera).round()
+        regions = np.stack(
+            [xs, np.full_like(xs, height // 3), xs + 300, np.full_like(xs, height // 3 + 300)], 1
+        )
     rounds = max(1, len(frames) // cameras)
-    detector.detect(frames[:1])
+    detector.detect_many_regions(frames[:1], [regions])
     meter = Meter().start()
     for r in range(rounds):
         for k in range(cameras):
-            detector.detect([frames[(r * cameras + k) % len(frames)]])
+            detector.detect_many_regions([frames[(r * cameras + k) % len(frames)]], [regions])
     independent = meter.stop().wall
-    service = DetectionService(detector, max_batch=12 * cameras, max_wait_s=0.05).start()
+    service = DetectionService(detector, max_batch=max_batch, max_wait_s=0.05).start()
     meter = Meter().start()
     for r in range(rounds):
-        futures = [service.submit(f"cam{k}", frames[(r * cameras + k) % len(frames)]) for k in range(cameras)]
+        futures = [
+            service.submit(f"cam{k}", frames[(r * cameras + k) % len(frames)], regions)
+            for k in range(cameras)
+        ]
         for future in futures:
             future.result(timeout=60)
     batched = meter.stop().wall
     service.stop()
     return {
         "cameras": cameras,
+        "inputs_per_camera": 12.0 if regions is None else float(len(regions)),
+        "max_batch": max_batch,
         "independent_fps": rounds * cameras / independent,
         "batched_fps": rounds * cameras / batched,
         "speedup": independent / batched,
@@ -151,14 +173,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     clip = require(FOOTAGE / "overhead_crowd.avi")
     frames = read_frames(clip, step=10, limit=args.frames)  # 50 fps clip → 5 fps, as cameras detect
-    report = {"gating": gating(frames, 5.0), "batching": batching(frames, args.cameras), "backends": backends(frames[0])}
+    cases = [(None, 12), (None, 24), (2, 16), (1, 8)]
+    report: dict[str, Any] = {
+        "gating": gating(frames, 5.0),
+        "batching": [batching(frames, args.cameras, cap, per) for per, cap in cases],
+        "backends": backends(frames[0]),
+    }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    for section in ("gating", "batching"):
-        print(section)
-        for key, value in report[section].items():
-            print(f"  {key:<26}{value:10.2f}")
+    print("gating")
+    for key, value in report["gating"].items():
+        print(f"  {key:<26}{value:10.2f}")
+    print("batching")
+    print("  " + "".join(f"{key[:16]:>17}" for key in report["batching"][0]))
+    for row in report["batching"]:
+        print("  " + "".join(f"{value:17.2f}" for value in row.values()))
     print("backends")
     for row in report["backends"]:
         print(f"  {row['backend']:<32}{row['input']:<20}{row['ms']:8.1f} ms")

@@ -210,7 +210,10 @@ def _place(x: float, y: float, w: float, h: float, width: int, height: int) -> t
 def _inside(boxes: npt.NDArray[np.float64], region: tuple[int, int, int, int]) -> npt.NDArray[np.bool_]:
     x1, y1, x2, y2 = region
     return np.asarray(
-        (boxes[:, 0] >= x1 - 0.5) & (boxes[:, 1] >= y1 - 0.5) & (boxes[:, 2] <= x2 + 0.5) & (boxes[:, 3] <= y2 + 0.5)
+        (boxes[:, 0] >= x1 - 0.5)
+        & (boxes[:, 1] >= y1 - 0.5)
+        & (boxes[:, 2] <= x2 + 0.5)
+        & (boxes[:, 3] <= y2 + 0.5)
     )
 
 
@@ -233,8 +236,12 @@ def _split(boxes: FloatArray, region_px: tuple[int, int]) -> FloatArray:
 def _touching(tracks: FloatArray, motion: FloatArray) -> npt.NDArray[np.bool_]:
     if len(tracks) == 0 or len(motion) == 0:
         return np.zeros(len(tracks), bool)
-    overlap_w = np.minimum(tracks[:, None, 2], motion[None, :, 2]) - np.maximum(tracks[:, None, 0], motion[None, :, 0])
-    overlap_h = np.minimum(tracks[:, None, 3], motion[None, :, 3]) - np.maximum(tracks[:, None, 1], motion[None, :, 1])
+    overlap_w = np.minimum(tracks[:, None, 2], motion[None, :, 2]) - np.maximum(
+        tracks[:, None, 0], motion[None, :, 0]
+    )
+    overlap_h = np.minimum(tracks[:, None, 3], motion[None, :, 3]) - np.maximum(
+        tracks[:, None, 1], motion[None, :, 1]
+    )
     return np.asarray(((overlap_w > 0) & (overlap_h > 0)).any(axis=1))
 
 

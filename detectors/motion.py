@@ -136,7 +136,7 @@ class MotionDetector:
         work_width = max(16, round(width * self.work_height / height))
         small = cv2.resize(image, (work_width, self.work_height), interpolation=cv2.INTER_AREA)
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        grey = cv2.GaussianBlur(grey, (5, 5), 0)
+        grey = np.asarray(cv2.GaussianBlur(grey, (5, 5), 0), np.float32)
         # Brightness normalisation: a global exposure change shifts the mean, not the difference.
         return np.asarray(grey - grey.mean() + 128.0, dtype=np.float32)
 
@@ -150,7 +150,9 @@ class MotionDetector:
     def _blobs(self, moving: npt.NDArray[np.bool_], width: int, height: int) -> npt.NDArray[np.float32]:
         binary = moving.astype(np.uint8)
         if self.dilate:
-            binary = cv2.dilate(binary, np.ones((3, 3), np.uint8), iterations=self.dilate)
+            binary = np.asarray(
+                cv2.dilate(binary, np.ones((3, 3), np.uint8), iterations=self.dilate), np.uint8
+            )
         count, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
         work_h, work_w = moving.shape
         min_pixels = self.min_area * work_w * work_h

@@ -109,7 +109,9 @@ class OnnxYoloDetector:
         blobs, transforms = [], []
         for index, image in enumerate(images):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                raise ValidationError(f"images[{index}]: expected (H, W, 3) uint8, got {image.shape} {image.dtype}")
+                raise ValidationError(
+                    f"images[{index}]: expected (H, W, 3) uint8, got {image.shape} {image.dtype}"
+                )
             blob, transform = letterbox(image, self.input_size)
             blobs.append(blob)
             transforms.append(transform)
@@ -149,10 +151,14 @@ class OnnxYoloDetector:
         scale, pad_x, pad_y = transform
         boxes = (boxes[kept] - np.array([pad_x, pad_y, pad_x, pad_y], np.float32)) / scale
         boxes = np.clip(boxes, 0, [width, height, width, height])
-        return Detections(xyxy=boxes, confidence=confidence[candidates][kept], class_id=class_id[candidates][kept])
+        return Detections(
+            xyxy=boxes, confidence=confidence[candidates][kept], class_id=class_id[candidates][kept]
+        )
 
 
-def letterbox(image: Image, size: tuple[int, int]) -> tuple[npt.NDArray[np.float32], tuple[float, float, float]]:
+def letterbox(
+    image: Image, size: tuple[int, int]
+) -> tuple[npt.NDArray[np.float32], tuple[float, float, float]]:
     """Resize keeping the aspect, pad to `size` (width, height) centred, RGB, CHW, 0..1.
 
     Returns:

@@ -51,6 +51,7 @@ def build_detector(config: DetectorConfig) -> Detector:
     factory = BACKENDS.get(config.type)
     if factory is None:
         raise ModelError(
-            f"detector.type {config.type!r} is not available in this version; available: {', '.join(BACKENDS)}"
+            f"detector.type {config.type!r} is not available in this version; "
+            f"available: {', '.join(BACKENDS)}"
         )
     return factory(config)

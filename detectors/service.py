@@ -131,7 +131,9 @@ class DetectionService:
                 while queue:
                     queue.popleft().future.cancel()
 
-    def submit(self, camera_id: str, image: Image, regions: npt.ArrayLike | None = None) -> Future[Detections]:
+    def submit(
+        self, camera_id: str, image: Image, regions: npt.ArrayLike | None = None
+    ) -> Future[Detections]:
         """Queue one frame (whole, or only `regions` (K, 4) xyxy) of one camera.
 
         Returns:

@@ -22,27 +22,56 @@ class _Strict(BaseModel):
 class BatchSettings(_Strict):
     """The shared detector service (`detectors.service.DetectionService`)."""
 
-    max_batch: int = Field(default=16, ge=1, le=256, description="Most model inputs per call; raising it "
-                           "shares overhead better and makes each call longer.")
-    max_wait_ms: float = Field(default=20.0, ge=0, le=1000, description="Wait after the first request for "
-                               "others to join; raising it fills batches and adds latency.")
-    per_camera_queue: int = Field(default=1, ge=1, le=16, description="Frames a camera may have waiting; "
-                                  "newer ones replace the oldest (counted as dropped).")
+    max_batch: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Most model inputs per call; raising it "
+        "shares overhead better and makes each call longer.",
+    )
+    max_wait_ms: float = Field(
+        default=20.0,
+        ge=0,
+        le=1000,
+        description="Wait after the first request for "
+        "others to join; raising it fills batches and adds latency.",
+    )
+    per_camera_queue: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Frames a camera may have waiting; newer ones replace the oldest (counted as dropped).",
+    )
 
 
 class MotionSettings(_Strict):
     """Per-camera motion gating (`detectors.motion` + `detectors.gating`)."""
 
     enabled: bool = Field(default=True, description="False detects whole frames every time.")
-    threshold: float = Field(default=20.0, gt=0, lt=255, description="Grey-level change that counts as "
-                             "motion; raising it ignores noise and misses low-contrast people.")
-    alpha: float = Field(default=0.05, gt=0, le=1, description="Background learning rate per frame; raising "
-                         "it absorbs parked objects sooner.")
-    region_px: tuple[int, int] = Field(default=(384, 288), description="Region (width, height) in frame "
-                                       "pixels resized to the model input; raising it saves inferences and "
-                                       "shows people smaller.")
-    recheck_interval_s: float = Field(default=1.0, ge=0, description="Standing tracks are re-detected this "
-                                      "often; keep below tracker.track_buffer_s.")
+    threshold: float = Field(
+        default=20.0,
+        gt=0,
+        lt=255,
+        description="Grey-level change that counts as "
+        "motion; raising it ignores noise and misses low-contrast people.",
+    )
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="Background learning rate per frame; raising it absorbs parked objects sooner.",
+    )
+    region_px: tuple[int, int] = Field(
+        default=(384, 288),
+        description="Region (width, height) in frame "
+        "pixels resized to the model input; raising it saves inferences and "
+        "shows people smaller.",
+    )
+    recheck_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="Standing tracks are re-detected this often; keep below tracker.track_buffer_s.",
+    )
     masks: list[list[Point]] = Field(default_factory=list, description="Polygons where motion is ignored.")
 
     @model_validator(mode="after")
@@ -68,7 +97,13 @@ class FilterSettings(_Strict):
     """Per-camera detection filters (`detectors.filters`)."""
 
     classes: dict[str, ClassFilterSettings] = Field(default_factory=dict, description="Limits by class name.")
-    score_median: float = Field(default=0.0, ge=0, le=1, description="Minimum median score over a track's "
-                                "last frames; raising it suppresses one-frame false positives.")
-    object_masks: list[list[Point]] = Field(default_factory=list, description="Polygons where a detection "
-                                            "whose foot point is inside is ignored.")
+    score_median: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Minimum median score over a track's "
+        "last frames; raising it suppresses one-frame false positives.",
+    )
+    object_masks: list[list[Point]] = Field(
+        default_factory=list, description="Polygons where a detection whose foot point is inside is ignored."
+    )

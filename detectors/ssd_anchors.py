@@ -86,6 +86,22 @@ def anchors(height: int = MODEL_SIZE, width: int = MODEL_SIZE) -> FloatArray:
     return result
 
 
+@functools.lru_cache(maxsize=16)
+def anchor_layers(height: int = MODEL_SIZE, width: int = MODEL_SIZE) -> npt.NDArray[np.int64]:
+    """Predictor layer (0 = finest, 5 = coarsest) of each anchor of `anchors(height, width)`.
+
+    Returns:
+        (N,) int64, read-only (cached).
+    """
+    counts = [
+        rows * cols * len(shapes)
+        for (rows, cols), shapes in zip(feature_map_sizes(height, width), _layer_anchor_shapes(), strict=True)
+    ]
+    result = np.repeat(np.arange(NUM_LAYERS, dtype=np.int64), counts)
+    result.setflags(write=False)
+    return result
+
+
 def decode_boxes(encodings: FloatArray, anchor_boxes: FloatArray) -> FloatArray:
     """Faster-RCNN box decoding.
 

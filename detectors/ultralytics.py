@@ -60,7 +60,7 @@ class UltralyticsDetector:
             raise ModelError(f"ultralytics detector: model file {model_path} not found")
         prepare_offline(config_dir or Path("vigil-data") / "ultralytics")
         try:
-            from ultralytics import YOLO
+            from ultralytics import YOLO  # type: ignore[attr-defined]
         except ImportError as exc:
             raise ModelError(
                 "detector.type 'ultralytics' needs the ultralytics package: pip install 'vigil[ultralytics]'"
@@ -85,7 +85,9 @@ class UltralyticsDetector:
         """
         for index, image in enumerate(images):
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                raise ValidationError(f"images[{index}]: expected (H, W, 3) uint8, got {image.shape} {image.dtype}")
+                raise ValidationError(
+                    f"images[{index}]: expected (H, W, 3) uint8, got {image.shape} {image.dtype}"
+                )
         if not images:
             return []
         try:

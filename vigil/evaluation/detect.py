@@ -139,7 +139,8 @@ def score(
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image_id, (boxes, ignore) in ground_truth.items():
         images.append({"id": image_id})
         for (x, y, w, h), crowd in zip(boxes.tolist(), ignore.tolist(), strict=True):
@@ -157,7 +158,11 @@ def score(
 
     def evaluate(min_score: float) -> COCOeval:
         gt = COCO()
-        gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
+        gt.dataset = {
+            "images": images,
+            "annotations": annotations,
+            "categories": [{"id": 1, "name": "person"}],
+        }
         results: list[dict[str, Any]] = [
             {"image_id": image_id, "category_id": 1, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": s}
             for image_id, dets in detections.items()
@@ -215,5 +220,7 @@ def evaluate_detector(
     if len(sequences) > 1:
         ap50, recall, people = score(all_gt, all_dets)
         frames = len(all_dets)
-        scores["COMBINED"] = DetectionScore(ap50, recall, 1000 * total_seconds / max(1, frames), frames, people)
+        scores["COMBINED"] = DetectionScore(
+            ap50, recall, 1000 * total_seconds / max(1, frames), frames, people
+        )
     return scores

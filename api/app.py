@@ -10,7 +10,7 @@ from fastapi.responses import Response
 import vigil
 from api.auth import Role, default_role_for
 from api.deps import ApiServices
-from api.routers import alerts, cameras, health, sightings
+from api.routers import alerts, cameras, cases, health, recordings, sightings
 from config.models import VigilConfig
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,9 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
             app.state.default_role.value,
         )
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for router in (health.router, cameras.router, sightings.router, alerts.router):
+    for router in (health.router, cameras.router, sightings.router, alerts.router, cases.router):
         app.include_router(router)
+    app.include_router(recordings.router)
     return app
 
 

@@ -5,7 +5,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, cast
+from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Depends, HTTPException, Query, Request, status
 
@@ -13,6 +13,9 @@ from api.auth import Role
 from config.models import VigilConfig
 from vigil.db import Store
 from vigil.types import CameraHealth
+
+if TYPE_CHECKING:
+    from alerts.search.cases import CaseService
 
 MAX_PAGE = 500
 MAX_OFFSET = 1_000_000_000  # beyond this SQLite's 64-bit integers are no longer the limit, abuse is
@@ -30,12 +33,14 @@ class ApiServices:
             database are relative to it.
         default_role: Role of the unauthenticated local user; None picks admin when the
             API binds to loopback only, viewer otherwise.
+        cases: The case service (missing-person search); None answers 503 on ``/cases``.
     """
 
     store: Store
     health: Callable[[], Mapping[str, CameraHealth]]
     data_dir: Path
     default_role: Role | None = None
+    cases: "CaseService | None" = None
 
 
 def get_services(request: Request) -> ApiServices:

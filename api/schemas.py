@@ -141,3 +141,102 @@ class AlertPublic(BaseModel):
 class AlertList(BaseModel):
     items: list[AlertPublic]
     count: int = Field(description="Alerts matching the filters, across all pages.")
+
+
+# -- cases -----------------------------------------------------------------------------------
+
+Colour = Literal[
+    "black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown"
+]
+
+
+class CaseCreate(BaseModel):
+    """Open a case: why, what she looks like, where and when she was last seen."""
+
+    model_config = {"extra": "forbid"}
+
+    reason: str = Field(min_length=3, max_length=2000, description="Why this search is made (audited).")
+    upper: list[Colour] = Field(
+        default_factory=list, max_length=3, description="Upper-body clothing colours."
+    )
+    lower: list[Colour] = Field(
+        default_factory=list, max_length=3, description="Lower-body clothing colours."
+    )
+    size: Literal["child", "adult"] | None = Field(default=None, description="Size relative to other people.")
+    sighting_id: str | None = Field(
+        default=None, description="A sighting known to be her (confirmed at once)."
+    )
+    last_seen_camera: str | None = Field(default=None, max_length=64)
+    last_seen_at: float | None = Field(default=None, description="Epoch seconds.")
+    window_start: float | None = Field(
+        default=None, description="Search from; default last_seen_at - 15 min."
+    )
+    window_end: float | None = Field(default=None, description="Search until; default open (now).")
+    threshold: float = Field(
+        default=0.75, ge=0, le=1, description="Live alert threshold. Raising it: fewer alerts."
+    )
+
+
+class CasePublic(BaseModel):
+    id: str
+    reason: str
+    status: str
+    upper: list[str]
+    lower: list[str]
+    size: str | None
+    opened_by: str
+    opened_at: float
+    window_start: float
+    window_end: float | None
+    threshold: float
+    photos: int
+    trail: list[SightingPublic] = Field(description="Confirmed sightings in time order.")
+    last_confirmed_camera: str | None
+    last_confirmed_at: float | None
+
+
+class CaseList(BaseModel):
+    items: list[CasePublic]
+    count: int
+
+
+class CandidatePublic(BaseModel):
+    sighting: SightingPublic
+    score: float = Field(description="Fused score; higher first.")
+    appearance: float | None = Field(description="Colour-layout similarity to photos / confirmed crops.")
+    colours: float | None = Field(description="Named clothing-colour agreement.")
+    size: float | None = Field(description="Fit to the described size (child / adult).")
+    place_time: float = Field(description="Plausibility given confirmed sightings and walking times.")
+    penalty: float = Field(description="Subtracted for resembling rejected candidates.")
+    upper_colours: list[str]
+    lower_colours: list[str]
+
+
+class CandidateList(BaseModel):
+    items: list[CandidatePublic]
+    count: int
+
+
+class FeedbackCreate(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    sighting_id: str = Field(max_length=64)
+    verdict: Literal["confirm", "reject"]
+
+
+class PhotoPublic(BaseModel):
+    upper_colours: list[str]
+    lower_colours: list[str]
+
+
+class ReachablePublic(BaseModel):
+    camera_id: str
+    walk_s: float = Field(description="Walking seconds from her last confirmed place.")
+
+
+class AuditPublic(BaseModel):
+    at: float
+    user: str
+    action: str
+    case_id: str | None
+    reason: str

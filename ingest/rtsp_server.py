@@ -17,8 +17,16 @@ seek causes is kept away from the payloader and the sinks, and the pad offset of
 parser's source pad is moved on by the file's duration. Running time, and so RTP
 timestamps, keep increasing across loops, and clients never see EOS.
 
-The mount table is built by `mount_plan` so that a site-scale variant (main + sub
-streams per camera) only has to produce a longer plan.
+The mount table is built by `mount_plan`: with ``--sub-video`` files every camera also gets a
+sub-stream mount ``/camK/sub`` (looping sub-video number ``(K - 1) % len(sub_videos)``).
+
+With ``--share-media`` all mounts that loop the same file share ONE pipeline (one factory whose
+media key is the file, not the URL): 282 mounts over 4 files cost 8 pipelines. The cameras then
+show the same picture in step, which is fine for load rehearsals.
+
+Fault injection, one command per line on stdin: ``stall /camK`` stops sending that mount's
+packets (the connection stays open), ``resume /camK`` sends again. With shared media, stalling
+a mount stalls every mount of the same file.
 
 Prints ``READY <port>`` on stdout once listening; exits 0 on SIGTERM or SIGINT.
 Imports only the standard library and ``gi``.
@@ -52,19 +60,36 @@ class Mount:
     video: Path
 
 
-def mount_plan(videos: list[Path], cameras: int) -> list[Mount]:
-    """Assign files to mounts ``/cam1..camN`` round-robin."""
-    return [Mount(f"/cam{k + 1}", videos[k % len(videos)]) for k in range(cameras)]
+def mount_plan(videos: list[Path], cameras: int, sub_videos: list[Path] | None = None) -> list[Mount]:
+    """Assign files to mounts ``/cam1..camN`` round-robin, plus ``/camK/sub`` when sub-videos are given."""
+    plan = [Mount(f"/cam{k + 1}", videos[k % len(videos)]) for k in range(cameras)]
+    if sub_videos:
+        plan += [Mount(f"/cam{k + 1}/sub", sub_videos[k % len(sub_videos)]) for k in range(cameras)]
+    return plan
 
 
 class LoopingFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
     """Media factory whose element loops one MP4/MOV file's H.264 track without re-encoding."""
 
-    def __init__(self, video: Path) -> None:
+    def __init__(self, video: Path, share_key: str | None = None) -> None:
         super().__init__()
         self.video = video
+        self.share_key = share_key
+        self.loopers: list[_Looper] = []
+        self.stalled = False
         # One pipeline per mount however many clients: a late client joins the stream where it is.
         self.set_shared(True)
+
+    def do_gen_key(self, url: GstRtspServer.RTSPUrl) -> str:
+        # Same key for every mount this factory serves: they all share one media pipeline.
+        if self.share_key is not None:
+            return self.share_key
+        return str(GstRtspServer.RTSPMediaFactory.do_gen_key(self, url))
+
+    def set_stalled(self, stalled: bool) -> None:
+        self.stalled = stalled
+        for looper in self.loopers:
+            looper.set_stalled(stalled)
 
     def do_create_element(self, url: GstRtspServer.RTSPUrl) -> Gst.Element:
         bin_ = Gst.Bin.new("src")
@@ -80,7 +105,9 @@ class LoopingFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
             bin_.add(element)
         src.link(demux)
         parse.link(pay)
-        _Looper(demux, parse)  # kept alive by the signal and probe it registers
+        looper = _Looper(demux, parse)
+        self.loopers.append(looper)
+        looper.set_stalled(self.stalled)
         return bin_
 
 
@@ -93,10 +120,19 @@ class _Looper:
         self.parse_sink = parse.get_static_pad("sink")
         self.offset = 0
         self.seeking = False
+        self.stall_probe: int | None = None
         demux.connect("pad-added", self._on_pad_added)
         self.parse_src.add_probe(
             Gst.PadProbeType.EVENT_DOWNSTREAM | Gst.PadProbeType.EVENT_FLUSH, self._on_event
         )
+
+    def set_stalled(self, stalled: bool) -> None:
+        """Hold (or release) every buffer at the parser's output: clients stay connected, get nothing."""
+        if stalled and self.stall_probe is None:
+            self.stall_probe = self.parse_src.add_probe(Gst.PadProbeType.BLOCK_DOWNSTREAM, _hold)
+        elif not stalled and self.stall_probe is not None:
+            self.parse_src.remove_probe(self.stall_probe)
+            self.stall_probe = None
 
     def _on_pad_added(self, demux: Gst.Element, pad: Gst.Pad) -> None:
         caps = pad.get_current_caps() or pad.query_caps(None)
@@ -136,6 +172,23 @@ class _Looper:
         return False
 
 
+def _hold(pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+    return Gst.PadProbeReturn.OK  # stays blocked until the probe is removed
+
+
+def _on_command(factories: dict[str, LoopingFactory], source: object, condition: object) -> bool:
+    line = sys.stdin.readline()
+    if not line:
+        return False  # stdin closed: no more commands
+    words = line.split()
+    if len(words) == 2 and words[0] in ("stall", "resume") and words[1] in factories:
+        factories[words[1]].set_stalled(words[0] == "stall")
+        print(f"OK {line.strip()}", flush=True)
+    else:
+        print(f"ERROR expected 'stall|resume /camK', got {line.strip()!r}", flush=True)
+    return True
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -144,12 +197,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--video", type=Path, action="append", required=True, help="file to loop (repeat for several)"
     )
+    parser.add_argument(
+        "--sub-video", type=Path, action="append", default=[], help="sub-stream file (mounts /camK/sub)"
+    )
+    parser.add_argument(
+        "--share-media", action="store_true", help="one pipeline per file for all mounts looping it"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = [str(v) for v in args.video if not v.is_file()]
+    missing = [str(v) for v in args.video + args.sub_video if not v.is_file()]
     if missing:
         print(f"rtsp_server: video file(s) not found: {', '.join(missing)}", file=sys.stderr)
         return 2
@@ -161,8 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     server.set_address(args.host)
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
-    for mount in mount_plan([v.resolve() for v in args.video], args.cameras):
-        mounts.add_factory(mount.path, LoopingFactory(mount.video))
+    shared: dict[Path, LoopingFactory] = {}
+    factories: dict[str, LoopingFactory] = {}
+    plan = mount_plan([v.resolve() for v in args.video], args.cameras, [v.resolve() for v in args.sub_video])
+    for mount in plan:
+        if args.share_media:
+            factory = shared.setdefault(mount.video, LoopingFactory(mount.video, share_key=str(mount.video)))
+        else:
+            factory = LoopingFactory(mount.video)
+        factories[mount.path] = factory
+        mounts.add_factory(mount.path, factory)
+    GLib.io_add_watch(sys.stdin, GLib.IO_IN | GLib.IO_HUP, lambda s, c: _on_command(factories, s, c))
     if server.attach(None) == 0:
         print(f"rtsp_server: cannot listen on {args.host}:{args.port}", file=sys.stderr)
         return 1

@@ -13,10 +13,13 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import selectors
+import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -68,6 +71,9 @@ class Simulator:
         port: TCP port; 0 picks a free one at `start`.
         host: Address to listen on.
         start_timeout: Seconds to wait for the server to report it is listening.
+        sub_videos: Files for the sub-stream mounts ``/camK/sub``; none: no sub-streams.
+        share_media: One pipeline per file for all its mounts (site scale); stalling a mount
+            then stalls every mount of that file.
 
     Raises:
         SourceError: A video file does not exist (raised at construction, before spawning).
@@ -81,12 +87,15 @@ class Simulator:
         port: int = 0,
         host: str = "127.0.0.1",
         start_timeout: float = 15.0,
+        *,
+        sub_videos: list[Path] | None = None,
+        share_media: bool = False,
     ) -> None:
         if not videos:
             raise ValueError("Simulator: expected at least one video file, got none")
         if cameras < 1:
             raise ValueError(f"Simulator: expected cameras >= 1, got {cameras}")
-        missing = [str(v) for v in videos if not Path(v).is_file()]
+        missing = [str(v) for v in [*videos, *(sub_videos or [])] if not Path(v).is_file()]
         if missing:
             raise SourceError(f"Simulator: video file(s) not found: {', '.join(missing)}")
         self.videos = [Path(v).resolve() for v in videos]
@@ -94,6 +103,8 @@ class Simulator:
         self.port = port
         self.host = host
         self.start_timeout = start_timeout
+        self.sub_videos = [Path(v).resolve() for v in sub_videos or []]
+        self.share_media = share_media
         self._process: subprocess.Popen[str] | None = None
 
     @property
@@ -102,6 +113,26 @@ class Simulator:
         if self.port == 0:
             raise RuntimeError("Simulator.urls: the port is chosen at start(); call start() first")
         return [f"rtsp://{self.host}:{self.port}/cam{k + 1}" for k in range(self.cameras)]
+
+    @property
+    def sub_urls(self) -> list[str]:
+        """Sub-stream URLs ``rtsp://HOST:PORT/camK/sub``; empty without sub-videos."""
+        return [f"{url}/sub" for url in self.urls] if self.sub_videos else []
+
+    def stall(self, mount: str, stalled: bool = True) -> None:
+        """Stop (or resume) sending one mount's packets, e.g. ``stall("/cam2")``; connections stay open.
+
+        Raises:
+            SourceError: The server is not running or rejected the command.
+        """
+        process = self._process
+        if process is None or process.stdin is None or process.poll() is not None:
+            raise SourceError("Simulator.stall: the server is not running")
+        process.stdin.write(f"{'stall' if stalled else 'resume'} {mount}\n")
+        process.stdin.flush()
+        reply = self._read_ready_line()
+        if not reply.startswith("OK"):
+            raise SourceError(f"Simulator.stall: expected OK, got {reply.strip()!r}")
 
     @property
     def running(self) -> bool:
@@ -130,8 +161,14 @@ class Simulator:
         command += ["--cameras", str(self.cameras)]
         for video in self.videos:
             command += ["--video", str(video)]
+        for video in self.sub_videos:
+            command += ["--sub-video", str(video)]
+        if self.share_media:
+            command.append("--share-media")
         # stderr goes to the parent's stderr: GStreamer warnings stay visible and cannot fill a pipe.
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
         line = self._read_ready_line()
         if not line.startswith("READY"):
             code = self._process.poll()
@@ -166,9 +203,10 @@ class Simulator:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout)
-        if process.stdout is not None:
-            with contextlib.suppress(OSError):
-                process.stdout.close()
+        for pipe in (process.stdout, process.stdin):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def __enter__(self) -> Simulator:
         return self.start()
@@ -180,3 +218,94 @@ class Simulator:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """What a simulated camera stream is transcoded to (once, cached)."""
+
+    width: int
+    height: int
+    bitrate_kbps: int
+    fps: int = 25
+    gop_seconds: float = 2.0
+
+
+MAIN_720P = Rendition(1280, 720, 2000)
+SUB_360P = Rendition(640, 360, 500)
+
+
+def prepare(video: Path, rendition: Rendition, cache_dir: Path) -> Path:
+    """Transcode `video` once to H.264 MP4 at `rendition` (x264 High, keyframe every 2 s, no B-frames).
+
+    No B-frames: with shared media and many TCP clients, GStreamer's RTSP server aborts
+    (``backlog_push: assertion failed: (queue_duration >= 0)``) when a slow client's backlog
+    ends on a B-frame whose timestamp precedes the first queued one.
+
+    The result is cached under `cache_dir`, keyed by the source's path, size, mtime and the
+    rendition, so a second sim start reuses it at once.
+
+    Raises:
+        DependencyError: ffmpeg is missing.
+        SourceError: ffmpeg failed on this file.
+    """
+    stat = video.stat()
+    key = hashlib.sha256(
+        f"{video.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{rendition}".encode()
+    ).hexdigest()[:16]
+    target = cache_dir / f"{video.stem}-{rendition.width}x{rendition.height}-{key}.mp4"
+    if target.is_file():
+        return target
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise DependencyError("the site simulator transcodes with ffmpeg; install: apt-get install -y ffmpeg")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    part = target.with_suffix(".part.mp4")
+    gop = str(round(rendition.fps * rendition.gop_seconds))
+    command = [
+        ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(video), "-an",
+        "-vf", f"scale={rendition.width}:{rendition.height},fps={rendition.fps}",
+        "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high", "-bf", "0",
+        "-g", gop, "-keyint_min", gop, "-sc_threshold", "0",
+        "-b:v", f"{rendition.bitrate_kbps}k", "-maxrate", f"{rendition.bitrate_kbps * 3 // 2}k",
+        "-bufsize", f"{rendition.bitrate_kbps * 2}k", "-movflags", "+faststart", str(part),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        part.unlink(missing_ok=True)
+        raise SourceError(f"ffmpeg could not transcode {video}: {result.stderr.strip()[-300:]}")
+    part.replace(target)
+    return target
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/vigil/sim`` (default ``~/.cache/vigil/sim``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vigil" / "sim"
+
+
+def site_simulator(
+    videos: list[Path],
+    cameras: int,
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    cache_dir: Path | None = None,
+    sub_streams: bool = True,
+    share_media: bool = False,
+) -> Simulator:
+    """A site-scale simulator (not started): 720p25 main mounts and 360p sub mounts.
+
+    One pipeline per mount in use (sub mounts nobody reads cost nothing). ``share_media`` puts
+    all mounts of a file on one pipeline, which is far cheaper but, measured with 141 cameras,
+    GStreamer's server then refuses most concurrent first connections (InvalidData on open) for
+    tens of seconds; it is fine up to ~60 cameras.
+
+    Every video is transcoded once (cached) to the main and the sub rendition.
+    """
+    cache = cache_dir or default_cache_dir()
+    mains = [prepare(Path(v), MAIN_720P, cache) for v in videos]
+    subs = [prepare(Path(v), SUB_360P, cache) for v in videos] if sub_streams else []
+    return Simulator(
+        mains, cameras=cameras, port=port, host=host, sub_videos=subs, share_media=share_media, start_timeout=60.0
+    )

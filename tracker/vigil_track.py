@@ -17,6 +17,9 @@ What it adds, each measured on the public-detection MOTChallenge sequences
   lost, gated on height similarity, before any new track may start there;
 - memory of lost tracks in seconds, not frames, so 7 fps and 30 fps cameras behave alike;
 - ids given on confirmation only, so false starts do not burn ids;
+- coasting (`VigilTracker.coast`, or ``update(..., looked=regions)``): frames or areas
+  the detector did not look at advance tracks on their predictions without counting a
+  miss, for a bounded time (``max_coast_s``), so a gated pipeline can skip inference;
 - an optional appearance cue (``detections.data["embedding"]``) and optional camera
   motion compensation (translation by phase correlation) when frames are given.
 
@@ -89,6 +92,10 @@ class VigilTrackerConfig:
             (ByteTrack); False leaves them to the re-association stage only.
         tentative_max_lost: Misses an unconfirmed track survives. Raising it keeps
             flickering new people, and more false starts; 0 measured best.
+        max_coast_s: How long tracks may coast (advance on their predictions, frames or
+            areas not looked at) since the last frame the detector looked at in full;
+            beyond it, not looked counts as not seen. Raising it lets a gated pipeline
+            skip more, and lets predicted boxes drift further from people who turn.
     """
 
     high_threshold: float = 0.3
@@ -112,6 +119,7 @@ class VigilTrackerConfig:
     lost_in_first_stage: bool = True
     tentative_max_lost: int = 0
     std_velocity: float = 1.0 / 160
+    max_coast_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,7 @@ class _Tracks:
     score: Array  # last matched detection score
     detection: Index  # row of this frame's detections it matched, -1 if none
     last_box: Array  # (T, 4) xyxy of the last matched detection
+    class_id: Index  # class of the last matched detection
     embedding: Array | None  # (T, D) running mean, when detections carry embeddings
 
     @classmethod
@@ -141,6 +150,7 @@ class _Tracks:
             score=np.zeros(0),
             detection=np.zeros(0, np.int64),
             last_box=np.zeros((0, 4)),
+            class_id=np.zeros(0, np.int64),
             embedding=None,
         )
 
@@ -166,6 +176,7 @@ class _Tracks:
             score=self.score[index],
             detection=self.detection[index],
             last_box=self.last_box[index],
+            class_id=self.class_id[index],
             embedding=None if self.embedding is None else self.embedding[index],
         )
 
@@ -187,6 +198,7 @@ class _Tracks:
             score=np.concatenate([self.score, other.score]),
             detection=np.concatenate([self.detection, other.detection]),
             last_box=np.concatenate([self.last_box, other.last_box]),
+            class_id=np.concatenate([self.class_id, other.class_id]),
             embedding=embedding,
         )
 
@@ -201,6 +213,7 @@ class VigilTracker:
     Example:
         >>> tracker = VigilTracker(frame_rate=25)
         >>> tracked = tracker.update(detections)  # tracked.tracker_id is set
+        >>> coasted = tracker.coast()  # next frame, not looked at: predicted boxes
     """
 
     def __init__(self, frame_rate: float = 30.0, config: VigilTrackerConfig | None = None) -> None:
@@ -208,6 +221,7 @@ class VigilTracker:
         self.config = config or VigilTrackerConfig()
         self._kalman = KalmanFilter(self.config.std_position, self.config.std_velocity)
         self._max_lost = max(1, round(self.config.track_buffer_s * frame_rate))
+        self._max_coast = round(self.config.max_coast_s * frame_rate)
         self.reset()
 
     def reset(self) -> None:
@@ -216,14 +230,35 @@ class VigilTracker:
         self._frame_index = 0
         self._next_key = 0
         self._next_id = 1
+        self._coasted = 0  # frames since the detector last looked at the whole frame
 
-    def update(self, detections: Detections, frame: npt.NDArray[np.uint8] | None = None) -> Detections:
-        """Associate one frame's detections with the tracks; see `tracker.base.Tracker`."""
+    def update(
+        self,
+        detections: Detections,
+        frame: npt.NDArray[np.uint8] | None = None,
+        looked: npt.ArrayLike | None = None,
+    ) -> Detections:
+        """Associate one frame's detections with the tracks; see `tracker.base.Tracker`.
+
+        Args:
+            detections: This frame's detections; never modified.
+            frame: The BGR image, when available (unused by this tracker today).
+            looked: (K, 4) xyxy regions the detector looked at, when it did not look at
+                the whole frame: a track whose predicted box lies outside every region
+                was not looked for, so it coasts (see `coast`) instead of missing.
+
+        Returns:
+            The confirmed tracks matched in this frame, plus, with ``looked``, the
+            confirmed live tracks outside it at their predicted boxes; ``data["coasted"]``
+            (N,) bool marks the predicted rows.
+        """
         cfg = self.config
         self._frame_index += 1
+        self._coasted = 0 if looked is None else self._coasted + 1
         tracks = self._predict(self._tracks)
         boxes = detections.xyxy.astype(np.float64)
         scores = detections.confidence.astype(np.float64)
+        classes = detections.class_id.astype(np.int64)
         embeddings = self._embeddings(detections)
         high = np.flatnonzero(scores >= cfg.high_threshold)
         low = np.flatnonzero((scores >= cfg.low_threshold) & (scores < cfg.high_threshold))
@@ -258,14 +293,39 @@ class VigilTracker:
         matches.append(np.stack([tentative[pairs[:, 0]], high[pairs[:, 1]]], axis=1))
         high = high[high_left]
 
-        # 5. Correct matched tracks, start new ones, age out the rest.
+        # 5. Correct matched tracks, excuse those not looked for, start new ones, age out the rest.
         matched = np.concatenate(matches).astype(np.int64)
-        tracks = self._correct(tracks, matched, boxes, scores, embeddings)
+        tracks = self._correct(tracks, matched, boxes, scores, classes, embeddings)
+        if looked is not None:
+            tracks = self._excuse_unlooked(tracks, np.asarray(looked, np.float64).reshape(-1, 4))
         tracks = self._age_out(tracks, matched[:, 0])
         starts = high[scores[high] >= cfg.new_track_threshold]
-        tracks = tracks.append(self._start(boxes[starts], scores[starts], embeddings, starts))
+        tracks = tracks.append(self._start(boxes[starts], scores[starts], classes, embeddings, starts))
         self._tracks = tracks
         return self._report(tracks, detections)
+
+    def coast(self, frame: npt.NDArray[np.uint8] | None = None) -> Detections:
+        """Advance one frame the detector did not look at: tracks move on their predictions.
+
+        Not looking is not a miss: no track is lost, started or ended, for up to
+        ``max_coast_s`` since the last full look; beyond it every coasted frame counts as
+        a miss, so tracks nobody looks for still age out.
+
+        Args:
+            frame: The BGR image, when available (unused by this tracker today).
+
+        Returns:
+            The confirmed tracks seen at the last look, at their predicted boxes, with
+            their last detection's score and class; ``data["coasted"]`` is all True.
+        """
+        self._coasted += 1
+        tracks = self._predict(self._tracks)
+        tracks = dataclasses.replace(tracks, detection=np.full(len(tracks), -1, np.int64))
+        if self._coasted > self._max_coast:
+            # Too long without looking: from here on, not looked counts as not seen.
+            tracks = self._age_out(dataclasses.replace(tracks, lost_frames=tracks.lost_frames + 1), _NO_ROWS)
+        self._tracks = tracks
+        return self._report(tracks, Detections.empty())
 
     # --- steps -----------------------------------------------------------------
 
@@ -312,7 +372,13 @@ class VigilTracker:
         return np.where(similar, 1.0 - iou, np.inf)
 
     def _correct(
-        self, tracks: _Tracks, matched: Index, boxes: Array, scores: Array, embeddings: Array | None
+        self,
+        tracks: _Tracks,
+        matched: Index,
+        boxes: Array,
+        scores: Array,
+        classes: Index,
+        embeddings: Array | None,
     ) -> _Tracks:
         rows, cols = matched[:, 0], matched[:, 1]
         mean, covariance = tracks.mean.copy(), tracks.covariance.copy()
@@ -343,11 +409,35 @@ class VigilTracker:
             embedding[rows] = m * embedding[rows] + (1 - m) * _unit(embeddings[cols])
         detection = np.full(len(tracks), -1, np.int64)
         detection[rows] = cols
-        last_box = tracks.last_box.copy()
-        last_box[rows] = boxes[cols]
+        last_box, class_id = tracks.last_box.copy(), tracks.class_id.copy()
+        last_box[rows], class_id[rows] = boxes[cols], classes[cols]
         return _Tracks(
-            tracks.key, tracker_id, mean, covariance, hits, lost_frames, score, detection, last_box, embedding
+            tracks.key,
+            tracker_id,
+            mean,
+            covariance,
+            hits,
+            lost_frames,
+            score,
+            detection,
+            last_box,
+            class_id,
+            embedding,
         )
+
+    def _excuse_unlooked(self, tracks: _Tracks, looked: Array) -> _Tracks:
+        if self._coasted > self._max_coast:
+            return tracks  # too long without a full look: not looked counts as not seen
+        centre = xyxy_to_cxcywh(tracks.xyxy)[:, :2]
+        inside = (
+            (centre[:, None, 0] >= looked[None, :, 0])
+            & (centre[:, None, 0] <= looked[None, :, 2])
+            & (centre[:, None, 1] >= looked[None, :, 1])
+            & (centre[:, None, 1] <= looked[None, :, 3])
+        ).any(axis=1)
+        # _correct counted a miss for every unmatched track; one never looked for did not miss.
+        excused = (tracks.detection < 0) & ~inside
+        return dataclasses.replace(tracks, lost_frames=tracks.lost_frames - excused)
 
     def _age_out(self, tracks: _Tracks, matched_rows: Index) -> _Tracks:
         # An unconfirmed track that misses a frame was most likely a false positive.
@@ -355,7 +445,9 @@ class VigilTracker:
         keep &= tracks.lost_frames <= self._max_lost
         return tracks.select(keep)
 
-    def _start(self, boxes: Array, scores: Array, embeddings: Array | None, rows: Index) -> _Tracks:
+    def _start(
+        self, boxes: Array, scores: Array, classes: Index, embeddings: Array | None, rows: Index
+    ) -> _Tracks:
         n = len(boxes)
         mean, covariance = self._kalman.initiate(xyxy_to_cxcywh(boxes))
         keys = np.arange(self._next_key, self._next_key + n, dtype=np.int64)
@@ -374,22 +466,43 @@ class VigilTracker:
             score=scores,
             detection=rows,
             last_box=boxes,
+            class_id=classes[rows],
             embedding=None if embeddings is None else _unit(embeddings[rows]),
         )
 
     def _report(self, tracks: _Tracks, detections: Detections) -> Detections:
-        """Confirmed tracks matched in this frame, carrying their detection's columns."""
+        """Confirmed tracks matched in this frame, carrying their detection's columns, then coasted ones."""
         seen = np.flatnonzero(tracks.confirmed & (tracks.detection >= 0))
         reported = detections[tracks.detection[seen]].with_tracker_id(tracks.tracker_id[seen])
         if self.config.output_filtered_box:
             reported = dataclasses.replace(reported, xyxy=tracks.xyxy[seen])
-        return reported
+        reported = dataclasses.replace(reported, data={**reported.data, "coasted": np.zeros(len(seen), bool)})
+        # Only coasting leaves a live (lost_frames 0) track unmatched: every miss counts.
+        coasting = np.flatnonzero(tracks.confirmed & (tracks.detection < 0) & (tracks.lost_frames == 0))
+        if len(coasting) == 0:
+            return reported
+        n = len(coasting)
+        data = {key: np.zeros((n, *value.shape[1:]), value.dtype) for key, value in reported.data.items()}
+        if "embedding" in data and tracks.embedding is not None:
+            data["embedding"] = tracks.embedding[coasting].astype(data["embedding"].dtype)
+        data["coasted"] = np.ones(n, bool)
+        predicted = Detections(
+            xyxy=tracks.xyxy[coasting],
+            confidence=tracks.score[coasting],
+            class_id=tracks.class_id[coasting],
+            tracker_id=tracks.tracker_id[coasting],
+            data=data,
+        )
+        return Detections.merge([reported, predicted])
 
     def _embeddings(self, detections: Detections) -> Array | None:
         embedding = detections.data.get("embedding")
         if embedding is None or len(detections) == 0:
             return None
         return np.asarray(embedding, dtype=np.float64).reshape(len(detections), -1)
+
+
+_NO_ROWS = np.zeros(0, np.int64)
 
 
 def _rows_in(pairs: Index, n: int) -> npt.NDArray[np.bool_]:

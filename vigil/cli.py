@@ -17,6 +17,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("check-config",), "vigil.commands.check_config"),
     (("eval", "track"), "vigil.commands.eval_track"),
     (("eval", "detect"), "vigil.commands.eval_detect"),
+    (("eval", "search"), "vigil.commands.eval_search"),
     (("bench", "pipeline"), "vigil.commands.bench_pipeline"),
     (("bench", "track"), "vigil.commands.bench_track"),
     (("bench", "detect"), "vigil.commands.bench_detect"),

@@ -13,9 +13,13 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 
 from vigil.db import Store, StoreCounts
+from vigil.db.cases import cases_metadata
+from vigil.db.recordings import recordings_metadata
 from vigil.db.tables import metadata
 from vigil.errors import ConfigError, ValidationError
 from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+
+HEAD = "0003"  # latest migration (0002 cases, 0003 recordings)
 
 
 def make_sighting(
@@ -78,14 +82,15 @@ def _revision(db_path: Path) -> str | None:
 def test_open_creates_schema_matching_tables(store: Store, db_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{db_path}")
     inspector = sa.inspect(engine)
-    assert set(inspector.get_table_names()) == set(metadata.tables) | {"alembic_version"}
-    for table in metadata.sorted_tables:
+    schema = [*metadata.sorted_tables, *cases_metadata.sorted_tables, *recordings_metadata.sorted_tables]
+    assert set(inspector.get_table_names()) == {t.name for t in schema} | {"alembic_version"}
+    for table in schema:
         assert {c["name"] for c in inspector.get_columns(table.name)} == set(table.columns.keys())
         assert {i["name"] for i in inspector.get_indexes(table.name)} == {i.name for i in table.indexes}
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
-    assert _revision(db_path) == "0001"
+    assert _revision(db_path) == HEAD
 
 
 def test_reopen_is_a_no_op_and_keeps_data(db_path: Path) -> None:
@@ -95,7 +100,7 @@ def test_reopen_is_a_no_op_and_keeps_data(db_path: Path) -> None:
     with Store.open(str(db_path)) as again, Store.open(f"sqlite:///{db_path}") as by_url:
         assert again.get_sighting(sighting.id) == sighting
         assert by_url.counts() == StoreCounts(sightings=1, alerts=0)
-    assert _revision(db_path) == "0001"
+    assert _revision(db_path) == HEAD
 
 
 def test_concurrent_opens_of_a_fresh_database_all_succeed(db_path: Path) -> None:

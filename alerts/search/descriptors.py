@@ -1,0 +1,221 @@
+"""What a person looks like, computed once per track from its best crop.
+
+A `Descriptor` holds four cues, each usable alone and fused by `alerts.search.ranking`:
+
+- ``appearance``: colour layout — HSV histograms (8 hue x 3 saturation x 3 value) in
+  six horizontal stripes of the crop, weighted towards the crop's vertical centre line
+  (the background sits at the sides), Hellinger-normalised. Unlike a whole-crop
+  histogram it knows a red top over blue trousers from a blue top over red trousers.
+- ``upper`` / ``lower``: named clothing colours (`alerts.search.colours`) of the torso
+  (15-50 % of the box height) and legs (50-90 %), as fractions.
+- size: box height and foot row in the frame, to compare a person with others standing
+  at the same image height on the same camera (`ranking.SizeModel`); never an age.
+- ``embedding``: optional learned appearance vector from an `Embedder` (None when no
+  model is configured).
+
+Descriptors travel in `Sighting.descriptor` as a flat float tuple (`to_vector` /
+`from_vector`), so the existing sightings table stores them unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from alerts.search.colours import COLOURS, ColourScore, colour_distribution, top_colours
+from vigil.errors import ValidationError
+from vigil.types import Image, Sighting
+
+Vector = npt.NDArray[np.float32]
+
+FORMAT_VERSION = 1.0
+STRIPES = 6
+_H_BINS, _S_BINS, _V_BINS = 8, 3, 3
+APPEARANCE_DIM = STRIPES * _H_BINS * _S_BINS * _V_BINS
+_NORM_SIZE = (48, 128)  # (width, height) every crop is resized to before histograms
+_UPPER = (0.15, 0.50)
+_LOWER = (0.50, 0.90)
+_CENTRE_SIGMA = 0.30  # of the crop width; smaller trusts the centre line more
+
+
+class Embedder(Protocol):
+    """A learned appearance model: crops in, L2-normalised vectors out."""
+
+    dim: int
+
+    def embed(self, crops: list[Image]) -> npt.NDArray[np.float32]:
+        """Vectors for BGR crops, shape (N, dim), rows L2-normalised."""
+        ...
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """The search cues of one person crop.
+
+    Attributes:
+        appearance: Stripe colour-layout vector, shape (APPEARANCE_DIM,), L2-normalised.
+        upper / lower: Named-colour fractions of torso and legs, shape (len(COLOURS),).
+        height_px: Box height in pixels in its frame.
+        foot_y: Box bottom row in pixels (where the person stands).
+        image_height: Height of the frame in pixels (0 when unknown, e.g. an uploaded photo).
+        embedding: Learned appearance vector (L2-normalised) or None.
+    """
+
+    appearance: Vector
+    upper: Vector
+    lower: Vector
+    height_px: float
+    foot_y: float
+    image_height: float
+    embedding: Vector | None = None
+
+    @property
+    def upper_colours(self) -> list[ColourScore]:
+        return top_colours(self.upper)
+
+    @property
+    def lower_colours(self) -> list[ColourScore]:
+        return top_colours(self.lower)
+
+    def to_vector(self) -> tuple[float, ...]:
+        """Flat form for `Sighting.descriptor`: version, sizes, then every array."""
+        embedding = np.zeros(0, np.float32) if self.embedding is None else self.embedding
+        head = [FORMAT_VERSION, float(len(self.appearance)), float(len(embedding))]
+        tail = [self.height_px, self.foot_y, self.image_height]
+        parts = [np.asarray(head), self.appearance, self.upper, self.lower, np.asarray(tail), embedding]
+        return tuple(float(v) for v in np.concatenate(parts))
+
+    @classmethod
+    def from_vector(cls, values: tuple[float, ...] | list[float] | npt.NDArray[Any]) -> Descriptor:
+        """Inverse of `to_vector`.
+
+        Raises:
+            ValidationError: The vector is not in this format or has the wrong length.
+        """
+        array = np.asarray(values, np.float32)
+        if len(array) < 3 or array[0] != FORMAT_VERSION:
+            raise ValidationError(f"descriptor: expected format version {FORMAT_VERSION}, got {array[:1]}")
+        d, e, n = int(array[1]), int(array[2]), len(COLOURS)
+        expected = 3 + d + 2 * n + 3 + e
+        if len(array) != expected:
+            raise ValidationError(f"descriptor: expected {expected} values, got {len(array)}")
+        at = 3 + d + 2 * n
+        return cls(
+            appearance=array[3 : 3 + d],
+            upper=array[3 + d : 3 + d + n],
+            lower=array[3 + d + n : at],
+            height_px=float(array[at]),
+            foot_y=float(array[at + 1]),
+            image_height=float(array[at + 2]),
+            embedding=array[at + 3 :] if e else None,
+        )
+
+
+def centre_weights(height: int, width: int) -> npt.NDArray[np.float32]:
+    """Per-pixel weight (height, width): a Gaussian across the crop's width, peak at the centre line."""
+    x = (np.arange(width, dtype=np.float32) + 0.5) / width - 0.5
+    row = np.exp(-0.5 * (x / _CENTRE_SIGMA) ** 2)
+    return np.broadcast_to(row, (height, width)).astype(np.float32)
+
+
+def stripe_histograms(crop: Image) -> Vector:
+    """The ``appearance`` vector of a BGR crop, shape (APPEARANCE_DIM,), L2-normalised."""
+    if crop.size == 0:
+        return np.zeros(APPEARANCE_DIM, np.float32)
+    hsv = cv2.cvtColor(cv2.resize(crop, _NORM_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    h = np.minimum(hsv[..., 0].astype(np.int64) * _H_BINS // 180, _H_BINS - 1)
+    s = np.minimum(hsv[..., 1].astype(np.int64) * _S_BINS // 256, _S_BINS - 1)
+    v = np.minimum(hsv[..., 2].astype(np.int64) * _V_BINS // 256, _V_BINS - 1)
+    bins = (h * _S_BINS + s) * _V_BINS + v
+    weights = centre_weights(*bins.shape)
+    per_stripe = _H_BINS * _S_BINS * _V_BINS
+    edges = np.linspace(0, bins.shape[0], STRIPES + 1).astype(int)
+    parts = []
+    for top, bottom in zip(edges[:-1], edges[1:], strict=True):
+        counts = np.bincount(
+            bins[top:bottom].ravel(), weights=weights[top:bottom].ravel(), minlength=per_stripe
+        )
+        root = np.sqrt(counts / max(counts.sum(), 1e-9))  # Hellinger: sqrt of a distribution has unit norm
+        parts.append(root)
+    vector = np.concatenate(parts).astype(np.float32)
+    return vector / max(float(np.linalg.norm(vector)), 1e-9)
+
+
+def body_colours(crop: Image) -> tuple[Vector, Vector]:
+    """Named-colour fractions of the torso and legs of a BGR person crop."""
+    height, width = crop.shape[:2]
+    weights = centre_weights(height, width)
+
+    def band(lo: float, hi: float) -> Vector:
+        top, bottom = int(lo * height), max(int(lo * height) + 1, int(hi * height))
+        return colour_distribution(crop[top:bottom], weights[top:bottom])
+
+    return band(*_UPPER), band(*_LOWER)
+
+
+def describe_crop(
+    crop: Image,
+    box: tuple[float, float, float, float] | None = None,
+    image_height: float = 0.0,
+    embedder: Embedder | None = None,
+) -> Descriptor:
+    """All cues of one person crop.
+
+    Args:
+        crop: BGR pixels of the person's box (H, W, 3).
+        box: The box in its frame (x1, y1, x2, y2); None for a crop with no frame (size unknown).
+        image_height: Frame height in pixels, 0 when unknown.
+        embedder: Optional learned model for ``embedding``.
+
+    Raises:
+        ValidationError: The crop is empty.
+    """
+    if crop.size == 0 or crop.ndim != 3:
+        raise ValidationError(f"describe_crop: expected a non-empty (H, W, 3) crop, got {crop.shape}")
+    upper, lower = body_colours(crop)
+    height_px = float(crop.shape[0]) if box is None else float(box[3] - box[1])
+    foot_y = 0.0 if box is None else float(box[3])
+    embedding = None if embedder is None else embedder.embed([crop])[0].astype(np.float32)
+    return Descriptor(
+        appearance=stripe_histograms(crop),
+        upper=upper,
+        lower=lower,
+        height_px=height_px,
+        foot_y=foot_y,
+        image_height=float(image_height),
+        embedding=embedding,
+    )
+
+
+def describe(
+    sighting: Sighting, crop: Image, image_height: float, embedder: Embedder | None = None
+) -> Sighting:
+    """The sighting with its descriptor filled from its best crop (a new object).
+
+    Call this in the sighting builder's output path, before the sighting is published.
+
+    Args:
+        sighting: A finished sighting; its ``best_box`` is the crop's box.
+        crop: BGR pixels of ``best_box``.
+        image_height: Height of the camera frame in pixels.
+        embedder: Optional learned model.
+    """
+    descriptor = describe_crop(crop, sighting.best_box, image_height, embedder)
+    return dataclasses.replace(sighting, descriptor=descriptor.to_vector())
+
+
+def hsv_baseline(crop: Image) -> Vector:
+    """The classic whole-crop matcher's vector: H (50) x S (60) histogram, for correlation.
+
+    Returned mean-centred and L2-normalised, so a dot product equals OpenCV's
+    ``HISTCMP_CORREL`` between the two histograms.
+    """
+    hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, [50, 60], [0, 180, 0, 256]).ravel().astype(np.float64)
+    hist -= hist.mean()
+    return (hist / max(float(np.linalg.norm(hist)), 1e-9)).astype(np.float32)

@@ -1,0 +1,262 @@
+"""``/cases``: missing-person searches — open, upload photos, rank candidates, confirm / reject, watch.
+
+Operators open cases and search; the audit log of a case is for mediators. Every search,
+photo upload and verdict is audited by the case service with the user and the case reason.
+"""
+
+import asyncio
+import time
+from typing import Annotated
+
+import cv2
+import numpy as np
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    HTTPException,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+    WebSocketException,
+    status,
+)
+
+from alerts.search.cases import Candidate, CaseNotFound, CaseService, CaseView
+from alerts.search.colours import top_colours
+from alerts.search.descriptors import Descriptor
+from api.auth import LOCAL_USER_NAME, CurrentUser, Role, RoleRequirement, User, require_role
+from api.deps import ServicesDep
+from api.schemas import (
+    AlertPublic,
+    AuditPublic,
+    CandidateList,
+    CandidatePublic,
+    CaseCreate,
+    CaseList,
+    CasePublic,
+    FeedbackCreate,
+    PhotoPublic,
+    ReachablePublic,
+    SightingPublic,
+)
+from vigil.db.cases import CaseRecord, Verdict
+from vigil.errors import ValidationError
+from vigil.types import Alert
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+
+_DEFAULT_LOOKBACK_S = 15 * 60
+MAX_PHOTO_BYTES = 20 * 1024 * 1024
+_OPERATOR = [Depends(require_role(Role.OPERATOR))]
+
+
+class _WebSocketRole(RoleRequirement):
+    """`require_role` for WebSocket routes, whose dependencies get a WebSocket, not a Request."""
+
+    def __call__(self, websocket: WebSocket) -> User:  # type: ignore[override]
+        user = User(name=LOCAL_USER_NAME, role=websocket.app.state.default_role)
+        if not user.role.covers(self.role):
+            raise WebSocketException(code=1008, reason=f"needs role '{self.role.value}' or higher")
+        return user
+
+
+def get_cases(services: ServicesDep) -> CaseService:
+    if services.cases is None:
+        raise HTTPException(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, detail="case search is not enabled"
+        )
+    return services.cases
+
+
+CasesDep = Annotated[CaseService, Depends(get_cases)]
+
+
+@router.post("", dependencies=_OPERATOR, status_code=status.HTTP_201_CREATED)
+def open_case(body: CaseCreate, user: CurrentUser, cases: CasesDep) -> CasePublic:
+    """Open a case; with ``sighting_id`` that sighting is confirmed as her at once."""
+    anchor = body.last_seen_at if body.last_seen_at is not None else time.time()
+    record = CaseRecord(
+        reason=body.reason,
+        opened_by=user.name,
+        window_start=body.window_start if body.window_start is not None else anchor - _DEFAULT_LOOKBACK_S,
+        window_end=body.window_end,
+        upper=tuple(body.upper),
+        lower=tuple(body.lower),
+        size=body.size,
+        last_seen_camera=body.last_seen_camera,
+        last_seen_at=body.last_seen_at,
+        threshold=body.threshold,
+    )
+    with _errors():
+        cases.open_case(record)
+        if body.sighting_id is not None:
+            cases.feedback(record.id, body.sighting_id, Verdict.CONFIRM, user.name)
+        return _case_public(cases.view(record.id))
+
+
+@router.get("", dependencies=_OPERATOR)
+def list_cases(cases: CasesDep) -> CaseList:
+    views = cases.list_views()
+    return CaseList(items=[_case_public(v) for v in views], count=len(views))
+
+
+@router.get("/{case_id}", dependencies=_OPERATOR)
+def read_case(case_id: str, cases: CasesDep) -> CasePublic:
+    with _errors():
+        return _case_public(cases.view(case_id))
+
+
+@router.post(
+    "/{case_id}/photos",
+    dependencies=_OPERATOR,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={"requestBody": {"content": {"image/jpeg": {}, "image/png": {}}, "required": True}},
+)
+async def upload_photo(case_id: str, request: Request, user: CurrentUser, cases: CasesDep) -> PhotoPublic:
+    """Upload a photo of her (JPEG / PNG body): the person is detected, cropped and described."""
+    data = await request.body()
+    if not data or len(data) > MAX_PHOTO_BYTES:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"photo: expected a JPEG / PNG body of at most {MAX_PHOTO_BYTES} bytes, got {len(data)}",
+        )
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail="photo: expected a JPEG or PNG image"
+        )
+    with _errors():
+        descriptor = await asyncio.to_thread(cases.add_photo, case_id, np.asarray(image, np.uint8), user.name)
+    return PhotoPublic(
+        upper_colours=[c.name for c in descriptor.upper_colours],
+        lower_colours=[c.name for c in descriptor.lower_colours],
+    )
+
+
+@router.get("/{case_id}/candidates", dependencies=_OPERATOR)
+def list_candidates(case_id: str, user: CurrentUser, cases: CasesDep, limit: int = 50) -> CandidateList:
+    """Sightings of every camera in the case window, ranked, each with its score parts."""
+    with _errors():
+        ranked = cases.candidates(case_id, user.name, limit=max(1, min(limit, 500)))
+    return CandidateList(items=[_candidate_public(c) for c in ranked], count=len(ranked))
+
+
+@router.post("/{case_id}/feedback", dependencies=_OPERATOR)
+def post_feedback(
+    case_id: str, body: Annotated[FeedbackCreate, Body()], user: CurrentUser, cases: CasesDep
+) -> CasePublic:
+    """Confirm (joins the query and the trail) or reject (pushes look-alikes down) a candidate."""
+    with _errors():
+        cases.feedback(case_id, body.sighting_id, Verdict(body.verdict), user.name)
+        return _case_public(cases.view(case_id))
+
+
+@router.get("/{case_id}/suggestions", dependencies=_OPERATOR)
+def list_suggestions(case_id: str, cases: CasesDep) -> list[ReachablePublic]:
+    """Cameras she could reach next from her last confirmed place, nearest first."""
+    with _errors():
+        return [ReachablePublic(camera_id=r.camera_id, walk_s=r.walk_s) for r in cases.suggestions(case_id)]
+
+
+@router.post("/{case_id}/close", dependencies=_OPERATOR)
+def close_case(case_id: str, user: CurrentUser, cases: CasesDep) -> CasePublic:
+    with _errors():
+        cases.close_case(case_id, user.name)
+        return _case_public(cases.view(case_id))
+
+
+@router.get("/{case_id}/audit", dependencies=[Depends(require_role(Role.MEDIATOR))])
+def list_audit(case_id: str, cases: CasesDep) -> list[AuditPublic]:
+    """Who searched, uploaded and decided in this case, newest first."""
+    with _errors():
+        return [
+            AuditPublic(at=a.at, user=a.user, action=a.action, case_id=a.case_id, reason=a.reason)
+            for a in cases.audit_trail(case_id)
+        ]
+
+
+@router.websocket("/{case_id}/watch", dependencies=[Depends(_WebSocketRole(Role.OPERATOR))])
+async def watch_case(websocket: WebSocket, case_id: str) -> None:
+    """Live case alerts of one case, one JSON `AlertPublic` per message. Needs role operator."""
+    services = websocket.app.state.services
+    if services.cases is None:
+        await websocket.close(code=1008)
+        return
+    service: CaseService = services.cases
+    try:
+        service.view(case_id)
+    except CaseNotFound:
+        await websocket.close(code=1008)
+        return
+    await websocket.accept()
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize=100)
+
+    def push(alert: Alert) -> None:
+        # Called on the pipeline's thread: hand over to the event loop.
+        loop.call_soon_threadsafe(_offer, queue, alert)
+
+    unsubscribe = service.subscribe(case_id, push)
+    try:
+        while True:
+            alert = await queue.get()
+            await websocket.send_json(AlertPublic.from_alert(alert).model_dump(mode="json"))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        unsubscribe()
+
+
+def _offer(queue: "asyncio.Queue[Alert]", alert: Alert) -> None:
+    if not queue.full():  # a client that does not read loses alerts, never blocks the pipeline
+        queue.put_nowait(alert)
+
+
+class _errors:
+    """Turn case-service errors into the API's one error shape."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, CaseNotFound):
+            raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+        if isinstance(exc, ValidationError):
+            raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+
+
+def _case_public(view: CaseView) -> CasePublic:
+    case, last = view.case, view.last_confirmed
+    return CasePublic(
+        id=case.id,
+        reason=case.reason,
+        status=case.status.value,
+        upper=list(case.upper),
+        lower=list(case.lower),
+        size=case.size,
+        opened_by=case.opened_by,
+        opened_at=case.opened_at,
+        window_start=case.window_start,
+        window_end=case.window_end,
+        threshold=case.threshold,
+        photos=view.photos,
+        trail=[SightingPublic.from_sighting(s) for s in view.trail],
+        last_confirmed_camera=None if last is None else last.camera_id,
+        last_confirmed_at=None if last is None else last.end,
+    )
+
+
+def _candidate_public(candidate: Candidate) -> CandidatePublic:
+    descriptor = Descriptor.from_vector(candidate.sighting.descriptor or ())
+    return CandidatePublic(
+        sighting=SightingPublic.from_sighting(candidate.sighting),
+        score=candidate.score,
+        appearance=candidate.appearance,
+        colours=candidate.colours,
+        size=candidate.size,
+        place_time=candidate.place_time,
+        penalty=candidate.penalty,
+        upper_colours=[c.name for c in top_colours(descriptor.upper)],
+        lower_colours=[c.name for c in top_colours(descriptor.lower)],
+    )

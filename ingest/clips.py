@@ -1,0 +1,236 @@
+"""Clip export for mediators: cut from recorded segments without re-encoding, with a manifest.
+
+`export_clip` copies packets from the segments overlapping the request into one MP4. Cuts
+fall on keyframes, so the clip starts at the last keyframe at or before the requested start
+and ends at the first keyframe at or after the requested end: the *covered* span can be
+slightly wider than the request, and is reported exactly. Segments are joined in time order
+with their real time offsets, so clip time maps to wall time; a recording gap inside the span
+is stated in the manifest (a player shows it as a held frame), never papered over.
+
+The manifest (``<clip>.json``) records camera, requested and covered times, the source
+segments, the gaps, and the SHA-256 of the clip file, for the chain of custody.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from vigil.errors import VigilError
+
+GAP_TOLERANCE_S = 0.5
+"""Segments further apart than this are a gap (less is timestamp rounding between segments)."""
+
+
+class ClipError(VigilError):
+    """A clip cannot be cut: nothing recorded in the span, or the segments are unreadable."""
+
+
+class _Index(Protocol):
+    def segments(self, camera_id: str, start: float, end: float) -> list[Any]: ...
+
+    def gaps(self, camera_id: str, start: float, end: float) -> list[Any]: ...
+
+    def extent(self, camera_id: str) -> tuple[float, float] | None: ...
+
+
+@dataclass(frozen=True)
+class ClipSegment:
+    path: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class ClipGap:
+    start: float
+    end: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClipManifest:
+    """What a clip holds and where it came from (written beside it as JSON)."""
+
+    camera_id: str
+    file: str
+    requested_start: float
+    requested_end: float
+    covered_start: float
+    covered_end: float
+    segments: list[ClipSegment]
+    gaps: list[ClipGap]
+    packets: int
+    size: int
+    sha256: str
+    created_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def export_clip(index: _Index, camera_id: str, start: float, end: float, output: Path) -> ClipManifest:
+    """Cut ``[start, end]`` of a camera's recording into `output` (MP4) and write ``<output>.json``.
+
+    Returns:
+        The manifest.
+
+    Raises:
+        ClipError: ``start >= end``, nothing recorded overlaps the span (the message gives
+            what is recorded), or no segment could be read.
+    """
+    if end <= start:
+        raise ClipError(f"clip: expected start < end, got start={start} end={end}")
+    segments = index.segments(camera_id, start, end)
+    if not segments:
+        extent = index.extent(camera_id)
+        recorded = "nothing" if extent is None else f"{_iso(extent[0])} .. {_iso(extent[1])} (with gaps)"
+        raise ClipError(
+            f"camera {camera_id!r} has no recording between {_iso(start)} and {_iso(end)}; recorded: {recorded}"
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    part = output.with_name(output.name + ".part")
+    cut = _Cutter(start, end)
+    used: list[ClipSegment] = []
+    try:
+        for segment in segments:
+            if cut.done:
+                break
+            if cut.copy(segment, part):
+                used.append(ClipSegment(str(segment.path), segment.start, segment.end))
+        cut.close()
+    except BaseException:
+        cut.close()
+        part.unlink(missing_ok=True)
+        raise
+    if cut.packets == 0 or cut.covered_start is None:
+        part.unlink(missing_ok=True)
+        raise ClipError(f"camera {camera_id!r}: segments overlap the span but none could be read")
+    os.replace(part, output)
+    covered = (cut.covered_start, cut.covered_end)
+    manifest = ClipManifest(
+        camera_id=camera_id,
+        file=output.name,
+        requested_start=start,
+        requested_end=end,
+        covered_start=covered[0],
+        covered_end=covered[1],
+        segments=used,
+        gaps=_gaps(index, camera_id, used, start, end),
+        packets=cut.packets,
+        size=output.stat().st_size,
+        sha256=_sha256(output),
+    )
+    output.with_name(output.name + ".json").write_text(manifest.to_json())
+    return manifest
+
+
+class _Cutter:
+    """Copies packets of consecutive segments into one output, keyframe-aligned at both ends."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self.start, self.end = start, end
+        self.out: Any = None
+        self.ostream: Any = None
+        self.covered_start: float | None = None
+        self.covered_end = start
+        self.packets = 0
+        self.done = False
+        self._last_dts: int | None = None
+
+    def copy(self, segment: Any, part: Path) -> bool:
+        import av
+
+        try:
+            source = av.open(str(segment.path))
+        except (OSError, av.FFmpegError):
+            return False
+        with source:
+            stream = source.streams.video[0]
+            tb = float(stream.time_base)
+            first_pts: int | None = None
+            pending: list[tuple[Any, float]] = []  # the GOP before `start`, kept until start is reached
+            wrote = False
+            for packet in source.demux(stream):
+                if packet.pts is None or packet.size == 0:
+                    continue
+                if first_pts is None:
+                    first_pts = packet.pts
+                at = segment.start + (packet.pts - first_pts) * tb
+                if packet.is_keyframe and at >= self.end and self.covered_start is not None:
+                    self.done = True
+                    break
+                if self.covered_start is None and at < self.start:
+                    pending = [(packet, at)] if packet.is_keyframe else [*pending, (packet, at)]
+                    continue
+                if self.covered_start is None:
+                    if not pending and not packet.is_keyframe:
+                        continue  # no keyframe yet to start from
+                    if self.out is None:
+                        self.out = av.open(str(part), "w", format="mp4")
+                        self.ostream = self.out.add_stream_from_template(stream)
+                    pending.append((packet, at))
+                    self.covered_start = pending[0][1]
+                    for held, held_at in pending:
+                        self._mux(held, held_at, tb)
+                    pending = []
+                    wrote = True
+                    continue
+                self._mux(packet, at, tb)
+                wrote = True
+            frame = 1.0 / float(stream.average_rate) if stream.average_rate else 0.04
+            if wrote and not self.done:
+                self.covered_end = max(self.covered_end, min(segment.end, self.covered_end + frame))
+        return wrote
+
+    def _mux(self, packet: Any, at: float, tb: float) -> None:
+        assert self.covered_start is not None
+        delay = (packet.pts - packet.dts) if packet.dts is not None else 0
+        pts = round((at - self.covered_start) / tb) + delay  # keep reorder delay so dts >= 0
+        dts = pts - delay
+        if self._last_dts is not None and dts <= self._last_dts:
+            dts = self._last_dts + 1
+        packet.pts, packet.dts = max(pts, dts), dts
+        self._last_dts = dts
+        packet.stream = self.ostream
+        self.out.mux(packet)
+        self.packets += 1
+        self.covered_end = max(self.covered_end, at)
+
+    def close(self) -> None:
+        out, self.out = self.out, None
+        if out is not None:
+            out.close()
+
+
+def _gaps(index: _Index, camera_id: str, used: list[ClipSegment], start: float, end: float) -> list[ClipGap]:
+    recorded = {(g.start, g.end): g.reason for g in index.gaps(camera_id, start, end)}
+    gaps: list[ClipGap] = []
+    if used and used[0].start > start + GAP_TOLERANCE_S:
+        gaps.append(ClipGap(start, used[0].start, "not recorded before the first segment"))
+    for prev, nxt in zip(used, used[1:], strict=False):
+        if nxt.start - prev.end > GAP_TOLERANCE_S:
+            reason = next(
+                (r for (a, b), r in recorded.items() if a < nxt.start and b > prev.end), "not recorded"
+            )
+            gaps.append(ClipGap(prev.end, nxt.start, reason))
+    if used and used[-1].end < end - GAP_TOLERANCE_S:
+        gaps.append(ClipGap(used[-1].end, end, "not recorded after the last segment"))
+    return gaps
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))

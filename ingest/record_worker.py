@@ -1,0 +1,258 @@
+"""One camera's recording loop: demux, remux into segments, keyframe-only health, reconnect.
+
+`RecordLoop.run` is the body of one thread. It never decodes more than one keyframe per
+``snapshot_interval_s`` (the proof that the stream decodes, and a small JPEG snapshot), so a
+720p stream costs its demux and packet copies only. Everything it has to say goes out through
+one ``emit`` callback as picklable events (`HealthChange`, `Segment`, `Gap`), so the same loop
+runs in a shard process (events cross a queue) or in-process (tests).
+
+Failure handling per camera: a failed open or read is retried with capped exponential backoff
+and equal jitter; no packet for ``stall_timeout_s`` (FFmpeg's I/O timeout) ends the session; a
+session that ends after recording leaves a `Gap` from its last recorded instant to the first
+instant of the next one, with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.recorder import Segment, SegmentWriter
+from vigil.types import HealthState
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_SIZE = (480, 270)
+"""Snapshot JPEG size: scaled in the same swscale pass as the colour conversion, so cheap."""
+
+
+@dataclass(frozen=True)
+class RecordJob:
+    """What a record worker needs to know about one camera (picklable, no config objects).
+
+    Attributes:
+        camera_id: Camera id.
+        url: Main-stream URL with credentials resolved.
+        directory: Recording root (segments go under ``<directory>/<camera_id>/...``).
+        snapshot_dir: Where ``<camera_id>.jpg`` is refreshed; None: no snapshot files.
+        record: False: health only (packets are not written).
+        segment_seconds: Target segment length.
+        snapshot_interval_s: Decode one keyframe at most this often.
+        stall_timeout_s: No packet for this long reopens the stream.
+        open_timeout_s: Seconds allowed to open it.
+        backoff_initial_s / backoff_max_s: Reconnect delay, doubling per failure, capped.
+    """
+
+    camera_id: str
+    url: str
+    directory: Path
+    snapshot_dir: Path | None = None
+    record: bool = True
+    segment_seconds: float = 10.0
+    snapshot_interval_s: float = 10.0
+    stall_timeout_s: float = 10.0
+    open_timeout_s: float = 10.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+
+@dataclass(frozen=True)
+class HealthChange:
+    """A camera's recording side changed state (or reason)."""
+
+    camera_id: str
+    state: HealthState
+    reason: str
+    since: float
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A span with no recording, with why."""
+
+    camera_id: str
+    start: float
+    end: float
+    reason: str
+
+
+@dataclass
+class RecordStats:
+    """Counters of one camera's record loop (written by its thread only).
+
+    Attributes:
+        packets: Video packets received.
+        dropped: Packets not recorded (before the first keyframe of a session).
+        keyframes_decoded: Keyframes decoded for health/snapshots.
+        bytes_recorded: Bytes of packets written to segments.
+        reconnects: Sessions reopened after a failure.
+        last_packet_at: Wall time of the newest packet, or None.
+        cpu_seconds: CPU time of the camera's thread.
+    """
+
+    packets: int = 0
+    dropped: int = 0
+    keyframes_decoded: int = 0
+    bytes_recorded: int = 0
+    reconnects: int = 0
+    last_packet_at: float | None = None
+    cpu_seconds: float = 0.0
+    segments: int = field(default=0)
+
+
+Event = HealthChange | Segment | Gap
+Emit = Callable[[Event], None]
+
+_RTSP_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "0", "probesize": "32"}
+
+
+class RecordLoop:
+    """Records one camera until `stop` is set. Run `run` in its own thread."""
+
+    def __init__(
+        self, job: RecordJob, emit: Emit, stop: threading.Event | None = None, start_delay_s: float = 0.0
+    ) -> None:
+        self.job = job
+        self.start_delay_s = start_delay_s
+        self.emit = emit
+        self.stop = stop or threading.Event()
+        self.stats = RecordStats()
+        self._state = HealthState.OFFLINE
+        self._reason = "starting"
+        self._gap_from: float | None = None
+        self._gap_reason = ""
+
+    def run(self) -> None:
+        # Staggered start: a site's cameras do not all hit the recorder (or the NVR) in the same instant.
+        if self.stop.wait(self.start_delay_s):
+            return
+        failures = 0
+        while not self.stop.is_set():
+            reason = "stream ended"
+            was_online = False
+            try:
+                was_online = self._session()
+            except Exception as exc:  # noqa: BLE001 - a camera's failure must never escape its thread
+                reason = _describe(exc)
+                was_online = self._state is HealthState.ONLINE
+            self.stats.cpu_seconds = time.thread_time()
+            if self.stop.is_set():
+                break
+            self._gap_reason = reason
+            failures = 0 if was_online else failures + 1
+            self._set(HealthState.DEGRADED if was_online else HealthState.OFFLINE, reason)
+            delay = min(self.job.backoff_max_s, self.job.backoff_initial_s * 2 ** max(failures - 1, 0))
+            # Equal jitter: cameras that failed together (a switch rebooting) do not retry together.
+            if self.stop.wait(random.uniform(delay / 2, delay)):
+                break
+            self.stats.reconnects += 1
+        self._set(HealthState.OFFLINE, "stopped")
+
+    # -- one session ------------------------------------------------------------------------
+
+    def _session(self) -> bool:
+        """Read until the stream fails; returns whether it was online (packets flowed)."""
+        import av
+
+        job = self.job
+        options = _RTSP_OPTIONS if job.url.startswith("rtsp") else {}
+        container = av.open(job.url, options=options, timeout=(job.open_timeout_s, job.stall_timeout_s))
+        writer: SegmentWriter | None = None
+        try:
+            if not container.streams.video:
+                raise ValueError(f"no video stream in {job.url}")
+            stream = container.streams.video[0]
+            decoder = stream.codec_context
+            decoder.thread_count = 1
+            if job.record:
+                writer = SegmentWriter(job.camera_id, job.directory, stream, job.segment_seconds, self._segment)
+            next_snapshot = 0.0
+            last_cpu = 0.0
+            for packet in container.demux(stream):
+                if self.stop.is_set():
+                    break
+                if packet.size == 0:
+                    continue
+                now = time.time()
+                self.stats.packets += 1
+                self.stats.last_packet_at = now
+                if packet.is_keyframe and now >= next_snapshot:
+                    if self._decode_keyframe(decoder, packet):
+                        next_snapshot = now + job.snapshot_interval_s
+                        if self._state is not HealthState.ONLINE:
+                            self._set(HealthState.ONLINE, "receiving keyframes")
+                    elif self.stats.keyframes_decoded == 0 and self.stats.packets > 500:
+                        raise ValueError("packets arrive but no keyframe decodes")
+                if writer is not None:
+                    before = writer.bytes_written
+                    writer.write(packet)
+                    if writer.bytes_written == before:
+                        self.stats.dropped += 1
+                    self.stats.bytes_recorded += writer.bytes_written - before
+                if now - last_cpu > 1.0:
+                    self.stats.cpu_seconds = time.thread_time()
+                    last_cpu = now
+            return self._state is HealthState.ONLINE
+        finally:
+            if writer is not None:
+                writer.close()
+            container.close()
+
+    def _decode_keyframe(self, decoder: Any, packet: Any) -> bool:
+        # Feed the keyframe alone and flush at once: with B-frames the decoder would otherwise hold
+        # it back for two keyframe intervals.
+        try:
+            frames = decoder.decode(packet) or decoder.decode(None)
+        except Exception as exc:  # noqa: BLE001 - a corrupt keyframe is a health fact, not a crash
+            logger.debug("camera %s: keyframe did not decode: %s", self.job.camera_id, exc)
+            frames = []
+        decoder.flush_buffers()
+        if not frames:
+            return False
+        self.stats.keyframes_decoded += 1
+        if self.job.snapshot_dir is not None:
+            self._write_snapshot(frames[0])
+        return True
+
+    def _write_snapshot(self, frame: Any) -> None:
+        import cv2
+
+        width, height = SNAPSHOT_SIZE
+        image = frame.to_ndarray(width=width, height=height, format="bgr24")
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if not ok:
+            return
+        assert self.job.snapshot_dir is not None
+        self.job.snapshot_dir.mkdir(parents=True, exist_ok=True)
+        target = self.job.snapshot_dir / f"{self.job.camera_id}.jpg"
+        part = target.with_suffix(".jpg.part")
+        part.write_bytes(jpeg.tobytes())
+        os.replace(part, target)
+
+    def _segment(self, segment: Segment) -> None:
+        if self._gap_from is not None and segment.start > self._gap_from:
+            self.emit(Gap(segment.camera_id, self._gap_from, segment.start, self._gap_reason))
+        self._gap_from = segment.end
+        self.stats.segments += 1
+        self.emit(segment)
+
+    def _set(self, state: HealthState, reason: str) -> None:
+        if state is self._state and reason == self._reason:
+            return
+        if state is not self._state:
+            logger.info("camera %s: %s -> %s (%s)", self.job.camera_id, self._state.value, state.value, reason)
+        self._state, self._reason = state, reason
+        self.emit(HealthChange(self.job.camera_id, state, reason, time.time()))
+
+
+def _describe(exc: BaseException) -> str:
+    """A short, stable reason for a health report (no counters, so repeats compare equal)."""
+    text = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:200]

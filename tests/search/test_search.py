@@ -1,0 +1,169 @@
+"""Search: colours, descriptors, ranking, camera graph, case service + API, scale index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from alerts.search.cases import CaseService
+from alerts.search.colours import COLOURS, colour_distribution, top_colours
+from alerts.search.descriptors import Descriptor, describe_crop
+from alerts.search.graph import CameraGraph
+from alerts.search.index import SightingIndex
+from alerts.search.ranking import Gallery, Query, score
+from api import ApiServices, Role, create_app
+from config.models import VigilConfig
+from vigil.db import Store
+from vigil.db.cases import CaseStore
+from vigil.types import AlertKind, PathPoint, Sighting
+
+BGR = {"red": (0, 0, 220), "blue": (200, 40, 0), "green": (0, 180, 0), "black": (10, 10, 10),
+       "white": (240, 240, 240), "yellow": (0, 220, 230), "grey": (128, 128, 128)}  # fmt: skip
+
+
+def make_person(upper: str, lower: str, height: int = 160, width: int = 60) -> np.ndarray:
+    """A flat two-colour 'person' crop: torso colour over leg colour, grey head."""
+    crop = np.zeros((height, width, 3), np.uint8)
+    crop[: height // 6] = BGR["grey"]
+    crop[height // 6 : height // 2] = BGR[upper]
+    crop[height // 2 :] = BGR[lower]
+    return crop
+
+
+def make_sighting(
+    upper: str,
+    lower: str,
+    camera: str = "cam1",
+    start: float = 1000.0,
+    height: int = 160,
+    foot: float = 400.0,
+) -> Sighting:
+    box = (100.0, foot - height, 160.0, foot)
+    descriptor = describe_crop(make_person(upper, lower, height), box, 720.0)
+    return Sighting(
+        camera_id=camera, tracker_id=1, start=start, end=start + 5, best_box=box, crop_path=None,
+        path=(PathPoint(start, 130.0, foot),), confidence=0.9, frames=10, descriptor=descriptor.to_vector(),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "colour",
+    ["red", "blue", "green", "black", "white", "yellow", "grey"],  # one row per palette colour drawn
+)
+def test_flat_colour_is_named(colour: str) -> None:
+    crop = np.full((20, 20, 3), BGR[colour], np.uint8)
+    assert top_colours(colour_distribution(crop))[0].name == colour
+
+
+def test_descriptor_round_trips_and_names_body_colours() -> None:
+    descriptor = describe_crop(make_person("red", "blue"), (0, 0, 60, 160), 720)
+    again = Descriptor.from_vector(descriptor.to_vector())
+    np.testing.assert_allclose(again.appearance, descriptor.appearance, atol=1e-6)
+    assert again.upper_colours[0].name == "red"
+    assert again.lower_colours[0].name == "blue"
+    assert len(descriptor.upper) == len(COLOURS)
+
+
+def test_stripes_tell_swapped_outfits_apart() -> None:
+    query = Query(examples=(describe_crop(make_person("red", "blue")),))
+    gallery = Gallery.build([describe_crop(make_person("blue", "red")), describe_crop(make_person("red", "blue"))],
+                            ["c", "c"])  # fmt: skip
+    scores = score(query, gallery)
+    assert scores.total[1] > scores.total[0]
+
+
+def test_description_and_child_size_rank_the_child_first() -> None:
+    adults = [describe_crop(make_person("red", "blue"), (0, 400 - 160, 60, 400), 720) for _ in range(8)]
+    child = describe_crop(make_person("red", "blue", height=90), (0, 400 - 90, 60, 400), 720)
+    other = describe_crop(make_person("green", "black"), (0, 400 - 160, 60, 400), 720)
+    gallery = Gallery.build([*adults, child, other], ["c"] * 10)
+    scores = score(Query(upper=("red",), lower=("blue",), size="child"), gallery)
+    assert int(np.argmax(scores.total)) == 8
+    assert int(np.argmin(scores.total)) == 9
+
+
+def test_graph_marks_impossible_jump_implausible() -> None:
+    graph = CameraGraph(positions={"a": (0.0, 0.0), "b": (600.0, 0.0), "c": (20.0, 0.0)})
+    anchor = make_sighting("red", "blue", camera="a", start=1000)
+    far_soon = make_sighting("red", "blue", camera="b", start=1010)
+    near_soon = make_sighting("red", "blue", camera="c", start=1030)
+    plausible = graph.plausibility([far_soon, near_soon], [anchor])
+    assert plausible[0] < 0.1 < 0.99 <= plausible[1]
+    assert graph.reachable("a", 60)[0].camera_id == "c"
+
+
+def make_client(tmp_path: Path, role: Role = Role.OPERATOR) -> tuple[TestClient, Store, CaseService]:
+    store = Store.open(tmp_path / "vigil.db")
+    config = VigilConfig.model_validate({"cameras": [
+        {"id": "cam1", "url": "rtsp://10.0.0.1/a", "role": "ai", "position": {"x": 0, "y": 0}},
+        {"id": "cam2", "url": "rtsp://10.0.0.2/a", "role": "ai", "position": {"x": 900, "y": 0}},
+    ]})  # fmt: skip
+    service = CaseService(store, CaseStore.for_store(store), CameraGraph.from_cameras(config.cameras))
+    services = ApiServices(store=store, health=dict, data_dir=tmp_path, default_role=role, cases=service)
+    return TestClient(create_app(config, services)), store, service
+
+
+def test_case_flow_candidates_feedback_trail_and_audit(tmp_path: Path) -> None:
+    client, store, _ = make_client(tmp_path, Role.MEDIATOR)
+    her = make_sighting("red", "blue", start=1000)
+    lookalike = make_sighting("red", "black", start=1100)
+    stranger = make_sighting("green", "white", start=1200)
+    teleport = make_sighting("red", "blue", camera="cam2", start=1020)  # 900 m in 20 s
+    for s in (her, lookalike, stranger, teleport):
+        store.add_sighting(s)
+    response = client.post("/cases", json={"reason": "missing child report 42", "upper": ["red"],
+                                           "lower": ["blue"], "window_start": 0, "window_end": 5000})  # fmt: skip
+    assert response.status_code == 201, response.text
+    case_id = response.json()["id"]
+    ranked = client.get(f"/cases/{case_id}/candidates").json()["items"]
+    assert ranked[-1]["sighting"]["id"] == stranger.id
+    assert {"appearance", "colours", "size", "place_time"} <= set(ranked[0])
+    confirmed = client.post(f"/cases/{case_id}/feedback", json={"sighting_id": her.id, "verdict": "confirm"})
+    assert [s["id"] for s in confirmed.json()["trail"]] == [her.id]
+    assert confirmed.json()["last_confirmed_camera"] == "cam1"
+    after = {c["sighting"]["id"]: c for c in client.get(f"/cases/{case_id}/candidates").json()["items"]}
+    assert after[teleport.id]["place_time"] < 0.2
+    assert her.id not in after
+    actions = [a["action"] for a in client.get(f"/cases/{case_id}/audit").json()]
+    assert actions.count("search") == 2 and "confirm" in actions and "open_case" in actions
+    assert all(a["reason"] == "missing child report 42" for a in client.get(f"/cases/{case_id}/audit").json())
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [(Role.VIEWER, 403), (Role.OPERATOR, 201)],  # viewers may not search for people; operators may
+)
+def test_opening_a_case_needs_operator(tmp_path: Path, role: Role, status: int) -> None:
+    client, _, _ = make_client(tmp_path, role)
+    assert client.post("/cases", json={"reason": "lost child"}).status_code == status
+
+
+def test_case_needs_a_reason(tmp_path: Path) -> None:
+    client, _, _ = make_client(tmp_path)
+    assert client.post("/cases", json={"upper": ["red"]}).status_code == 422
+
+
+def test_live_watch_raises_case_alert_and_pushes_it_over_websocket(tmp_path: Path) -> None:
+    client, _, service = make_client(tmp_path)
+    case_id = client.post("/cases", json={"reason": "lost child", "upper": ["red"], "lower": ["blue"],
+                                          "threshold": 0.6}).json()["id"]  # fmt: skip
+    with client.websocket_connect(f"/cases/{case_id}/watch") as socket:
+        assert service.on_sighting(make_sighting("green", "white", start=2000)) == []
+        alerts = service.on_sighting(make_sighting("red", "blue", start=2000))
+        assert [a.kind for a in alerts] == [AlertKind.CASE_MATCH]
+        assert socket.receive_json()["rule"] == f"case:{case_id}"
+
+
+def test_index_finds_the_matching_row_within_filters() -> None:
+    rng = np.random.default_rng(0)
+    vectors = np.abs(rng.standard_normal((200, 32))).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    colours = np.full((200, len(COLOURS)), 1 / len(COLOURS), np.float32)
+    index = SightingIndex(32)
+    index.add([f"s{i}" for i in range(200)], vectors, colours, colours, np.arange(200.0),
+              ["a" if i % 2 else "b" for i in range(200)])  # fmt: skip
+    assert index.search(vectors[51], start=40, end=60, cameras=["a"], k=3)[0].row == 51
+    assert index.search(vectors[51], start=60, end=90, k=3)[0].row != 51

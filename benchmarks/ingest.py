@@ -209,14 +209,20 @@ def run_baseline(urls: list[str], warmup: float, seconds: float) -> dict[str, An
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cameras", type=int, nargs="+", default=[141], help="site sizes N to run (default 141)")
+    parser.add_argument(
+        "--cameras", type=int, nargs="+", default=[141], help="site sizes N to run (default 141)"
+    )
     parser.add_argument("--ai-cameras", type=int, default=23, help="AI cameras among them (default 23)")
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window per run (default 60)")
     parser.add_argument("--warmup", type=float, default=12.0, help="seconds before measuring (default 12)")
     parser.add_argument("--baseline-seconds", type=float, default=20.0, help="baseline window (default 20)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the OpenCV baseline")
-    parser.add_argument("--videos", type=Path, nargs="+", default=None, help="footage (default: shared footage)")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="transcode cache (default ~/.cache/vigil/sim)")
+    parser.add_argument(
+        "--videos", type=Path, nargs="+", default=None, help="footage (default: shared footage)"
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="transcode cache (default ~/.cache/vigil/sim)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per N")
 
 

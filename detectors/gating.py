@@ -8,6 +8,14 @@ every `recheck_interval_s` (long enough to save work, shorter than the tracker's
 ``track_buffer_s`` so they are not lost). No motion and no due track means no inference:
 `plan` returns None.
 
+With `coast` (the default), the planner looks at everything (all motion, every track)
+only at those re-checks; in between it looks only at motion that no track explains
+(moving areas touching no track box: someone new, or someone the tracker lost). A frame
+whose motion is all explained needs no inference: the tracker coasts its tracks on their
+predictions (`VigilTracker.coast`). This is DeepStream's detection ``interval`` and
+Frigate's tracked-object regions: a crowd of tracked walkers costs a full look every
+`recheck_interval_s`, not every frame.
+
 This is Frigate's region-based detection: a 300-px model sees a person in a region at
 about the size it was trained on, instead of a whole 1080p frame squashed 4x.
 """
@@ -39,12 +47,16 @@ class RegionPlan:
         tracked: How many track boxes the regions had to cover.
         full_frame: True when covering needed as many regions as tiling the frame, so the
             frame was tiled instead.
+        partial: True between re-checks when coasting: the regions cover only motion no
+            track explains, so tracks outside them were not looked for and should coast
+            (``VigilTracker.update(..., looked=plan.regions)``), not count a miss.
     """
 
     regions: IntArray
     motion: Motion
     tracked: int = 0
     full_frame: bool = False
+    partial: bool = False
 
     def __len__(self) -> int:
         return int(self.regions.shape[0])
@@ -71,9 +83,15 @@ class RegionPlanner:
             region edges and costs regions.
         min_box_px: Moving areas are grown to at least this size: a moving hand stands
             for a person around it.
-        recheck_interval_s: A track box without motion is covered only this often.
-            Raising it saves inferences on people standing still; keep it below the
-            tracker's ``track_buffer_s``.
+        recheck_interval_s: A track box without motion is covered only this often;
+            with `coast`, everything (all motion, every track) is looked at only this
+            often. Raising it saves inferences on people standing still (with `coast`,
+            on everyone tracked) and lets coasted boxes drift longer; keep it below the
+            tracker's ``track_buffer_s`` and ``max_coast_s``.
+        coast: Between re-checks, detect only in motion no track box (grown by
+            `margin`) touches, and nothing when all motion is explained. Turning it off
+            detects in all motion on every frame (more inferences in busy scenes; a
+            person entering next to a tracked one is found sooner).
 
     Raises:
         ValidationError: If an argument is out of range.
@@ -86,6 +104,7 @@ class RegionPlanner:
         margin: float = 0.25,
         min_box_px: int = 48,
         recheck_interval_s: float = 1.0,
+        coast: bool = True,
     ) -> None:
         if min(region_px) < 32 or not 0 <= margin <= 2 or min_box_px < 0 or recheck_interval_s < 0:
             raise ValidationError(
@@ -97,6 +116,7 @@ class RegionPlanner:
         self.margin = margin
         self.min_box_px = min_box_px
         self.recheck_interval_s = recheck_interval_s
+        self.coast = coast
         self._last_recheck: float | None = None
 
     def reset(self) -> None:
@@ -114,10 +134,11 @@ class RegionPlanner:
             tracks_xyxy: (T, 4) boxes of the camera's active tracks (last or predicted),
                 frame pixels.
             timestamp: Frame time in seconds (drives the re-check interval); None re-checks
-                standing tracks on every frame.
+                on every frame.
 
         Returns:
-            The regions to detect in, or None when nothing moved and no track is due.
+            The regions to detect in, or None when nothing moved and no track is due (with
+            `coast`: when no re-check is due and every moving area touches a track).
         """
         height, width = image.shape[:2]
         motion = self.motion.update(image)
@@ -126,6 +147,8 @@ class RegionPlanner:
             # A lighting change hides motion for a frame: look everywhere once.
             return self._tiled(width, height, motion, len(tracks))
         due = self._recheck_due(timestamp)
+        if self.coast and not due:
+            return self._unexplained(width, height, motion, tracks)
         moving_tracks = _touching(tracks, motion.boxes)
         kept_tracks = tracks if due else tracks[moving_tracks]
         moving = _split(self._grow(motion.boxes, self.min_box_px), self.region_px)
@@ -145,6 +168,18 @@ class RegionPlanner:
             self._last_recheck = timestamp
             return True
         return False
+
+    def _unexplained(self, width: int, height: int, motion: Motion, tracks: FloatArray) -> RegionPlan | None:
+        """Regions around the motion no track explains, or None when all of it is explained."""
+        unexplained = motion.boxes[~_touching(motion.boxes, self._grow(tracks, 0))]
+        if len(unexplained) == 0:
+            return None
+        moving = _split(self._grow(unexplained, self.min_box_px), self.region_px)
+        regions = cover(moving, width, height, self.region_px)
+        tiling = _tiling(width, height, self.region_px)
+        if len(regions) >= len(tiling):
+            return RegionPlan(tiling, motion, 0, full_frame=True)  # the whole frame: nothing coasts
+        return RegionPlan(regions, motion, 0, partial=True)
 
     def _tiled(self, width: int, height: int, motion: Motion, tracked: int) -> RegionPlan:
         return RegionPlan(_tiling(width, height, self.region_px), motion, tracked, full_frame=True)

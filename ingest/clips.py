@@ -91,7 +91,8 @@ def export_clip(index: _Index, camera_id: str, start: float, end: float, output:
         extent = index.extent(camera_id)
         recorded = "nothing" if extent is None else f"{_iso(extent[0])} .. {_iso(extent[1])} (with gaps)"
         raise ClipError(
-            f"camera {camera_id!r} has no recording between {_iso(start)} and {_iso(end)}; recorded: {recorded}"
+            f"camera {camera_id!r} has no recording between {_iso(start)} and {_iso(end)}; "
+            f"recorded: {recorded}"
         )
     output.parent.mkdir(parents=True, exist_ok=True)
     part = output.with_name(output.name + ".part")
@@ -152,7 +153,7 @@ class _Cutter:
             return False
         with source:
             stream = source.streams.video[0]
-            tb = float(stream.time_base)
+            tb = float(stream.time_base or 1 / 90000)
             first_pts: int | None = None
             pending: list[tuple[Any, float]] = []  # the GOP before `start`, kept until start is reached
             wrote = False
@@ -183,7 +184,8 @@ class _Cutter:
                     continue
                 self._mux(packet, at, tb)
                 wrote = True
-            frame = 1.0 / float(stream.average_rate) if stream.average_rate else 0.04
+            rate = stream.average_rate
+            frame = 1.0 / float(rate) if rate else 0.04
             if wrote and not self.done:
                 self.covered_end = max(self.covered_end, min(segment.end, self.covered_end + frame))
         return wrote

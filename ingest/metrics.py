@@ -40,9 +40,15 @@ class IngestCollector(Collector):
         labels = ["camera", "role"]
         counters = {
             "packets": ("vigil_camera_frames_in", "Main-stream packets (frames) received."),
-            "decoded": ("vigil_camera_frames_decoded", "Frames decoded (detect stream; keyframes for health)."),
+            "decoded": (
+                "vigil_camera_frames_decoded",
+                "Frames decoded (detect stream; keyframes for health).",
+            ),
             "delivered": ("vigil_camera_frames_delivered", "Frames handed to detection."),
-            "dropped": ("vigil_camera_frames_dropped", "Frames dropped (stale detect frames, pre-keyframe packets)."),
+            "dropped": (
+                "vigil_camera_frames_dropped",
+                "Frames dropped (stale detect frames, pre-keyframe packets).",
+            ),
             "reconnects": ("vigil_camera_reconnects", "Stream sessions reopened after a failure."),
             "bytes_recorded": ("vigil_camera_recording_bytes", "Bytes written to recording segments."),
             "segments": ("vigil_camera_recording_segments", "Recording segments closed."),

@@ -172,7 +172,9 @@ class RecordLoop:
             decoder = stream.codec_context
             decoder.thread_count = 1
             if job.record:
-                writer = SegmentWriter(job.camera_id, job.directory, stream, job.segment_seconds, self._segment)
+                writer = SegmentWriter(
+                    job.camera_id, job.directory, stream, job.segment_seconds, self._segment
+                )
             next_snapshot = 0.0
             last_cpu = 0.0
             for packet in container.demux(stream):
@@ -247,7 +249,9 @@ class RecordLoop:
         if state is self._state and reason == self._reason:
             return
         if state is not self._state:
-            logger.info("camera %s: %s -> %s (%s)", self.job.camera_id, self._state.value, state.value, reason)
+            logger.info(
+                "camera %s: %s -> %s (%s)", self.job.camera_id, self._state.value, state.value, reason
+            )
         self._state, self._reason = state, reason
         self.emit(HealthChange(self.job.camera_id, state, reason, time.time()))
 

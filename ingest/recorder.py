@@ -187,7 +187,11 @@ class SegmentWriter:
             return None
         os.replace(part, self._path)
         segment = Segment(
-            self.camera_id, self._path, self._start, max(end, self._start), self._path.stat().st_size,
+            self.camera_id,
+            self._path,
+            self._start,
+            max(end, self._start),
+            self._path.stat().st_size,
             self._packets,
         )
         self.on_segment(segment)

@@ -307,5 +307,11 @@ def site_simulator(
     mains = [prepare(Path(v), MAIN_720P, cache) for v in videos]
     subs = [prepare(Path(v), SUB_360P, cache) for v in videos] if sub_streams else []
     return Simulator(
-        mains, cameras=cameras, port=port, host=host, sub_videos=subs, share_media=share_media, start_timeout=60.0
+        mains,
+        cameras=cameras,
+        port=port,
+        host=host,
+        sub_videos=subs,
+        share_media=share_media,
+        start_timeout=60.0,
     )

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import multiprocessing as mp
@@ -37,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from config.models import CameraConfig, CameraRole
@@ -53,14 +54,12 @@ CAMERAS_PER_SHARD = 36
 _STATS_PERIOD_S = 1.0
 
 
-class RecordingSink:
-    """Where closed segments and gaps go (the recording index implements it)."""
+class RecordingSink(Protocol):
+    """Where closed segments and gaps go (`vigil.db.recordings.RecordingIndex` is one)."""
 
-    def add_segments(self, segments: Sequence[Segment]) -> None:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def add_segments(self, segments: Sequence[Segment]) -> None: ...
 
-    def add_gaps(self, gaps: Sequence[Gap]) -> None:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def add_gaps(self, gaps: Sequence[Gap]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -182,7 +181,9 @@ class _Shard:
     def start(self) -> None:
         self.commands = self.context.Queue()
         self.process = self.context.Process(
-            target=_shard_main, args=(self.index, self.commands, self.events), name=f"vigil-rec{self.index}",
+            target=_shard_main,
+            args=(self.index, self.commands, self.events),
+            name=f"vigil-rec{self.index}",
             daemon=True,
         )
         self.process.start()
@@ -262,7 +263,7 @@ class IngestSupervisor:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the shards, then every enabled camera; returns at once (cameras connect in the background)."""
+        """Start the shards, then every enabled camera; returns at once (cameras connect in background)."""
         self._stop.clear()
         self._stopping.clear()
         self._events = self._context.Queue()
@@ -391,13 +392,16 @@ class IngestSupervisor:
                 camera.id,
                 resolve_url(camera.detect_url or camera.url, camera),
                 detect_fps=camera.detect_fps,
-                on_health=lambda _h, cid=camera.id: self._publish(cid),
+                on_health=functools.partial(self._on_source_health, camera.id),
                 stall_timeout=camera.stall_timeout_s,
                 backoff_max=8.0,
                 loop=True,
             )
             self._sources[camera.id] = source
             source.start()
+
+    def _on_source_health(self, camera_id: str, _health: CameraHealth) -> None:
+        self._publish(camera_id)
 
     def _stop_camera(self, camera_id: str) -> None:
         for shard in self._shards:
@@ -428,8 +432,10 @@ class IngestSupervisor:
             worst = max(sides, key=lambda side: order[side[0]])
             state, reason, since = HealthState.DEGRADED, worst[1], worst[2]
         else:
-            state, reason, since = sides[0][0], sides[-1][1] if len(sides) > 1 else sides[0][1], max(
-                side[2] for side in sides
+            state, reason, since = (
+                sides[0][0],
+                sides[-1][1] if len(sides) > 1 else sides[0][1],
+                max(side[2] for side in sides),
             )
         return CameraHealth(
             camera_id, state, reason, since, last_frame_at=last, frames=frames, reconnects=reconnects

@@ -34,3 +34,21 @@ class Tracker(Protocol):
     def reset(self) -> None:
         """Forget every track and restart ids: call when the stream restarts."""
         ...
+
+
+@runtime_checkable
+class CoastingTracker(Tracker, Protocol):
+    """A tracker that can advance its tracks through frames or areas the detector skipped."""
+
+    def update(
+        self,
+        detections: Detections,
+        frame: npt.NDArray[np.uint8] | None = None,
+        looked: npt.ArrayLike | None = None,
+    ) -> Detections:
+        """`Tracker.update`; with ``looked`` (K, 4) xyxy regions, tracks outside them coast."""
+        ...
+
+    def coast(self, frame: npt.NDArray[np.uint8] | None = None) -> Detections:
+        """Advance one frame not looked at: the live confirmed tracks at their predicted boxes."""
+        ...

@@ -5,6 +5,11 @@ background, tracks): no threads, sockets or databases, so it is tested frame by 
 Detection happens outside, in one detector shared by every camera (see `vigil.runtime`):
 the runtime asks each camera's `plan` where to look, runs the detector on all cameras'
 regions in one batch, and hands each camera its detections through `process`.
+
+`process` follows the plan made for the same frame: when the planner coasts (see
+`detectors.gating`) and said skip, the tracker coasts its tracks on their predictions and
+those predicted boxes are this frame's ``tracked`` (rules and sightings keep working);
+when it planned only some regions, tracks outside them coast while the rest are matched.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 from alerts.base import Rule
 from detectors.filters import DetectionFilter, ScoreMedian
 from detectors.gating import RegionPlan, RegionPlanner
-from tracker.base import Tracker
+from tracker.base import CoastingTracker, Tracker
 from tracker.sighting import SightingBuilder
 from vigil.types import Alert, Detections, Frame, Sighting
 
@@ -63,6 +68,7 @@ class CameraProcessor:
         self.score_median = score_median
         self._last_index = -1
         self._last_tracked = Detections.empty()
+        self._planned: tuple[int, RegionPlan | None] | None = None  # (frame index, its plan)
 
     def plan(self, frame: Frame) -> RegionPlan | None | bool:
         """Where to detect in this frame.
@@ -75,7 +81,9 @@ class CameraProcessor:
             return True
         if frame.index < self._last_index:
             self.planner.reset()
-        return self.planner.plan(frame.image, self._last_tracked.xyxy, frame.timestamp)
+        plan = self.planner.plan(frame.image, self._last_tracked.xyxy, frame.timestamp)
+        self._planned = (frame.index, plan)
+        return plan
 
     def process(self, frame: Frame, detections: Detections) -> FrameResult:
         """Track one frame's detections and return finished sightings and new alerts."""
@@ -93,7 +101,7 @@ class CameraProcessor:
         self._last_index = frame.index
         if self.detection_filter is not None:
             detections = self.detection_filter.apply(detections, frame.width, frame.height)
-        tracked = self.tracker.update(detections, frame.image)
+        tracked = self._track(frame, detections)
         self._last_tracked = tracked
         if self.score_median is not None:
             tracked = self.score_median.apply(tracked)
@@ -103,6 +111,26 @@ class CameraProcessor:
         size = (frame.width, frame.height)
         alerts = [alert for rule in self.rules for alert in rule.evaluate(tracked, size, frame.timestamp)]
         return FrameResult(tracked=tracked, sightings=finished, alerts=alerts)
+
+    def _track(self, frame: Frame, detections: Detections) -> Detections:
+        """Update the tracker as this frame's plan says: coast what the detector did not look at."""
+        planned, self._planned = self._planned, None
+        tracker = self.tracker
+        if (
+            not isinstance(tracker, CoastingTracker)
+            or self.planner is None
+            or not self.planner.coast
+            # A frame processed without a plan of its own (e.g. in tests) is a full look.
+            or planned is None
+            or planned[0] != frame.index
+        ):
+            return tracker.update(detections, frame.image)
+        plan = planned[1]
+        if plan is None and len(self._last_tracked):
+            return tracker.coast(frame.image)
+        if plan is not None and plan.partial:
+            return tracker.update(detections, frame.image, looked=plan.regions)
+        return tracker.update(detections, frame.image)
 
     def finish(self) -> list[Sighting]:
         """End of the run: every open track becomes a sighting."""

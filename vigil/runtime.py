@@ -19,12 +19,17 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
 
 from alerts import build_rules
 from alerts.base import Rule
+from alerts.search.descriptors import describe
 from config.models import CameraConfig, CameraRole, VigilConfig
 from detectors.base import Detector
 from detectors.filters import ClassFilter, DetectionFilter, ScoreMedian
@@ -40,7 +45,10 @@ from vigil.errors import ConfigError, ServiceError
 from vigil.masks import apply_privacy_masks
 from vigil.processing import CameraProcessor
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
-from vigil.types import CameraHealth, Detections, Frame, HealthState
+from vigil.types import CameraHealth, Detections, Frame, HealthState, Image, Sighting
+
+if TYPE_CHECKING:
+    from alerts.search.cases import CaseService
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +116,7 @@ class Runtime:
         self._sources: dict[str, StreamSource] = {}
         self._processors: dict[str, CameraProcessor] = {}
         self._cameras_lock = threading.Lock()
+        self._detector_lock = threading.Lock()
         self._health: dict[str, CameraHealth] = {}
         self._health_lock = threading.Lock()
         self._stop = threading.Event()
@@ -117,6 +126,9 @@ class Runtime:
         self._api_thread: threading.Thread | None = None
         self._rules: dict[str, list[Rule]] = {}
         self._stopped = False
+        self._frame_heights: dict[str, int] = {}
+        self.cases: CaseService | None = None
+        """Lost-person search (central and all roles)."""
         self._tracker_config = build_tracker_config(config)
         self.store_counts_after_stop: tuple[int, int] = (0, 0)
         """(sightings, alerts) in the database when `stop` closed it."""
@@ -127,13 +139,16 @@ class Runtime:
         """Start the stages of this process's role (see `vigil.roles`)."""
         if self.store is not None:
             CentralConsumer(self.bus, self.store).attach()
+            self.cases = self._build_case_service(self.store)
+            # After the store handlers: a case alert may point at the sighting just stored.
+            self.bus.subscribe(topics.SIGHTINGS, self._match_cases)
         self.bus.start()
         if self.role is Role.CENTRAL:
             log.info("central role: storing events from the bus")
             return
         cameras = [camera for camera in self.config.cameras if camera.enabled]
-        if self._detector is None and any(camera.role is CameraRole.AI for camera in cameras):
-            self._detector = build_detector(self.config.detector)
+        if any(camera.role is CameraRole.AI for camera in cameras):
+            self._ensure_detector()
         self._rules = build_rules(self.config)
         self._stop.clear()
         self._worker = threading.Thread(target=self._detect_loop, name="detect", daemon=True)
@@ -191,9 +206,10 @@ class Runtime:
             raise ServiceError(
                 "the API runs on the central node (role 'central' or 'all'), not on an edge node"
             )
-        app = create_app(
-            self.config, ApiServices(store=self.store, health=self.health_snapshot, data_dir=self.data_dir)
+        services = ApiServices(
+            store=self.store, health=self.health_snapshot, data_dir=self.data_dir, cases=self.cases
         )
+        app = create_app(self.config, services)
         host = host or self.config.api.host
         port = self.config.api.port if port is None else port
         server = uvicorn.Server(
@@ -274,7 +290,7 @@ class Runtime:
                 )
                 for name, limits in camera.filters.classes.items()
             },
-            object_masks=tuple(tuple(map(tuple, mask)) for mask in camera.filters.object_masks),  # type: ignore[misc]
+            object_masks=tuple(camera.filters.object_masks),
         )
         score_median = ScoreMedian(camera.filters.score_median) if camera.filters.score_median > 0 else None
         return CameraProcessor(
@@ -353,6 +369,7 @@ class Runtime:
                 processor = self._processors.get(frame.camera_id)
                 if processor is None:  # the camera was stopped (moved to another node) meanwhile
                     continue
+                self._frame_heights[frame.camera_id] = frame.height
                 result = processor.process(frame, found)
                 self.stats.frames += 1
                 self.stats.detections += len(found)
@@ -388,6 +405,67 @@ class Runtime:
             results[i] = detections
         return results
 
-    def _publish_sighting(self, sighting: object) -> None:
+    def _build_case_service(self, store: Store) -> CaseService:
+        """Cases need the detector only to find the person in an uploaded photo: built on first upload."""
+        from alerts.search.cases import CaseService
+        from alerts.search.graph import CameraGraph
+        from vigil.db.cases import CaseStore
+
+        return CaseService(
+            store,
+            CaseStore.for_store(store),
+            CameraGraph.from_cameras(self.config.cameras),
+            self._lazy_detector(),
+        )
+
+    def _lazy_detector(self) -> Detector:
+        runtime = self
+
+        class _Lazy:
+            """Builds the configured detector on first use (a central node may never need it)."""
+
+            @property
+            def name(self) -> str:
+                return runtime.config.detector.type
+
+            @property
+            def class_names(self) -> Sequence[str]:
+                return runtime._ensure_detector().class_names
+
+            def detect(self, images: Sequence[Image]) -> list[Detections]:
+                return runtime._ensure_detector().detect(images)
+
+        return _Lazy()
+
+    def _ensure_detector(self) -> Detector:
+        with self._detector_lock:
+            if self._detector is None:
+                self._detector = build_detector(self.config.detector)
+            return self._detector
+
+    def _match_cases(self, sighting: Sighting) -> None:
+        if self.cases is None:
+            return
+        for alert in self.cases.on_sighting(sighting):
+            self.stats.alerts += 1
+            self.bus.publish(topics.ALERTS, alert.camera_id, alert)
+
+    def _describe(self, sighting: Sighting) -> Sighting:
+        """Fill the appearance descriptor from the saved best crop (search works on it)."""
+        if sighting.crop_path is None:
+            return sighting
+        crop = np.asarray(cv2.imread(str(self.data_dir / sighting.crop_path)), dtype=np.uint8)
+        if crop.ndim != 3 or crop.size == 0:
+            log.warning(
+                "camera %s: best crop %s unreadable; sighting stored without descriptor",
+                sighting.camera_id,
+                sighting.crop_path,
+            )
+            return sighting
+        height = self._frame_heights.get(sighting.camera_id, 0)
+        return describe(sighting, crop, height)
+
+    def _publish_sighting(self, sighting: Sighting) -> None:
+        sighting = self._describe(sighting)
         self.stats.sightings += 1
-        self.bus.publish(topics.SIGHTINGS, sighting.camera_id, sighting)  # type: ignore[attr-defined]
+        self.bus.publish(topics.SIGHTINGS, sighting.camera_id, sighting)

@@ -25,9 +25,13 @@ MAX_CLIP_SECONDS = 3600.0
 TimeQuery = Annotated[str, Query(max_length=64, description="Epoch seconds or ISO-8601 with a timezone.")]
 
 
-def _cut(store: StoreDep, config: ConfigDep, camera_id: str, start: str, end: str, target: Path) -> ClipManifest:
+def _cut(
+    store: StoreDep, config: ConfigDep, camera_id: str, start: str, end: str, target: Path
+) -> ClipManifest:
     if camera_id not in {camera.id for camera in config.cameras}:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"camera {camera_id!r} is not configured")
+        raise HTTPException(
+            status_code=status.HTTP_404_NOT_FOUND, detail=f"camera {camera_id!r} is not configured"
+        )
     t0, t1 = parse_time("start", start), parse_time("end", end)
     assert t0 is not None and t1 is not None
     if not 0 < t1 - t0 <= MAX_CLIP_SECONDS:
@@ -43,7 +47,12 @@ def _cut(store: StoreDep, config: ConfigDep, camera_id: str, start: str, end: st
 
 @router.get("/cameras/{camera_id}/clip.mp4", dependencies=[Depends(require_role(Role.MEDIATOR))])
 def read_clip(
-    camera_id: str, start: TimeQuery, end: TimeQuery, store: StoreDep, config: ConfigDep, tasks: BackgroundTasks
+    camera_id: str,
+    start: TimeQuery,
+    end: TimeQuery,
+    store: StoreDep,
+    config: ConfigDep,
+    tasks: BackgroundTasks,
 ) -> FileResponse:
     """The recording between start and end as MP4 (keyframe-aligned; headers give the covered span)."""
     workdir = Path(tempfile.mkdtemp(prefix="vigil-clip-"))
@@ -65,7 +74,9 @@ def read_clip(
 
 
 @router.get("/cameras/{camera_id}/clip.json", dependencies=[Depends(require_role(Role.MEDIATOR))])
-def read_clip_manifest(camera_id: str, start: TimeQuery, end: TimeQuery, store: StoreDep, config: ConfigDep) -> Response:
+def read_clip_manifest(
+    camera_id: str, start: TimeQuery, end: TimeQuery, store: StoreDep, config: ConfigDep
+) -> Response:
     """The manifest the same clip.mp4 request would produce (the clip is cut to hash it)."""
     with tempfile.TemporaryDirectory(prefix="vigil-clip-") as workdir:
         manifest = _cut(store, config, camera_id, start, end, Path(workdir) / f"{camera_id}.mp4")

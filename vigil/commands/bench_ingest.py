@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Site-scale ingest (141 cameras by default) against `vigil sim`: client/server CPU, AI frame ratio, record coverage, vs an OpenCV baseline."
+HELP = (
+    "Site-scale ingest (141 cameras) against `vigil sim`: client/server CPU, AI frame ratio, "
+    "record coverage, vs an OpenCV baseline."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

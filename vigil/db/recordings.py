@@ -66,19 +66,29 @@ EVENT = "event"
 
 
 class _SegmentLike(Protocol):
-    camera_id: str
-    path: Path
-    start: float
-    end: float
-    size: int
-    packets: int
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def packets(self) -> int: ...
 
 
 class _GapLike(Protocol):
-    camera_id: str
-    start: float
-    end: float
-    reason: str
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+    @property
+    def reason(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -197,10 +207,15 @@ class RecordingIndex:
         """Recorded gaps of a camera overlapping [start, end), oldest first."""
         t = recording_gaps.c
         query = (
-            sa.select(recording_gaps).where(t.camera_id == camera_id, t.start < end, t.end > start).order_by(t.start)
+            sa.select(recording_gaps)
+            .where(t.camera_id == camera_id, t.start < end, t.end > start)
+            .order_by(t.start)
         )
         with self._engine.connect() as conn:
-            return [GapRecord(r["camera_id"], r["start"], r["end"], r["reason"]) for r in conn.execute(query).mappings()]
+            return [
+                GapRecord(r["camera_id"], r["start"], r["end"], r["reason"])
+                for r in conn.execute(query).mappings()
+            ]
 
     def extent(self, camera_id: str) -> tuple[float, float] | None:
         """(first start, last end) of a camera's recording, or None if it has none."""
@@ -233,7 +248,11 @@ class RecordingIndex:
 
     def total_size(self) -> int:
         with self._engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(recording_segments.c.size), 0))).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(recording_segments.c.size), 0))
+                ).scalar_one()
+            )
 
 
 def _segment(row: sa.RowMapping) -> SegmentRecord:

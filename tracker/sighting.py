@@ -115,6 +115,8 @@ class _OpenTrack:
     best_quality: float = -1.0
     best_box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     best_crop: Image | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Given at the start, so live updates and the finished sighting share it."""
 
 
 class SightingBuilder:
@@ -189,14 +191,28 @@ class SightingBuilder:
         """Finish every open track (end of stream, or before a tracker reset)."""
         return [self._finish(k) for k in list(self._open)]
 
+    def live(self, min_age_s: float = 1.0) -> list[tuple[Sighting, Image]]:
+        """Provisional sightings of the open tracks seen for at least `min_age_s`, with best crops.
+
+        Each carries the id its finished sighting will have, so live case matching and the
+        stored sighting refer to one person. Crops are not saved (``crop_path`` is None).
+        """
+        return [
+            (self._sighting(track_id, track, None), track.best_crop)
+            for track_id, track in self._open.items()
+            if track.end - track.start >= min_age_s and track.best_crop is not None and track.best_crop.size
+        ]
+
     def _finish(self, track_id: int) -> Sighting:
         track = self._open.pop(track_id)
-        sighting_id = uuid.uuid4().hex
         crop_path = None
         if self._save_crop is not None and track.best_crop is not None and track.best_crop.size:
-            crop_path = self._save_crop(sighting_id, self.camera_id, track.best_crop)
+            crop_path = self._save_crop(track.id, self.camera_id, track.best_crop)
+        return self._sighting(track_id, track, crop_path)
+
+    def _sighting(self, track_id: int, track: _OpenTrack, crop_path: str | None) -> Sighting:
         return Sighting(
-            id=sighting_id,
+            id=track.id,
             camera_id=self.camera_id,
             tracker_id=track_id,
             start=track.start,

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Any], object]
 
 SIGHTINGS = "sightings"
+SIGHTING_UPDATES = "sighting-updates"
 ALERTS = "alerts"
 CAMERA_HEALTH = "camera-health"
 

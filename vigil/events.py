@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from vigil.errors import ValidationError
-from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting, Track, TrackState
+from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
 
 SCHEMA_VERSION = 1
 """Version of the envelope and payload schemas this code writes and reads."""
@@ -48,7 +48,8 @@ class Topic(enum.StrEnum):
     SIGHTINGS = "sightings"
     """Finished tracks (`Sighting`): what search and evidence work on."""
     SIGHTING_UPDATES = "sighting-updates"
-    """Live tracks (`Track`) while a person is still in view."""
+    """Provisional `Sighting`s of tracks still in view (refreshed while the track lives), with
+    the id their finished sighting will carry: live case matching works on them."""
     ALERTS = "alerts"
     """Rule hits (`Alert`)."""
     CAMERA_HEALTH = "camera-health"
@@ -87,8 +88,8 @@ class Command:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-Event = Sighting | Track | Alert | CameraHealth | Command
-E = TypeVar("E", Sighting, Track, Alert, CameraHealth, Command)
+Event = Sighting | Alert | CameraHealth | Command
+E = TypeVar("E", Sighting, Alert, CameraHealth, Command)
 
 
 @dataclass(frozen=True)
@@ -143,16 +144,20 @@ _PAYLOAD_SCHEMAS: dict[Topic, dict[str, Any]] = {
     },
     Topic.SIGHTING_UPDATES: {
         "type": "object",
-        "required": ["tracker_id", "state", "first_seen", "last_seen", "xyxy", "hits", "score"],
-        "properties": {
-            "tracker_id": {"type": "integer"},
-            "state": {"enum": [state.value for state in TrackState]},
-            "first_seen": _NUMBER,
-            "last_seen": _NUMBER,
-            "xyxy": _BOX,
-            "hits": {"type": "integer"},
-            "score": _NUMBER,
-        },
+        "description": "a provisional sighting of a track still in view; sighting_id is the id the "
+        "finished sighting will carry",
+        "required": [
+            "sighting_id",
+            "tracker_id",
+            "start",
+            "end",
+            "best_box",
+            "crop_path",
+            "path",
+            "confidence",
+            "frames",
+        ],
+        "properties": {},  # the sightings payload's, plus sighting_id: filled in below
     },
     Topic.ALERTS: {
         "type": "object",
@@ -218,6 +223,11 @@ def _envelope_schema(topic: Topic) -> dict[str, Any]:
         },
     }
 
+
+_PAYLOAD_SCHEMAS[Topic.SIGHTING_UPDATES]["properties"] = {
+    "sighting_id": _STRING,
+    **_PAYLOAD_SCHEMAS[Topic.SIGHTINGS]["properties"],
+}
 
 SCHEMAS: Mapping[Topic, Mapping[str, Any]] = {topic: _envelope_schema(topic) for topic in Topic}
 """JSON Schema of every topic's envelope, for documentation and for non-Python consumers."""
@@ -381,31 +391,6 @@ def _sighting(camera_id: str, f: _Fields, event_id: str) -> Sighting:
     )
 
 
-def _track_payload(t: Track) -> dict[str, Any]:
-    return {
-        "tracker_id": t.tracker_id,
-        "state": t.state.value,
-        "first_seen": t.first_seen,
-        "last_seen": t.last_seen,
-        "xyxy": list(t.xyxy),
-        "hits": t.hits,
-        "score": t.score,
-    }
-
-
-def _track(camera_id: str, f: _Fields, _event_id: str) -> Track:
-    return Track(
-        camera_id=camera_id,
-        tracker_id=f.integer("tracker_id"),
-        state=f.choice("state", TrackState),
-        first_seen=f.number("first_seen"),
-        last_seen=f.number("last_seen"),
-        xyxy=f.box("xyxy"),
-        hits=f.integer("hits"),
-        score=f.number("score"),
-    )
-
-
 def _alert_payload(a: Alert) -> dict[str, Any]:
     return {
         "kind": a.kind.value,
@@ -480,11 +465,11 @@ def _command(camera_id: str, f: _Fields, event_id: str) -> Command:
 _CODECS: dict[Topic, _Codec[Any]] = {
     Topic.SIGHTINGS: _Codec(Sighting, lambda s: s.id, lambda s: s.end, _sighting_payload, _sighting),
     Topic.SIGHTING_UPDATES: _Codec(
-        Track,
-        lambda t: _content_id(Topic.SIGHTING_UPDATES, t.camera_id, t.tracker_id, t.state.value, t.last_seen),
-        lambda t: t.last_seen,
-        _track_payload,
-        _track,
+        Sighting,
+        lambda s: _content_id(Topic.SIGHTING_UPDATES, s.camera_id, s.id, s.end, s.frames),
+        lambda s: s.end,
+        lambda s: {"sighting_id": s.id, **_sighting_payload(s)},
+        lambda camera_id, f, _event_id: _sighting(camera_id, f, f.text("sighting_id")),
     ),
     Topic.ALERTS: _Codec(Alert, lambda a: a.id, lambda a: a.timestamp, _alert_payload, _alert),
     Topic.CAMERA_HEALTH: _Codec(

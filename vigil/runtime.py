@@ -52,6 +52,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LIVE_MIN_AGE_S = 1.0
+"""A track seen this long is published as a provisional sighting (live case matching)."""
+LIVE_REFRESH_S = 2.0
+"""A live track's provisional sighting is refreshed this often (its best crop may improve)."""
+
 RECORD_ONLY_HEALTH_FPS = 0.2
 """Record-only cameras are read for health at this rate (recording arrives with the ingest issue)."""
 
@@ -127,6 +132,7 @@ class Runtime:
         self._rules: dict[str, list[Rule]] = {}
         self._stopped = False
         self._frame_heights: dict[str, int] = {}
+        self._live_published: dict[str, float] = {}
         self.cases: CaseService | None = None
         """Lost-person search (central and all roles)."""
         self._tracker_config = build_tracker_config(config)
@@ -142,6 +148,7 @@ class Runtime:
             self.cases = self._build_case_service(self.store)
             # After the store handlers: a case alert may point at the sighting just stored.
             self.bus.subscribe(topics.SIGHTINGS, self._match_cases)
+            self.bus.subscribe(topics.SIGHTING_UPDATES, self._match_cases)
         self.bus.start()
         if self.role is Role.CENTRAL:
             log.info("central role: storing events from the bus")
@@ -374,7 +381,9 @@ class Runtime:
                 self.stats.frames += 1
                 self.stats.detections += len(found)
                 for sighting in result.sightings:
+                    self._live_published.pop(sighting.id, None)
                     self._publish_sighting(sighting)
+                self._publish_live(processor, frame)
                 for alert in result.alerts:
                     self.stats.alerts += 1
                     self.bus.publish(topics.ALERTS, alert.camera_id, alert)
@@ -464,6 +473,16 @@ class Runtime:
             return sighting
         height = self._frame_heights.get(sighting.camera_id, 0)
         return describe(sighting, crop, height)
+
+    def _publish_live(self, processor: CameraProcessor, frame: Frame) -> None:
+        """Provisional sightings of tracks in view, so a case can match her while she is still there."""
+        for sighting, crop in processor.sightings.live(LIVE_MIN_AGE_S):
+            last = self._live_published.get(sighting.id)
+            if last is not None and frame.timestamp - last < LIVE_REFRESH_S:
+                continue
+            self._live_published[sighting.id] = frame.timestamp
+            update = describe(sighting, crop, frame.height)
+            self.bus.publish(topics.SIGHTING_UPDATES, update.camera_id, update)
 
     def _publish_sighting(self, sighting: Sighting) -> None:
         sighting = self._describe(sighting)

@@ -100,6 +100,7 @@ class CaseService:
         self._detector = detector
         self._embedder = embedder
         self._weights = weights
+        self._alerted: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self._recent: dict[str, deque[Descriptor]] = {}
         self._listeners: dict[str, list[AlertListener]] = {}
@@ -225,8 +226,11 @@ class CaseService:
             view = self.view(case.id)
             if sighting.id in view.rejected:
                 continue
+            if (case.id, sighting.id) in self._alerted:
+                continue  # one alert per person per case: live updates share the final sighting's id
             ranked = self._rank(case, [sighting], view)
             if ranked and ranked[0].score >= case.threshold:
+                self._alerted.add((case.id, sighting.id))
                 alert = Alert(
                     kind=AlertKind.CASE_MATCH,
                     rule=f"case:{case.id}",

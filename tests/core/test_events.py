@@ -8,7 +8,7 @@ import pytest
 
 from vigil.errors import ValidationError
 from vigil.events import SCHEMA_VERSION, SCHEMAS, Command, CommandAction, Topic, decode, encode, wrap
-from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting, Track, TrackState
+from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
 
 SIGHTING = Sighting(
     camera_id="cam1",
@@ -30,7 +30,8 @@ SIGHTING = Sighting(
     [
         (Topic.SIGHTINGS, SIGHTING),  # every field set
         (Topic.SIGHTINGS, Sighting("cam1", 1, 5.0, 5.0, (0, 0, 1, 1), None, (), 0.5, 1)),  # optionals empty
-        (Topic.SIGHTING_UPDATES, Track("cam2", 3, TrackState.LOST, 1.0, 2.0, (1, 2, 3, 4), 5, 0.6)),
+        # a live track's provisional sighting keeps the id its finished sighting will have
+        (Topic.SIGHTING_UPDATES, Sighting("cam2", 3, 1.0, 2.0, (1, 2, 3, 4), None, (), 0.6, 5, id="abc123")),
         (
             Topic.ALERTS,
             Alert(AlertKind.ZONE_INTRUSION, "gate", "cam1", 9.0, "in gate", 7, "gate", (1, 2, 3, 4)),

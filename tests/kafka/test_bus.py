@@ -10,13 +10,13 @@ from tests.kafka.workers import make_sighting
 from vigil.bus import MemoryBus
 from vigil.events import Command, CommandAction, Topic
 from vigil.kafka_bus import KafkaBus
-from vigil.types import Alert, AlertKind, CameraHealth, HealthState, Track, TrackState
+from vigil.types import Alert, AlertKind, CameraHealth, HealthState
 
 pytestmark = pytest.mark.kafka
 
 EVENTS = [
     (Topic.SIGHTINGS, make_sighting("cam1", 1, 1_000.0)),
-    (Topic.SIGHTING_UPDATES, Track("cam1", 3, TrackState.CONFIRMED, 990.0, 1_000.0, (1, 2, 3, 4), 7, 0.7)),
+    (Topic.SIGHTING_UPDATES, make_sighting("cam1", 3, 1_000.0)),
     (Topic.ALERTS, Alert(AlertKind.ZONE_INTRUSION, "gate", "cam2", 1_000.0, "person in gate", 3, "gate")),
     (Topic.CAMERA_HEALTH, CameraHealth("cam2", HealthState.DEGRADED, "stalled", 1_000.0, 999.0, 10, 1)),
     (Topic.COMMANDS, Command("cam2", CommandAction.PTZ_PRESET, 1_000.0, "harbour", "operator1")),

@@ -99,13 +99,15 @@ def _coverage(segments: list[Any], camera_ids: set[str], t0: float, t1: float) -
     return {cid: covered[cid] / (t1 - t0) for cid in camera_ids}
 
 
-def run_vigil(sim: Any, n: int, ai: int, warmup: float, seconds: float, workdir: Path) -> dict[str, Any]:
+def run_vigil(
+    sim: Any, n: int, ai: int, warmup: float, seconds: float, workdir: Path, shards: int = 0
+) -> dict[str, Any]:
     from ingest.settings import RecordingConfig
     from ingest.workers import IngestSupervisor
 
     cams = _cameras(sim, n, ai)
     sink = _Sink()
-    sup = IngestSupervisor(cams, data_dir=workdir, recording=RecordingConfig(), index=sink)
+    sup = IngestSupervisor(cams, data_dir=workdir, recording=RecordingConfig(), index=sink, shards=shards)
     sup.start()
     stop = threading.Event()
     delivered: dict[str, int] = {c.id: 0 for c in cams[:ai]}
@@ -129,6 +131,7 @@ def run_vigil(sim: Any, n: int, ai: int, warmup: float, seconds: float, workdir:
     srv0 = proc_cpu_seconds(sim.pid)
     dec0 = {cid: sup.source(cid).decoded for cid in delivered}  # type: ignore[union-attr]
     del0 = dict(delivered)
+    pk0 = {cid: st.packets for cid, st in sup.stats().items()}
     t0 = time.time()
     wall0 = time.perf_counter()
     time.sleep(seconds)
@@ -140,6 +143,8 @@ def run_vigil(sim: Any, n: int, ai: int, warmup: float, seconds: float, workdir:
     dlv = {cid: delivered[cid] - del0[cid] for cid in delivered}
     health = sup.health_snapshot()
     stats = sup.stats()
+    # Packets received per source frame, over all cameras' main streams: does the recorder keep up live?
+    packets = sum(st.packets - pk0.get(cid, 0) for cid, st in stats.items())
     stop.set()
     sup.stop()
     record_ids = {c.id for c in cams[ai:]}
@@ -155,6 +160,7 @@ def run_vigil(sim: Any, n: int, ai: int, warmup: float, seconds: float, workdir:
         "ai_detect_ratio": round(sum(detect_ratio) / len(detect_ratio), 3) if detect_ratio else None,
         "record_coverage": round(sum(cover.values()) / len(cover), 4) if cover else None,
         "record_coverage_min": round(min(cover.values()), 4) if cover else None,
+        "record_fps_ratio": round(packets / (SOURCE_FPS * wall * n), 3),
         "segments": len(sink.segments),
         "gaps": len(sink.gaps),
         "recorded_mbytes": round(sum(s.bytes_recorded for s in stats.values()) / 1e6, 1),
@@ -223,6 +229,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir", type=Path, default=None, help="transcode cache (default ~/.cache/vigil/sim)"
     )
+    parser.add_argument(
+        "--shards", type=int, default=0, help="record processes (default: one per 36 cameras)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per N")
 
 
@@ -248,7 +257,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             with sim:
                 result: dict[str, Any] = {"cameras": n, "ai_cameras": ai}
-                result |= run_vigil(sim, n, ai, args.warmup, args.seconds, workdir)
+                result |= run_vigil(sim, n, ai, args.warmup, args.seconds, workdir, args.shards)
                 print(json.dumps(result), file=sys.stderr, flush=True)
                 if not args.no_baseline:
                     time.sleep(2.0)

@@ -280,10 +280,16 @@ def _touching(tracks: FloatArray, motion: FloatArray) -> npt.NDArray[np.bool_]:
     return np.asarray(((overlap_w > 0) & (overlap_h > 0)).any(axis=1))
 
 
-def _tiling(width: int, height: int, region_px: tuple[int, int]) -> IntArray:
-    """The fewest regions of about `region_px` that tile the frame with a 20 % overlap."""
+def tiling_grid(width: int, height: int, region_px: tuple[int, int] = (384, 288)) -> tuple[int, int]:
+    """(columns, rows) of the fewest regions of about `region_px` that tile the frame, 20 % overlap."""
     cols = max(1, int(np.ceil((width / region_px[0] - 0.2) / 0.8)))
     rows = max(1, int(np.ceil((height / region_px[1] - 0.2) / 0.8)))
+    return cols, rows
+
+
+def _tiling(width: int, height: int, region_px: tuple[int, int]) -> IntArray:
+    """The fewest regions of about `region_px` that tile the frame with a 20 % overlap."""
+    cols, rows = tiling_grid(width, height, region_px)
     return tile_regions(width, height, cols, rows, 0.2 if cols * rows > 1 else 0.0)
 
 

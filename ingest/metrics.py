@@ -11,7 +11,8 @@ Prometheus objects on their hot path. Register it while the supervisor runs::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -20,9 +21,10 @@ from ingest.workers import CameraStats
 from vigil.types import CameraHealth, HealthState
 
 
-class _Source:
-    stats: Callable[[], Mapping[str, CameraStats]]
-    health_snapshot: Callable[[], Mapping[str, CameraHealth]]
+class _Source(Protocol):
+    def stats(self) -> Mapping[str, CameraStats]: ...
+
+    def health_snapshot(self) -> Mapping[str, CameraHealth]: ...
 
 
 class IngestCollector(Collector):

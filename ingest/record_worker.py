@@ -56,7 +56,7 @@ class RecordJob:
     snapshot_dir: Path | None = None
     record: bool = True
     segment_seconds: float = 10.0
-    snapshot_interval_s: float = 10.0
+    snapshot_interval_s: float = 30.0
     stall_timeout_s: float = 10.0
     open_timeout_s: float = 10.0
     backoff_initial_s: float = 0.5

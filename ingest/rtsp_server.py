@@ -20,9 +20,9 @@ timestamps, keep increasing across loops, and clients never see EOS.
 The mount table is built by `mount_plan`: with ``--sub-video`` files every camera also gets a
 sub-stream mount ``/camK/sub`` (looping sub-video number ``(K - 1) % len(sub_videos)``).
 
-With ``--share-media`` all mounts that loop the same file share ONE pipeline (one factory whose
-media key is the file, not the URL): 282 mounts over 4 files cost 8 pipelines. The cameras then
-show the same picture in step, which is fine for load rehearsals.
+With ``--share-media N`` up to N mounts that loop the same file share one pipeline (one factory
+whose media key is the file and group, not the URL). Those cameras then show the same picture
+in step, which is fine for load rehearsals.
 
 Fault injection, one command per line on stdin: ``stall /camK`` stops sending that mount's
 packets (the connection stays open), ``resume /camK`` sends again. With shared media, stalling
@@ -201,7 +201,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--sub-video", type=Path, action="append", default=[], help="sub-stream file (mounts /camK/sub)"
     )
     parser.add_argument(
-        "--share-media", action="store_true", help="one pipeline per file for all mounts looping it"
+        "--share-media",
+        type=int,
+        default=0,
+        metavar="N",
+        help="up to N mounts looping the same file share one pipeline (0: one pipeline per mount)",
     )
     return parser.parse_args(argv)
 
@@ -220,12 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     server.set_address(args.host)
     server.set_service(str(args.port))
     mounts = server.get_mount_points()
-    shared: dict[Path, LoopingFactory] = {}
+    shared: dict[str, LoopingFactory] = {}
+    users: dict[Path, int] = {}
     factories: dict[str, LoopingFactory] = {}
     plan = mount_plan([v.resolve() for v in args.video], args.cameras, [v.resolve() for v in args.sub_video])
     for mount in plan:
-        if args.share_media:
-            factory = shared.setdefault(mount.video, LoopingFactory(mount.video, share_key=str(mount.video)))
+        if args.share_media > 0:
+            group = users.get(mount.video, 0) // args.share_media
+            users[mount.video] = users.get(mount.video, 0) + 1
+            key = f"{mount.video}#{group}"
+            factory = shared.setdefault(key, LoopingFactory(mount.video, share_key=key))
         else:
             factory = LoopingFactory(mount.video)
         factories[mount.path] = factory

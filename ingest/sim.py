@@ -89,7 +89,7 @@ class Simulator:
         start_timeout: float = 15.0,
         *,
         sub_videos: list[Path] | None = None,
-        share_media: bool = False,
+        share_media: int = 0,
     ) -> None:
         if not videos:
             raise ValueError("Simulator: expected at least one video file, got none")
@@ -164,7 +164,7 @@ class Simulator:
         for video in self.sub_videos:
             command += ["--sub-video", str(video)]
         if self.share_media:
-            command.append("--share-media")
+            command += ["--share-media", str(self.share_media)]
         # stderr goes to the parent's stderr: GStreamer warnings stay visible and cannot fill a pipe.
         self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
@@ -292,7 +292,7 @@ def site_simulator(
     host: str = "127.0.0.1",
     cache_dir: Path | None = None,
     sub_streams: bool = True,
-    share_media: bool = False,
+    share_media: int = 0,
 ) -> Simulator:
     """A site-scale simulator (not started): 720p25 main mounts and 360p sub mounts.
 

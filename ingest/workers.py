@@ -51,6 +51,7 @@ from vigil.types import CameraHealth, HealthState
 logger = logging.getLogger(__name__)
 
 CAMERAS_PER_SHARD = 36
+SHARD_NICENESS = 5
 _STATS_PERIOD_S = 1.0
 
 
@@ -129,6 +130,10 @@ def record_job(camera: CameraConfig, recording: RecordingConfig, data_dir: Path)
 def _shard_main(index: int, commands: Any, events: Any) -> None:
     """Body of one shard process: runs `RecordLoop` threads, obeys add/remove/stop commands."""
     logging.basicConfig(level=logging.WARNING, format=f"shard{index} %(name)s: %(message)s")
+    # Recording tolerates a little latency (TCP and the muxer buffer it), detection does not: when the
+    # cores are short, AI decode threads in the parent should win.
+    with contextlib.suppress(OSError):
+        os.nice(SHARD_NICENESS)
     loops: dict[str, tuple[RecordLoop, threading.Thread]] = {}
 
     def emit(event: object) -> None:

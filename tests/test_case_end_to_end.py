@@ -47,7 +47,7 @@ def test_case_from_photo_finds_her_ranks_her_first_and_alerts(
             "/cases",
             json={
                 "reason": "test: child reported missing at the gallery",
-                "threshold": 0.5,
+                "threshold": 0.7,
                 "window_start": time.time() - 60,
             },
         ).json()

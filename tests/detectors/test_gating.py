@@ -78,3 +78,34 @@ def test_motion_everywhere_never_costs_more_than_tiling() -> None:
     movers = [(x, y, x + 30, y + 60) for x in range(20, 1240, 160) for y in range(20, 660, 160)]
     plan = planner.plan(make_frame(movers), (), 0.2)
     assert plan is not None and len(plan) <= 12  # the 4x3 tiling of 384x288 regions
+
+
+TRACK = (600, 300, 640, 380)  # a tracked person's predicted box
+
+
+@pytest.mark.parametrize(
+    ("coast", "moving", "timestamp", "expected"),
+    [
+        # Coasting, between re-checks: motion on the tracked person is explained: no inference.
+        (True, [TRACK], 0.2, "skip"),
+        # Coasting: a new person far from every track is unexplained: detect around them only.
+        (True, [TRACK, (100, 100, 140, 180)], 0.2, "partial"),
+        # Coasting, re-check due: a full look at all motion and every track.
+        (True, [TRACK], 1.1, "full"),
+        # Without coasting, all motion is looked at every frame.
+        (False, [TRACK], 0.2, "full"),
+    ],
+)
+def test_coasting_planner_detects_only_unexplained_motion(
+    coast: bool, moving: list[tuple[int, int, int, int]], timestamp: float, expected: str
+) -> None:
+    planner = RegionPlanner(recheck_interval_s=1.0, coast=coast)
+    planner.plan(make_frame(), [TRACK], 0.0)
+    plan = planner.plan(make_frame(moving), [TRACK], timestamp)
+    kind = "skip" if plan is None else "partial" if plan.partial else "full"
+    assert kind == expected
+    if kind == "partial":
+        assert plan is not None and len(plan) == 1
+        x1, y1, x2, y2 = plan.regions[0]
+        assert x1 <= 100 and y1 <= 100 and x2 >= 140 and y2 >= 180  # the newcomer is covered
+        assert not (x1 <= 600 and x2 >= 640)  # the tracked person is left to the tracker

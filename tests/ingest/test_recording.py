@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
@@ -105,15 +106,75 @@ def test_clip_outside_the_recording_is_a_clear_error(
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_retention_deletes_oldest_unprotected_never_held(
-    index: RecordingIndex, recorded: list[Segment], tmp_path: Path
-) -> None:
-    held = recorded[0]
+def test_retention_deletes_oldest_unprotected_never_held(recorded: list[Segment], tmp_path: Path) -> None:
+    # Work on copies: the module's recorded files are shared with the other tests.
+    copies = []
+    for k, segment in enumerate(recorded):
+        path = tmp_path / f"seg{k}.mp4"
+        path.write_bytes(segment.path.read_bytes())
+        copies.append(dataclasses.replace(segment, path=path))
+    index = RecordingIndex.for_store(Store.open(tmp_path / "retention.db"))
+    index.add_segments(copies)
+    held = copies[0]
     index.add_hold("cam1", held.start, held.end - 0.01, "case-42")
     # Disk pressure so high that everything unprotected must go.
     deleted = enforce(
         index, RetentionPolicy(min_free_percent=100.0), now=time.time(), free_percent=lambda: 0.0
     )
-    assert held.path not in {s.path for s in deleted}
-    assert {s.path for s in deleted} == {s.path for s in recorded[1:]}
-    assert held.path.exists() and not any(s.path.exists() for s in recorded[1:])
+    assert {s.path for s in deleted} == {s.path for s in copies[1:]}
+    assert held.path.exists() and not any(s.path.exists() for s in copies[1:])
+    assert [s.path for s in index.segments("cam1", 0, time.time() + 3600)] == [held.path]
+
+
+def test_api_clip_mp4_manifest_and_errors(
+    index: RecordingIndex, recorded: list[Segment], tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api import ApiServices, Role, create_app
+    from config.models import VigilConfig
+
+    store = Store.open(tmp_path / "vigil.db")  # the same file the `index` fixture filled
+    config = VigilConfig.model_validate({"cameras": [{"id": "cam1", "url": "rtsp://10.0.0.1/main"}]})
+    services = ApiServices(store=store, health=dict, data_dir=tmp_path, default_role=Role.ADMIN)
+    client = TestClient(create_app(config, services))
+    start, end = recorded[0].start + 0.5, recorded[1].end - 0.5
+    response = client.get("/cameras/cam1/clip.mp4", params={"start": start, "end": end})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "video/mp4"
+    assert response.headers["x-vigil-clip-sha256"] == hashlib.sha256(response.content).hexdigest()
+    assert float(response.headers["x-vigil-clip-covered-start"]) <= start
+    manifest = client.get("/cameras/cam1/clip.json", params={"start": start, "end": end}).json()
+    assert manifest["camera_id"] == "cam1" and len(manifest["segments"]) >= 2
+    outside = client.get("/cameras/cam1/clip.mp4", params={"start": start - 7200, "end": start - 7000})
+    assert outside.status_code == 404 and "no recording" in outside.json()["detail"]
+    assert client.get("/cameras/nope/clip.mp4", params={"start": start, "end": end}).status_code == 404
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    store.close()
+
+
+def test_metrics_collector_reports_per_camera_counters() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from ingest.metrics import IngestCollector
+    from ingest.workers import CameraStats
+    from vigil.types import CameraHealth, HealthState
+
+    class Fake:
+        def stats(self) -> dict[str, CameraStats]:
+            return {
+                "cam1": CameraStats(
+                    "cam1", "record", packets=250, bytes_recorded=10_000, last_frame_age_s=0.1
+                )
+            }
+
+        def health_snapshot(self) -> dict[str, CameraHealth]:
+            return {"cam1": CameraHealth("cam1", HealthState.ONLINE, "ok", since=0.0)}
+
+    registry = CollectorRegistry()
+    registry.register(IngestCollector(Fake()))
+    text = generate_latest(registry).decode()
+    assert 'vigil_camera_frames_in_total{camera="cam1",role="record"} 250.0' in text
+    assert 'vigil_camera_recording_bytes_total{camera="cam1",role="record"} 10000.0' in text
+    assert 'vigil_camera_health{camera="cam1",state="online"} 1.0' in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tests.factories import make_detections
@@ -188,3 +189,83 @@ def test_appearance_separates_crossing_people_of_the_same_size() -> None:
 
 def test_is_a_tracker() -> None:
     assert isinstance(VigilTracker(), Tracker)
+
+
+def _iou(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    inter = np.prod(np.clip(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0, None))
+    return float(inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter))
+
+
+def _confirmed_walker(tracker: VigilTracker, walker: Walker, frames: int) -> None:
+    for t in range(frames):
+        tracker.update(make_detections(xyxy=[walker.box(t)]))
+
+
+@pytest.mark.parametrize(
+    ("looks", "expected_ids"),
+    [
+        # Detect every frame: one id.
+        ("DDDDDDDDDDDD", {1}),
+        # Detect every third frame, coast between: one id, reported on every frame.
+        ("DDDDCCDCCDCC", {1}),
+        # A long coast (0.5 s at 10 fps), well inside max_coast_s: still one id.
+        ("DDDDCCCCCDDD", {1}),
+    ],
+)
+def test_coasting_keeps_ids_through_skipped_frames(looks: str, expected_ids: set[int]) -> None:
+    tracker = VigilTracker(frame_rate=10)
+    walker = Walker((0, 100), (5, 0))
+    ids: set[int] = set()
+    for t, look in enumerate(looks):
+        out = tracker.update(make_detections(xyxy=[walker.box(t)])) if look == "D" else tracker.coast()
+        assert out.tracker_id is not None
+        if t >= 1:  # confirmed from the first frame on (stream start)
+            assert len(out) == 1, f"frame {t} ({look}): expected the walker reported"
+            assert bool(out.data["coasted"][0]) == (look == "C")
+            # Predicted boxes follow the walker well enough to count as found (IoU >= 0.5).
+            assert _iou(out.xyxy[0], walker.box(t)) >= 0.5
+        ids.update(out.tracker_id.tolist())
+    assert ids == expected_ids
+
+
+def test_coasting_is_bounded_then_not_looked_counts_as_not_seen() -> None:
+    config = VigilTrackerConfig(max_coast_s=0.5, track_buffer_s=0.3)
+    tracker = VigilTracker(frame_rate=10, config=config)
+    _confirmed_walker(tracker, Walker((0, 100), (5, 0)), 3)
+    reported = [len(tracker.coast()) for _ in range(12)]
+    # 5 coasted frames are free; then every coast is a miss: lost (not reported), then gone.
+    assert reported == [1] * 5 + [0] * 7
+    assert len(tracker._tracks) == 0
+
+
+def test_coasting_starts_and_ends_nothing_and_keeps_the_class() -> None:
+    tracker = VigilTracker(frame_rate=10)
+    tracker.update(make_detections(xyxy=[[0, 0, 40, 100]], class_id=[2]))
+    tracker.update(make_detections(xyxy=[[0, 0, 40, 100], [300, 0, 340, 100]], class_id=[2, 0]))
+    out = tracker.coast()
+    assert out.class_id.tolist() == [2]  # the tentative newcomer is not reported ...
+    assert len(tracker._tracks) == 2  # ... nor dropped: coasting is not a miss
+
+
+@pytest.mark.parametrize(
+    ("looked", "reported_coasted"),
+    [
+        # The region holds the track but no detection: it was looked for and missed.
+        ([[0, 0, 200, 300]], False),
+        # The region is elsewhere: the track was not looked for, so it coasts.
+        ([[500, 0, 700, 300]], True),
+    ],
+)
+def test_update_with_looked_regions_coasts_only_tracks_outside_them(
+    looked: list[list[float]], reported_coasted: bool
+) -> None:
+    tracker = VigilTracker(frame_rate=10)
+    walker = Walker((0, 100), (5, 0))
+    _confirmed_walker(tracker, walker, 3)
+    out = tracker.update(make_detections(), looked=looked)
+    assert len(out) == int(reported_coasted)
+    assert out.tracker_id is not None and out.tracker_id.tolist() == [1] * int(reported_coasted)
+    # Either way the walker is found again when next detected.
+    found = tracker.update(make_detections(xyxy=[walker.box(4)]))
+    assert found.tracker_id is not None and found.tracker_id.tolist() == [1]

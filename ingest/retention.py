@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,3 +82,25 @@ def _delete(index: RecordingIndex, segments: list[SegmentRecord]) -> list[Segmen
         segment.path.unlink(missing_ok=True)
     index.delete_segments([segment.id for segment in segments])
     return segments
+
+
+def run_periodically(
+    index: RecordingIndex,
+    policy: RetentionPolicy,
+    directory: Path,
+    stop: threading.Event,
+    *,
+    interval_s: float = 60.0,
+) -> None:
+    """Body of a retention thread: `enforce` every `interval_s` until `stop` is set. Errors are logged."""
+    probe = free_percent_of(directory)
+    while not stop.wait(interval_s):
+        try:
+            deleted = enforce(index, policy, now=time.time(), free_percent=probe)
+        except Exception:
+            logger.exception("retention pass failed; retrying in %.0f s", interval_s)
+            continue
+        if deleted:
+            logger.info(
+                "retention deleted %d segments (%.1f MB)", len(deleted), sum(s.size for s in deleted) / 1e6
+            )

@@ -176,10 +176,14 @@ def _hold(pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
     return Gst.PadProbeReturn.OK  # stays blocked until the probe is removed
 
 
-def _on_command(factories: dict[str, LoopingFactory], source: object, condition: object) -> bool:
+def _on_command(
+    factories: dict[str, LoopingFactory], loop: GLib.MainLoop | None, source: object, condition: object
+) -> bool:
     line = sys.stdin.readline()
     if not line:
-        return False  # stdin closed: no more commands
+        if loop is not None:
+            loop.quit()  # our parent (the Simulator) is gone: do not outlive it
+        return False
     words = line.split()
     if len(words) == 2 and words[0] in ("stall", "resume") and words[1] in factories:
         factories[words[1]].set_stalled(words[0] == "stall")
@@ -206,6 +210,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         metavar="N",
         help="up to N mounts looping the same file share one pipeline (0: one pipeline per mount)",
+    )
+    parser.add_argument(
+        "--exit-on-stdin-eof", action="store_true", help="quit when stdin closes (the parent process died)"
     )
     return parser.parse_args(argv)
 
@@ -238,11 +245,12 @@ def main(argv: list[str] | None = None) -> int:
             factory = LoopingFactory(mount.video)
         factories[mount.path] = factory
         mounts.add_factory(mount.path, factory)
-    GLib.io_add_watch(sys.stdin, GLib.IO_IN | GLib.IO_HUP, lambda s, c: _on_command(factories, s, c))
+    loop = GLib.MainLoop()
+    owner = loop if args.exit_on_stdin_eof else None
+    GLib.io_add_watch(sys.stdin, GLib.IO_IN | GLib.IO_HUP, lambda s, c: _on_command(factories, owner, s, c))
     if server.attach(None) == 0:
         print(f"rtsp_server: cannot listen on {args.host}:{args.port}", file=sys.stderr)
         return 1
-    loop = GLib.MainLoop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, loop.quit)
     print(f"READY {server.get_bound_port()}", flush=True)

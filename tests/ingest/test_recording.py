@@ -178,3 +178,18 @@ def test_metrics_collector_reports_per_camera_counters() -> None:
     assert 'vigil_camera_frames_in_total{camera="cam1",role="record"} 250.0' in text
     assert 'vigil_camera_recording_bytes_total{camera="cam1",role="record"} 10000.0' in text
     assert 'vigil_camera_health{camera="cam1",state="online"} 1.0' in text
+
+
+def test_vigil_clip_command_writes_clip_and_manifest(
+    index: RecordingIndex, recorded: list[Segment], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vigil.cli import main
+
+    out = tmp_path / "evidence.mp4"
+    start, end = recorded[0].start + 0.5, recorded[1].start + 0.5
+    args = ["clip", "--db", str(tmp_path / "vigil.db"), "--camera", "cam1", "-o", str(out)]
+    assert main([*args, "--start", str(start), "--end", str(end)]) == 0
+    manifest = json.loads((tmp_path / "evidence.mp4.json").read_text())
+    assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert main([*args, "--start", str(start - 7200), "--end", str(start - 7100)]) == 1
+    assert "no recording" in capsys.readouterr().err

@@ -26,6 +26,7 @@ import argparse
 import json
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -37,7 +38,15 @@ from benchmarks.common import FOOTAGE, REPO, SHARED, require  # noqa: E402
 
 MOT17 = SHARED / "data" / "mot17_frames" / "MOT17-02-FRCNN"
 ONE_BY_ONE = FOOTAGE / "one-by-one-person-detection.mp4"
+GIFS = FOOTAGE / "gifs"
+Box = tuple[float, float, float, float]
 _MARGIN = 0.15
+_MIN_BLOB = 3000  # pixels at half resolution: a person standing in the room, not a shadow
+_QUERIES_PER_PASS = 4
+_LINK_IOU = 0.3
+_GIF_MIN_HEIGHT = 40
+_GIF_MIN_TRACK = 6
+_STATIC_GIFS = {"classroom"}  # seated people: every moment is a near-duplicate of every other
 
 
 def _photo(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -89,51 +98,134 @@ def build_mot17(out: Path, phone: bool) -> Path:
     return folder
 
 
-def build_one_by_one(out: Path) -> Path:
-    from detectors.ssdlite import SsdliteDetector
+def _foreground_box(small: np.ndarray, background: np.ndarray, scale: float) -> Box | None:
+    """Largest moving blob against the empty-room background, in full-frame pixels (or None)."""
+    diff = cv2.absdiff(small, background).max(axis=2)
+    mask = (diff > 45).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((9, 5), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+    if count < 2:
+        return None
+    x, y, w, h, area = stats[1 + int(np.argmax(stats[1:, 4]))]
+    if area < _MIN_BLOB or h < 0.6 * small.shape[0]:
+        return None  # a person entering or leaving through the frame edge, or a shadow
+    return (x * scale, y * scale, (x + w) * scale, (y + h) * scale)
 
+
+def _runs(frames: list[int], gap: int) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for frame in frames:
+        if runs and frame - runs[-1][-1] <= gap:
+            runs[-1].append(frame)
+        else:
+            runs.append([frame])
+    return runs
+
+
+def build_one_by_one(out: Path) -> Path:
     folder = _fresh(out / "one-by-one")
-    detector = SsdliteDetector()
     capture = cv2.VideoCapture(str(require(ONE_BY_ONE)))
-    singles: dict[int, tuple[np.ndarray, tuple[float, float, float, float]]] = {}
-    index = 0
+    images: list[np.ndarray] = []
     while True:
         ok, image = capture.read()
         if not ok:
             break
-        if index % 5 == 0:
-            dets = detector.detect([image])[0]
-            keep = (
-                (dets.confidence >= 0.5)
-                & (dets.xyxy[:, 0] > 200)
-                & (dets.xyxy[:, 3] - dets.xyxy[:, 1] >= 150)
-            )
-            if int(keep.sum()) == 1:
-                singles[index] = (image, tuple(float(v) for v in dets.xyxy[keep][0]))  # type: ignore[misc]
-        index += 1
+        images.append(image)
     capture.release()
-    passes: list[list[int]] = []
-    for frame in sorted(singles):
-        if passes and frame - passes[-1][-1] <= 40:
-            passes[-1].append(frame)
-        else:
-            passes.append([frame])
-    passes = [p for p in passes if len(p) >= 4]
-    gallery: list[list[dict[str, object]]] = []
-    for run in passes:
-        entries = []
-        for frame in run[2::2]:  # every 10th frame, leaving a gap after the query frame
-            image, box = singles[frame]
+    scale = 2.0
+    small = [cv2.resize(i, None, fx=1 / scale, fy=1 / scale, interpolation=cv2.INTER_AREA) for i in images]
+    # The room is empty at the start and the end of the clip: its median is the background.
+    empty = small[0:80:4] + small[-18::2]
+    background = np.median(np.stack(empty), axis=0).astype(np.uint8)
+    boxes = {i: b for i, s in enumerate(small) if (b := _foreground_box(s, background, scale)) is not None}
+    passes = [run for run in _runs(sorted(boxes), gap=20) if len(run) >= 40]
+    queries, gallery_names = [], set()
+    for number, run in enumerate(passes):
+        first, second = run[: int(0.4 * len(run))], run[int(0.6 * len(run)) :]
+        targets = []
+        for frame in second[::10]:
             name = f"obo_{frame:05d}.jpg"
-            cv2.imwrite(str(folder / "gallery" / name), image)
-            entries.append({"frame": name, "box": list(box)})
-        gallery.append(entries)
+            if name not in gallery_names:
+                cv2.imwrite(str(folder / "gallery" / name), images[frame])
+                gallery_names.add(name)
+            targets.append({"frame": name, "box": [round(v, 1) for v in boxes[frame]]})
+        for q, frame in enumerate(first[len(first) // 8 :: max(1, len(first) // 4)][:_QUERIES_PER_PASS]):
+            photo = f"queries/pass{number:02d}_{q}.jpg"
+            cv2.imwrite(str(folder / photo), _photo(images[frame], boxes[frame]))
+            queries.append({"id": f"pass{number}_{q}", "photo": photo, "targets": targets})
+    (folder / "truth.json").write_text(json.dumps({"queries": queries, "passes": [[p[0], p[-1]] for p in passes]}, indent=1))
+    return folder
+
+
+def _gif_frames(path: Path) -> list[np.ndarray]:
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as gif:
+        return [cv2.cvtColor(np.asarray(f.convert("RGB")), cv2.COLOR_RGB2BGR) for f in ImageSequence.Iterator(gif)]
+
+
+def _link(detections: list[np.ndarray]) -> list[dict[int, Box]]:
+    """Greedy IoU linking of per-frame boxes into tracks (a track may skip one frame)."""
+    tracks: list[dict[int, Box]] = []
+    for frame, boxes in enumerate(detections):
+        live = [t for t in tracks if max(t) >= frame - 2]
+        taken: set[int] = set()
+        for box in sorted(boxes.tolist(), key=lambda b: -(b[2] - b[0]) * (b[3] - b[1])):
+            best, best_iou = None, _LINK_IOU
+            for number, track in enumerate(live):
+                overlap = _iou(track[max(track)], box)
+                if number not in taken and overlap >= best_iou:
+                    best, best_iou = number, overlap
+            if best is None:
+                tracks.append({frame: tuple(box)})  # type: ignore[dict-item]
+            else:
+                live[best][frame] = tuple(box)  # type: ignore[assignment]
+                taken.add(best)
+    return tracks
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def build_gifs(out: Path) -> Path:
+    from detectors.ssdlite import SsdliteDetector
+
+    folder = _fresh(out / "gifs")
+    detector = SsdliteDetector()
     queries = []
-    for number, (run, targets) in enumerate(zip(passes, gallery, strict=True)):
-        image, box = singles[run[0]]
-        name = f"queries/pass{number:02d}.jpg"
-        cv2.imwrite(str(folder / name), _photo(image, box))
-        queries.append({"id": f"pass{number}", "photo": name, "targets": targets})
+    for path in sorted(GIFS.glob("*.gif")):
+        if path.stem in _STATIC_GIFS:
+            continue
+        camera = path.stem.replace("_", "-")
+        frames = _gif_frames(path)
+        detections = []
+        for image in frames:
+            dets = detector.detect([image])[0]
+            keep = (dets.confidence >= 0.3) & (dets.xyxy[:, 3] - dets.xyxy[:, 1] >= _GIF_MIN_HEIGHT)
+            detections.append(dets.xyxy[keep])
+        tracks = [t for t in _link(detections) if len(t) >= _GIF_MIN_TRACK]
+        # Each track's first 40 % gives the query photo, its last 40 % the targets: the
+        # gallery holds every 2nd of those late frames (other people in them are distractors).
+        late_of = [sorted(t)[int(0.6 * len(t)) :] for t in tracks]
+        gallery_frames = sorted({f for late in late_of for f in late[::2]})
+        for frame in gallery_frames:
+            cv2.imwrite(str(folder / "gallery" / f"{camera}_{frame:03d}.jpg"), frames[frame])
+        for number, (track, late) in enumerate(zip(tracks, late_of, strict=True)):
+            early = sorted(track)[: max(1, int(0.4 * len(track)))]
+            best = max(early, key=lambda f: track[f][3] - track[f][1])
+            photo = f"queries/{camera}_t{number:02d}.jpg"
+            cv2.imwrite(str(folder / photo), _photo(frames[best], track[best]))
+            targets = [
+                {"frame": f"{camera}_{f:03d}.jpg", "box": [round(v, 1) for v in track[f]]}
+                for f in late
+                if f in gallery_frames
+            ]
+            queries.append({"id": f"{camera}_t{number}", "photo": photo, "targets": targets})
     (folder / "truth.json").write_text(json.dumps({"queries": queries}, indent=1))
     return folder
 
@@ -143,7 +235,8 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=REPO / "vigil-data" / "devsets")
-    parser.add_argument("--sets", default="mot17-02,mot17-02-phone,one-by-one")
+    parser.add_argument("--sets", default="mot17-02,mot17-02-phone,one-by-one,gifs")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild sets that already exist")
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -151,6 +244,7 @@ def main() -> int:
         "mot17-02": lambda: build_mot17(args.out, phone=False),
         "mot17-02-phone": lambda: build_mot17(args.out, phone=True),
         "one-by-one": lambda: build_one_by_one(args.out),
+        "gifs": lambda: build_gifs(args.out),
     }
     folders = []
     for name in args.sets.split(","):
@@ -158,9 +252,8 @@ def main() -> int:
         folders.append(
             existing
             if (existing / "truth.json").is_file()
-            and args.build_only is False
-            and name != "mot17-02"
-            and name != "mot17-02-phone"
+            and not args.rebuild
+            and not args.build_only
             else builders[name]()
         )
     if args.build_only:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from detectors.settings import FilterSettings, MotionSettings
+from ingest.settings import CameraRecording, RecordingConfig
 
 Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -98,6 +99,9 @@ class CameraConfig(Strict):
     )
     filters: FilterSettings = Field(
         default_factory=FilterSettings, description="Detection filters: score, size, shape, object masks."
+    )
+    recording: CameraRecording | None = Field(
+        default=None, description="Per-camera recording overrides of the site's `recording:`."
     )
 
     @model_validator(mode="after")
@@ -187,6 +191,10 @@ class VigilConfig(Strict):
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    recording: RecordingConfig = Field(
+        default_factory=RecordingConfig,
+        description="Main-stream recording into ~10 s MP4 segments (no re-encode), retention, disk pressure.",
+    )
     cameras: list[CameraConfig] = Field(min_length=1, description="Every camera of the site.")
     rules: list[Rule] = Field(default_factory=list, description="Alert rules.")
 

@@ -9,8 +9,10 @@ every `recheck_interval_s` (long enough to save work, shorter than the tracker's
 `plan` returns None.
 
 With `coast` (the default), the planner looks at everything (all motion, every track)
-only at those re-checks; in between it looks only at motion that no track explains
-(moving areas touching no track box: someone new, or someone the tracker lost). A frame
+only at those re-checks; in between it looks only at unconfirmed tracks and at motion
+that nothing explains (motion outside every live track, its recent trail, and what was
+already looked at since the re-check: someone new, or someone the tracker lost). The
+first frame (no background yet) and a lighting change get a full tiled look. A frame
 whose motion is all explained needs no inference: the tracker coasts its tracks on their
 predictions (`VigilTracker.coast`). This is DeepStream's detection ``interval`` and
 Frigate's tracked-object regions: a crowd of tracked walkers costs a full look every
@@ -92,6 +94,13 @@ class RegionPlanner:
             `margin`) touches, and nothing when all motion is explained. Turning it off
             detects in all motion on every frame (more inferences in busy scenes; a
             person entering next to a tracked one is found sooner).
+        explained: Motion is news only where more than this many typical (median track)
+            person areas of it lie outside every live track, the tracks' recent trail, and
+            what was looked at since the last re-check. Raising it skips more inferences
+            and finds newcomers beside tracked people later.
+        trail_frames: Frames of track positions whose area explains motion (the background
+            model still shows where a walker was). Raising it hides more trail and more
+            newcomers walking in someone's wake.
 
     Raises:
         ValidationError: If an argument is out of range.
@@ -105,6 +114,8 @@ class RegionPlanner:
         min_box_px: int = 48,
         recheck_interval_s: float = 1.0,
         coast: bool = True,
+        explained: float = 0.5,
+        trail_frames: int = 10,
     ) -> None:
         if min(region_px) < 32 or not 0 <= margin <= 2 or min_box_px < 0 or recheck_interval_s < 0:
             raise ValidationError(
@@ -117,15 +128,25 @@ class RegionPlanner:
         self.min_box_px = min_box_px
         self.recheck_interval_s = recheck_interval_s
         self.coast = coast
+        self.explained = explained
+        self.trail_frames = trail_frames
+        self._trail: list[FloatArray] = []
+        self._looked: list[FloatArray] = []
         self._last_recheck: float | None = None
 
     def reset(self) -> None:
         """Forget the background and the re-check clock (the stream restarted)."""
         self.motion.reset()
         self._last_recheck = None
+        self._trail = []
+        self._looked = []
 
     def plan(
-        self, image: Image, tracks_xyxy: npt.ArrayLike = (), timestamp: float | None = None
+        self,
+        image: Image,
+        tracks_xyxy: npt.ArrayLike = (),
+        timestamp: float | None = None,
+        pending_xyxy: npt.ArrayLike | None = None,
     ) -> RegionPlan | None:
         """Decide where to detect in this frame.
 
@@ -135,6 +156,8 @@ class RegionPlanner:
                 frame pixels.
             timestamp: Frame time in seconds (drives the re-check interval); None re-checks
                 on every frame.
+            pending_xyxy: (P, 4) boxes of unconfirmed tracks: looked at on every frame
+                until they confirm (a track needs consecutive hits).
 
         Returns:
             The regions to detect in, or None when nothing moved and no track is due (with
@@ -143,23 +166,50 @@ class RegionPlanner:
         height, width = image.shape[:2]
         motion = self.motion.update(image)
         tracks = np.asarray(tracks_xyxy, np.float32).reshape(-1, 4)
-        if motion.recalibrated and motion.fraction > 0:
-            # A lighting change hides motion for a frame: look everywhere once.
+        if motion.recalibrated:
+            # No background yet, or a lighting change hid this frame's motion: look everywhere once.
+            self._last_recheck = timestamp
             return self._tiled(width, height, motion, len(tracks))
         due = self._recheck_due(timestamp)
+        grown = self._grow(tracks, 0)
+        self._trail.append(grown)
+        del self._trail[: -self.trail_frames]
+        if due:
+            self._looked = []
+        # Motion inside where tracks are or lately were (the background still shows them), or where
+        # the detector looked since the last re-check and found no one (a person it cannot see), is explained.
+        known = np.concatenate([*self._trail, *self._looked])
+        uncovered = 1.0 - _covered(motion.boxes, known, width, height)
+        area = (motion.boxes[:, 2] - motion.boxes[:, 0]) * (motion.boxes[:, 3] - motion.boxes[:, 1])
+        person = (
+            float(np.median((grown[:, 2] - grown[:, 0]) * (grown[:, 3] - grown[:, 1]))) if len(grown) else 0.0
+        )
+        unexplained = motion.boxes[uncovered * area > self.explained * person]
         if self.coast and not due:
-            return self._unexplained(width, height, motion, tracks)
-        moving_tracks = _touching(tracks, motion.boxes)
-        kept_tracks = tracks if due else tracks[moving_tracks]
-        moving = _split(self._grow(motion.boxes, self.min_box_px), self.region_px)
+            kept_tracks = np.asarray(() if pending_xyxy is None else pending_xyxy, np.float32).reshape(-1, 4)
+            if len(unexplained) == 0 and len(kept_tracks) == 0:
+                return None
+        else:
+            kept_tracks = tracks if due else tracks[_touching(tracks, motion.boxes)]
+        moving = _split(self._grow(unexplained, self.min_box_px), self._piece_px(grown))
+        self._looked.append(self._grow(unexplained, self.min_box_px))
         boxes = np.concatenate([moving, self._grow(kept_tracks, 0)])
         if len(boxes) == 0:
             return None
         regions = cover(boxes, width, height, self.region_px)
         tiling = _tiling(width, height, self.region_px)
         if len(regions) >= len(tiling):
-            return RegionPlan(tiling, motion, len(kept_tracks), full_frame=True)
-        return RegionPlan(regions, motion, len(kept_tracks))
+            return RegionPlan(tiling, motion, len(kept_tracks), full_frame=True)  # nothing coasts
+        partial = self.coast and not due
+        return RegionPlan(regions, motion, len(kept_tracks), partial=partial)
+
+    def _piece_px(self, grown_tracks: FloatArray) -> tuple[int, int]:
+        """Region size for cutting large moving areas: big enough for the biggest tracked person."""
+        if len(grown_tracks) == 0:
+            return self.region_px
+        size = (grown_tracks[:, 2:] - grown_tracks[:, :2]).max(axis=0)
+        scale = max(1.0, float(size[0]) / self.region_px[0], float(size[1]) / self.region_px[1])
+        return round(self.region_px[0] * scale), round(self.region_px[1] * scale)
 
     def _recheck_due(self, timestamp: float | None) -> bool:
         if timestamp is None:
@@ -168,18 +218,6 @@ class RegionPlanner:
             self._last_recheck = timestamp
             return True
         return False
-
-    def _unexplained(self, width: int, height: int, motion: Motion, tracks: FloatArray) -> RegionPlan | None:
-        """Regions around the motion no track explains, or None when all of it is explained."""
-        unexplained = motion.boxes[~_touching(motion.boxes, self._grow(tracks, 0))]
-        if len(unexplained) == 0:
-            return None
-        moving = _split(self._grow(unexplained, self.min_box_px), self.region_px)
-        regions = cover(moving, width, height, self.region_px)
-        tiling = _tiling(width, height, self.region_px)
-        if len(regions) >= len(tiling):
-            return RegionPlan(tiling, motion, 0, full_frame=True)  # the whole frame: nothing coasts
-        return RegionPlan(regions, motion, 0, partial=True)
 
     def _tiled(self, width: int, height: int, motion: Motion, tracked: int) -> RegionPlan:
         return RegionPlan(_tiling(width, height, self.region_px), motion, tracked, full_frame=True)
@@ -266,6 +304,23 @@ def _split(boxes: FloatArray, region_px: tuple[int, int]) -> FloatArray:
         tiles = _tiling(width, height, region_px)
         pieces.append((tiles + np.array([x1, y1, x1, y1])).astype(np.float32))
     return np.asarray(np.concatenate(pieces), np.float32).reshape(-1, 4)
+
+
+def _covered(boxes: FloatArray, cover_boxes: FloatArray, width: int, height: int) -> FloatArray:
+    """Fraction (N,) of each box's area inside the union of `cover_boxes`, on an 8-px grid."""
+    if len(boxes) == 0 or len(cover_boxes) == 0:
+        return np.zeros(len(boxes), np.float32)
+    cell = 8
+    grid = np.zeros((height // cell + 1, width // cell + 1), np.int32)
+    cells = np.clip(np.round(cover_boxes / cell), 0, [grid.shape[1], grid.shape[0]] * 2).astype(np.int64)
+    for x1, y1, x2, y2 in cells:
+        grid[y1:y2, x1:x2] = 1
+    integral = np.pad(grid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    cells = np.clip(np.round(boxes / cell), 0, [grid.shape[1], grid.shape[0]] * 2).astype(np.int64)
+    x1, y1, x2, y2 = cells.T
+    inside = integral[y2, x2] - integral[y1, x2] - integral[y2, x1] + integral[y1, x1]
+    area = np.maximum(1, (x2 - x1) * (y2 - y1))
+    return np.asarray(inside / area, np.float32)
 
 
 def _touching(tracks: FloatArray, motion: FloatArray) -> npt.NDArray[np.bool_]:

@@ -69,6 +69,11 @@ class ClipManifest:
     size: int
     sha256: str
     created_at: float = field(default_factory=time.time)
+    exported_by: str | None = None
+    """Chain of custody: who exported it (`vigil.evidence`)."""
+    reason: str | None = None
+    """Chain of custody: why (a case or a mediation reference)."""
+    case_id: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

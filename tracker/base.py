@@ -52,3 +52,7 @@ class CoastingTracker(Tracker, Protocol):
     def coast(self, frame: npt.NDArray[np.uint8] | None = None) -> Detections:
         """Advance one frame not looked at: the live confirmed tracks at their predicted boxes."""
         ...
+
+    def live_boxes(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+        """(T, 4) xyxy of every live track (unconfirmed and recently lost too) and (T,) confirmed."""
+        ...

@@ -137,6 +137,8 @@ class _Tracks:
     last_box: Array  # (T, 4) xyxy of the last matched detection
     class_id: Index  # class of the last matched detection
     embedding: Array | None  # (T, D) running mean, when detections carry embeddings
+    seen_frame: Index  # frame index of the last match
+    step: Array  # (T, 2) centre motion per frame between the last two matches (coasting uses it)
 
     @classmethod
     def empty(cls) -> _Tracks:
@@ -152,6 +154,8 @@ class _Tracks:
             last_box=np.zeros((0, 4)),
             class_id=np.zeros(0, np.int64),
             embedding=None,
+            seen_frame=np.zeros(0, np.int64),
+            step=np.zeros((0, 2)),
         )
 
     def __len__(self) -> int:
@@ -178,6 +182,8 @@ class _Tracks:
             last_box=self.last_box[index],
             class_id=self.class_id[index],
             embedding=None if self.embedding is None else self.embedding[index],
+            seen_frame=self.seen_frame[index],
+            step=self.step[index],
         )
 
     def append(self, other: _Tracks) -> _Tracks:
@@ -200,6 +206,8 @@ class _Tracks:
             last_box=np.concatenate([self.last_box, other.last_box]),
             class_id=np.concatenate([self.class_id, other.class_id]),
             embedding=embedding,
+            seen_frame=np.concatenate([self.seen_frame, other.seen_frame]),
+            step=np.concatenate([self.step, other.step]),
         )
 
 
@@ -319,13 +327,25 @@ class VigilTracker:
             their last detection's score and class; ``data["coasted"]`` is all True.
         """
         self._coasted += 1
+        self._frame_index += 1
         tracks = self._predict(self._tracks)
         tracks = dataclasses.replace(tracks, detection=np.full(len(tracks), -1, np.int64))
+        tracks = self._glide(tracks, np.ones(len(tracks), bool))
         if self._coasted > self._max_coast:
             # Too long without looking: from here on, not looked counts as not seen.
             tracks = self._age_out(dataclasses.replace(tracks, lost_frames=tracks.lost_frames + 1), _NO_ROWS)
         self._tracks = tracks
         return self._report(tracks, Detections.empty())
+
+    def live_boxes(self) -> tuple[Array, npt.NDArray[np.bool_]]:
+        """Where every live track is now: confirmed, still unconfirmed, or recently lost.
+
+        Returns:
+            (T, 4) float64 xyxy of the current (last corrected or coasted) boxes, and (T,)
+            True for the confirmed ones; a gated pipeline treats motion inside them as
+            explained, and keeps looking at the unconfirmed ones until they confirm.
+        """
+        return self._tracks.xyxy, self._tracks.confirmed
 
     # --- steps -----------------------------------------------------------------
 
@@ -410,7 +430,10 @@ class VigilTracker:
         detection = np.full(len(tracks), -1, np.int64)
         detection[rows] = cols
         last_box, class_id = tracks.last_box.copy(), tracks.class_id.copy()
-        last_box[rows], class_id[rows] = boxes[cols], classes[cols]
+        seen_frame, step = tracks.seen_frame.copy(), tracks.step.copy()
+        gap = np.maximum(1, self._frame_index - seen_frame[rows])[:, None]
+        step[rows] = (xyxy_to_cxcywh(boxes[cols])[:, :2] - xyxy_to_cxcywh(last_box[rows])[:, :2]) / gap
+        last_box[rows], class_id[rows], seen_frame[rows] = boxes[cols], classes[cols], self._frame_index
         return _Tracks(
             tracks.key,
             tracker_id,
@@ -423,6 +446,8 @@ class VigilTracker:
             last_box,
             class_id,
             embedding,
+            seen_frame,
+            step,
         )
 
     def _excuse_unlooked(self, tracks: _Tracks, looked: Array) -> _Tracks:
@@ -437,7 +462,25 @@ class VigilTracker:
         ).any(axis=1)
         # _correct counted a miss for every unmatched track; one never looked for did not miss.
         excused = (tracks.detection < 0) & ~inside
-        return dataclasses.replace(tracks, lost_frames=tracks.lost_frames - excused)
+        tracks = dataclasses.replace(tracks, lost_frames=tracks.lost_frames - excused)
+        return self._glide(tracks, excused)
+
+    def _glide(self, tracks: _Tracks, coasting: npt.NDArray[np.bool_]) -> _Tracks:
+        """Move coasting tracks on from their last observation at its last observed pace.
+
+        At low frame rates the filter's velocity adapts over several matches, so its
+        prediction lags a walker within two frames; the step between the last two
+        observed boxes is already the walker's pace. Only coasting uses it: a track
+        that was looked for and missed keeps the filter's prediction.
+        """
+        rows = np.flatnonzero(coasting & (tracks.lost_frames == 0) & (tracks.hits >= 2))
+        if len(rows) == 0:
+            return tracks
+        mean = tracks.mean.copy()
+        gap = (self._frame_index - tracks.seen_frame[rows])[:, None]
+        mean[rows, 0:2] = xyxy_to_cxcywh(tracks.last_box[rows])[:, :2] + tracks.step[rows] * gap
+        mean[rows, 4:6] = tracks.step[rows]
+        return dataclasses.replace(tracks, mean=mean)
 
     def _age_out(self, tracks: _Tracks, matched_rows: Index) -> _Tracks:
         # An unconfirmed track that misses a frame was most likely a false positive.
@@ -468,6 +511,8 @@ class VigilTracker:
             last_box=boxes,
             class_id=classes[rows],
             embedding=None if embeddings is None else _unit(embeddings[rows]),
+            seen_frame=np.full(n, self._frame_index, np.int64),
+            step=np.zeros((n, 2)),
         )
 
     def _report(self, tracks: _Tracks, detections: Detections) -> Detections:

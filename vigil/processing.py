@@ -81,7 +81,12 @@ class CameraProcessor:
             return True
         if frame.index < self._last_index:
             self.planner.reset()
-        plan = self.planner.plan(frame.image, self._last_tracked.xyxy, frame.timestamp)
+        tracks, pending = self._last_tracked.xyxy, None
+        if isinstance(self.tracker, CoastingTracker):
+            # Unconfirmed and recently lost tracks explain motion too; unconfirmed ones need looks to confirm.
+            tracks, confirmed = self.tracker.live_boxes()
+            pending = tracks[~confirmed]
+        plan = self.planner.plan(frame.image, tracks, frame.timestamp, pending)
         self._planned = (frame.index, plan)
         return plan
 

@@ -19,13 +19,14 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+from prometheus_client import REGISTRY
 
 from alerts import build_rules
 from alerts.base import Rule
@@ -36,16 +37,19 @@ from detectors.filters import ClassFilter, DetectionFilter, ScoreMedian
 from detectors.gating import RegionPlan, RegionPlanner
 from detectors.motion import MotionDetector
 from detectors.registry import build_detector
-from ingest.sources import StreamSource
+from ingest.metrics import IngestCollector
+from ingest.retention import RetentionPolicy, run_periodically
+from ingest.workers import IngestSupervisor
 from tracker.sighting import SightingBuilder
 from tracker.vigil_track import VigilTracker, VigilTrackerConfig
 from vigil import bus as topics
+from vigil.db.recordings import RecordingIndex
 from vigil.db.store import Store
 from vigil.errors import ConfigError, ServiceError
 from vigil.masks import apply_privacy_masks
 from vigil.processing import CameraProcessor
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
-from vigil.types import CameraHealth, Detections, Frame, HealthState, Image, Sighting
+from vigil.types import Alert, CameraHealth, Detections, Frame, HealthState, Image, Sighting
 
 if TYPE_CHECKING:
     from alerts.search.cases import CaseService
@@ -57,8 +61,8 @@ LIVE_MIN_AGE_S = 1.0
 LIVE_REFRESH_S = 2.0
 """A live track's provisional sighting is refreshed this often (its best crop may improve)."""
 
-RECORD_ONLY_HEALTH_FPS = 0.2
-"""Record-only cameras are read for health at this rate (recording arrives with the ingest issue)."""
+EVENT_MARGIN_S = 30.0
+"""Recording kept at the event retention tier on each side of an alert."""
 
 
 @dataclass
@@ -105,7 +109,6 @@ class Runtime:
         *,
         detector: Detector | None = None,
         store: Store | None = None,
-        source_factory: Callable[[CameraConfig, Callable[[CameraHealth], None]], StreamSource] | None = None,
         role: Role = Role.ALL,
         bus: Bus | None = None,
     ) -> None:
@@ -117,8 +120,9 @@ class Runtime:
         self.bus = bus or build_bus(config.bus, role, node=socket.gethostname())
         self.stats = RunStats()
         self._detector = detector
-        self._source_factory = source_factory or self._default_source
-        self._sources: dict[str, StreamSource] = {}
+        self.ingest: IngestSupervisor | None = None
+        self.recordings: RecordingIndex | None = None
+        self._collector: IngestCollector | None = None
         self._processors: dict[str, CameraProcessor] = {}
         self._cameras_lock = threading.Lock()
         self._detector_lock = threading.Lock()
@@ -157,6 +161,7 @@ class Runtime:
         if any(camera.role is CameraRole.AI for camera in cameras):
             self._ensure_detector()
         self._rules = build_rules(self.config)
+        self._start_ingest()
         self._stop.clear()
         self._worker = threading.Thread(target=self._detect_loop, name="detect", daemon=True)
         self._worker.start()
@@ -177,30 +182,53 @@ class Runtime:
         log.info("started %d cameras", len(cameras))
 
     def start_camera(self, camera_id: str) -> None:
-        """Start reading (and for AI cameras, processing) one configured camera."""
+        """Start recording (and for AI cameras, detecting on) one configured camera; others are untouched."""
+        assert self.ingest is not None, "start() first"
         camera = self.config.camera(camera_id)
-        processor = None
         if camera.role is CameraRole.AI:
             processor = self._build_processor(camera, self._tracker_config, self._rules.get(camera.id, []))
-        source = self._source_factory(camera, self._on_health)
-        with self._cameras_lock:
-            if camera_id in self._sources:
-                return
-            self._sources[camera_id] = source
-            if processor is not None:
-                self._processors[camera_id] = processor
-        source.start()
+            with self._cameras_lock:
+                self._processors.setdefault(camera_id, processor)
+        self.ingest.add_camera(camera)
 
     def stop_camera(self, camera_id: str) -> None:
-        """Stop one camera; its open tracks are published as sightings."""
+        """Stop one camera; its open tracks are published as sightings, its recordings stay."""
+        if self.ingest is not None:
+            self.ingest.remove_camera(camera_id)
         with self._cameras_lock:
-            source = self._sources.pop(camera_id, None)
             processor = self._processors.pop(camera_id, None)
-        if source is not None:
-            source.stop(timeout=3.0)
         if processor is not None:
             for sighting in processor.finish():
                 self._publish_sighting(sighting)
+
+    def _start_ingest(self) -> None:
+        """Camera workers by role: AI cameras decoded for detection, every camera recorded."""
+        if self.store is not None:
+            self.recordings = RecordingIndex.for_store(self.store)
+        # On an edge node (no database) segments are written to disk but not indexed centrally yet.
+        self.ingest = IngestSupervisor(
+            [],
+            data_dir=self.data_dir,
+            recording=self.config.recording,
+            index=self.recordings,
+            on_health=self._on_health,
+        )
+        self.ingest.start()
+        self._collector = IngestCollector(self.ingest)
+        REGISTRY.register(self._collector)
+        if self.recordings is not None:
+            rec = self.config.recording
+            threading.Thread(
+                target=run_periodically,
+                name="retention",
+                daemon=True,
+                args=(
+                    self.recordings,
+                    RetentionPolicy(rec.continuous_days, rec.event_days, rec.min_free_percent),
+                    rec.directory or self.data_dir / "recordings",
+                    self._stop,
+                ),
+            ).start()
 
     def serve_api(self, host: str | None = None, port: int | None = None) -> str:
         """Serve the API in a background thread; returns its base URL once it accepts requests."""
@@ -248,10 +276,11 @@ class Runtime:
         self._stop.set()
         if self._api_server is not None:
             self._api_server.should_exit = True  # type: ignore[attr-defined]
-        with self._cameras_lock:
-            sources = list(self._sources.values())
-        for source in sources:
-            source.stop(timeout=3.0)
+        if self.ingest is not None:
+            self.ingest.stop(timeout=10.0)  # closes the open segments
+        if self._collector is not None:
+            REGISTRY.unregister(self._collector)
+            self._collector = None
         if self._worker is not None:
             self._worker.join(timeout=30)
         with self._cameras_lock:
@@ -320,30 +349,14 @@ class Runtime:
     def health_snapshot(self) -> dict[str, CameraHealth]:
         with self._health_lock:
             live = dict(self._health)
-        with self._cameras_lock:
-            sources = list(self._sources.items())
-        for camera_id, source in sources:
-            live[camera_id] = source.health
+        if self.ingest is not None:
+            live.update(self.ingest.health_snapshot())
         return live
 
     def cameras_online(self) -> int:
         return sum(h.state is HealthState.ONLINE for h in self.health_snapshot().values())
 
     # -- internals ----------------------------------------------------------------------
-
-    def _default_source(
-        self, camera: CameraConfig, on_health: Callable[[CameraHealth], None]
-    ) -> StreamSource:
-        fps = camera.detect_fps if camera.role is CameraRole.AI else RECORD_ONLY_HEALTH_FPS
-        url = camera.detect_url if camera.role is CameraRole.AI and camera.detect_url else camera.url
-        return StreamSource(
-            camera.id,
-            url,
-            detect_fps=fps,
-            on_health=on_health,
-            stall_timeout=camera.stall_timeout_s,
-            loop=True,
-        )
 
     def _on_health(self, health: CameraHealth) -> None:
         with self._health_lock:
@@ -354,9 +367,10 @@ class Runtime:
         """The freshest waiting frame of every AI camera, masked, in camera order."""
         frames = []
         with self._cameras_lock:
-            cameras = [(camera_id, self._sources[camera_id]) for camera_id in self._processors]
-        for camera_id, source in cameras:
-            frame = source.read(timeout=0)
+            camera_ids = list(self._processors)
+        for camera_id in camera_ids:
+            source = self.ingest.source(camera_id) if self.ingest is not None else None
+            frame = source.read(timeout=0) if source is not None else None
             if frame is not None:
                 masks = self.config.camera(camera_id).privacy_masks
                 if masks:
@@ -385,8 +399,7 @@ class Runtime:
                     self._publish_sighting(sighting)
                 self._publish_live(processor, frame)
                 for alert in result.alerts:
-                    self.stats.alerts += 1
-                    self.bus.publish(topics.ALERTS, alert.camera_id, alert)
+                    self._publish_alert(alert)
 
     def _detect(self, frames: list[Frame]) -> list[Detections]:
         """Detect in every camera's planned regions as one batch; skipped frames get no detections."""
@@ -456,8 +469,7 @@ class Runtime:
         if self.cases is None:
             return
         for alert in self.cases.on_sighting(sighting):
-            self.stats.alerts += 1
-            self.bus.publish(topics.ALERTS, alert.camera_id, alert)
+            self._publish_alert(alert)
 
     def _describe(self, sighting: Sighting) -> Sighting:
         """Fill the appearance descriptor from the saved best crop (search works on it)."""
@@ -483,6 +495,15 @@ class Runtime:
             self._live_published[sighting.id] = frame.timestamp
             update = describe(sighting, crop, frame.height)
             self.bus.publish(topics.SIGHTING_UPDATES, update.camera_id, update)
+
+    def _publish_alert(self, alert: Alert) -> None:
+        self.stats.alerts += 1
+        if self.recordings is not None:
+            # The minute around an alert is evidence: kept for the event tier, not the continuous one.
+            self.recordings.mark_event(
+                alert.camera_id, alert.timestamp - EVENT_MARGIN_S, alert.timestamp + EVENT_MARGIN_S
+            )
+        self.bus.publish(topics.ALERTS, alert.camera_id, alert)
 
     def _publish_sighting(self, sighting: Sighting) -> None:
         sighting = self._describe(sighting)

@@ -2,8 +2,9 @@
 
 A `Descriptor` holds four cues, each usable alone and fused by `alerts.search.ranking`:
 
-- ``appearance``: colour layout — HSV histograms (8 hue x 3 saturation x 3 value) in
-  six horizontal stripes of the crop, weighted towards the crop's vertical centre line
+- ``appearance``: colour layout — HSV histograms (8 hue x 3 saturation x 3 value) of the
+  grey-world white-balanced crop (`grey_world`: another camera's colour cast mostly
+  cancels) in six horizontal stripes, each also reading half of the stripe above, weighted towards the crop's vertical centre line
   (the background sits at the sides), Hellinger-normalised. Unlike a whole-crop
   histogram it knows a red top over blue trousers from a blue top over red trousers.
 - ``upper`` / ``lower``: named clothing colours (`alerts.search.colours`) of the torso
@@ -123,11 +124,25 @@ def centre_weights(height: int, width: int) -> npt.NDArray[np.float32]:
     return np.broadcast_to(row, (height, width)).astype(np.float32)
 
 
+def grey_world(crop: Image) -> Image:
+    """The crop with each channel scaled so the channel means agree (grey-world white balance).
+
+    A phone or another camera renders the same clothes with another white balance; this
+    removes most of that cast before colours are read, at the price of a slight shift
+    on crops dominated by one colour.
+    """
+    pixels = crop.astype(np.float32)
+    means = pixels.reshape(-1, 3).mean(axis=0)
+    gains = means.mean() / np.maximum(means, 1.0)
+    return np.clip(pixels * gains, 0, 255).astype(np.uint8)
+
+
 def stripe_histograms(crop: Image) -> Vector:
     """The ``appearance`` vector of a BGR crop, shape (APPEARANCE_DIM,), L2-normalised."""
     if crop.size == 0:
         return np.zeros(APPEARANCE_DIM, np.float32)
-    hsv = cv2.cvtColor(cv2.resize(crop, _NORM_SIZE, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2HSV)
+    small = cv2.resize(crop, _NORM_SIZE, interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(grey_world(small), cv2.COLOR_BGR2HSV)
     h = np.minimum(hsv[..., 0].astype(np.int64) * _H_BINS // 180, _H_BINS - 1)
     s = np.minimum(hsv[..., 1].astype(np.int64) * _S_BINS // 256, _S_BINS - 1)
     v = np.minimum(hsv[..., 2].astype(np.int64) * _V_BINS // 256, _V_BINS - 1)
@@ -140,8 +155,11 @@ def stripe_histograms(crop: Image) -> Vector:
         counts = np.bincount(
             bins[top:bottom].ravel(), weights=weights[top:bottom].ravel(), minlength=per_stripe
         )
-        root = np.sqrt(counts / max(counts.sum(), 1e-9))  # Hellinger: sqrt of a distribution has unit norm
-        parts.append(root)
+        parts.append(counts / max(counts.sum(), 1e-9))
+    # Each stripe reads its own rows and the stripe above, half each: where a box's top edge
+    # cuts (a loose photo crop vs a tight detector box) shifts the body by a fraction of a
+    # stripe, and the overlap keeps that from moving colours into another stripe.
+    parts = [np.sqrt(0.5 * p + 0.5 * q) for p, q in zip(parts, [parts[0], *parts[:-1]], strict=True)]
     vector = np.concatenate(parts).astype(np.float32)
     return vector / max(float(np.linalg.norm(vector)), 1e-9)
 

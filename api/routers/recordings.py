@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse, Response
 
-from api.auth import Role, require_role
+from api.auth import CurrentUser, Role, require_role
 from api.deps import ConfigDep, StoreDep, parse_time
 from ingest.clips import ClipError, ClipManifest, export_clip
 from vigil.db.recordings import RecordingIndex
+from vigil.evidence import export_evidence
 
 router = APIRouter(tags=["recordings"])
 
@@ -26,7 +27,13 @@ TimeQuery = Annotated[str, Query(max_length=64, description="Epoch seconds or IS
 
 
 def _cut(
-    store: StoreDep, config: ConfigDep, camera_id: str, start: str, end: str, target: Path
+    store: StoreDep,
+    config: ConfigDep,
+    camera_id: str,
+    start: str,
+    end: str,
+    target: Path,
+    custody: tuple[str, str, str | None] | None = None,
 ) -> ClipManifest:
     if camera_id not in {camera.id for camera in config.cameras}:
         raise HTTPException(
@@ -40,7 +47,10 @@ def _cut(
             detail=f"expected 0 < end - start <= {MAX_CLIP_SECONDS:.0f} s, got {t1 - t0:.1f} s",
         )
     try:
-        return export_clip(RecordingIndex.for_store(store), camera_id, t0, t1, target)
+        if custody is None:
+            return export_clip(RecordingIndex.for_store(store), camera_id, t0, t1, target)
+        user, reason, case_id = custody
+        return export_evidence(store, camera_id, t0, t1, target, user=user, reason=reason, case_id=case_id)
     except ClipError as error:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=str(error)) from None
 
@@ -50,15 +60,24 @@ def read_clip(
     camera_id: str,
     start: TimeQuery,
     end: TimeQuery,
+    reason: Annotated[
+        str, Query(min_length=3, max_length=500, description="Why this clip is exported (audited).")
+    ],
+    user: CurrentUser,
     store: StoreDep,
     config: ConfigDep,
     tasks: BackgroundTasks,
+    case: Annotated[str | None, Query(max_length=64, description="Case the export belongs to.")] = None,
 ) -> FileResponse:
-    """The recording between start and end as MP4 (keyframe-aligned; headers give the covered span)."""
+    """The recording between start and end as MP4 (keyframe-aligned; headers give the covered span).
+
+    Every export is evidence: it is audited with the user and the reason, and its span is held
+    so retention never deletes it.
+    """
     workdir = Path(tempfile.mkdtemp(prefix="vigil-clip-"))
     target = workdir / f"{camera_id}.mp4"
     try:
-        manifest = _cut(store, config, camera_id, start, end, target)
+        manifest = _cut(store, config, camera_id, start, end, target, (user.name, reason, case))
     except BaseException:
         _cleanup(workdir)
         raise

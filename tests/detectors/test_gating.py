@@ -19,7 +19,8 @@ def make_frame(boxes: list[tuple[int, int, int, int]] = (), brightness: int = 12
 
 def test_static_scene_has_no_motion_and_no_inference() -> None:
     planner = RegionPlanner()
-    assert planner.plan(make_frame(), (), 0.0) is not None or True  # first frame only learns
+    first = planner.plan(make_frame(), (), 0.0)
+    assert first is not None and first.full_frame  # no background yet: one full look
     assert planner.plan(make_frame(), (), 0.2) is None
     assert planner.plan(make_frame(), (), 0.4) is None
 
@@ -109,3 +110,18 @@ def test_coasting_planner_detects_only_unexplained_motion(
         x1, y1, x2, y2 = plan.regions[0]
         assert x1 <= 100 and y1 <= 100 and x2 >= 140 and y2 >= 180  # the newcomer is covered
         assert not (x1 <= 600 and x2 >= 640)  # the tracked person is left to the tracker
+
+
+def test_motion_where_a_track_lately_was_is_explained() -> None:
+    # A tracked walker leaves a trail in the background model; the trail is not news.
+    planner = RegionPlanner(recheck_interval_s=10.0)
+    planner.plan(make_frame([(600, 300, 640, 380)]), [], 0.0)
+    planner.plan(make_frame([(600, 300, 640, 380)]), [(600, 300, 640, 380)], 0.2)
+    assert planner.plan(make_frame([(680, 300, 720, 380)]), [(680, 300, 720, 380)], 0.4) is None
+
+
+def test_unconfirmed_tracks_are_looked_at_between_rechecks() -> None:
+    planner = RegionPlanner(recheck_interval_s=10.0)
+    planner.plan(make_frame(), [], 0.0)
+    plan = planner.plan(make_frame(), [TRACK], 0.2, pending_xyxy=[TRACK])
+    assert plan is not None and plan.partial and plan.tracked == 1

@@ -139,16 +139,29 @@ def test_api_clip_mp4_manifest_and_errors(
     services = ApiServices(store=store, health=dict, data_dir=tmp_path, default_role=Role.ADMIN)
     client = TestClient(create_app(config, services))
     start, end = recorded[0].start + 0.5, recorded[1].end - 0.5
-    response = client.get("/cameras/cam1/clip.mp4", params={"start": start, "end": end})
+    # An export without a reason is refused: evidence must say why it was taken.
+    refused = client.get("/cameras/cam1/clip.mp4", params={"start": start, "end": end})
+    assert refused.status_code == 422 and "reason" in refused.text
+    reason = "mediation 2026-114: noise complaint"
+    response = client.get("/cameras/cam1/clip.mp4", params={"start": start, "end": end, "reason": reason})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "video/mp4"
     assert response.headers["x-vigil-clip-sha256"] == hashlib.sha256(response.content).hexdigest()
     assert float(response.headers["x-vigil-clip-covered-start"]) <= start
     manifest = client.get("/cameras/cam1/clip.json", params={"start": start, "end": end}).json()
     assert manifest["camera_id"] == "cam1" and len(manifest["segments"]) >= 2
-    outside = client.get("/cameras/cam1/clip.mp4", params={"start": start - 7200, "end": start - 7000})
+    outside = client.get(
+        "/cameras/cam1/clip.mp4", params={"start": start - 7200, "end": start - 7000, "reason": reason}
+    )
     assert outside.status_code == 404 and "no recording" in outside.json()["detail"]
-    assert client.get("/cameras/nope/clip.mp4", params={"start": start, "end": end}).status_code == 404
+    missing = client.get("/cameras/nope/clip.mp4", params={"start": start, "end": end, "reason": reason})
+    assert missing.status_code == 404
+    # The export is in the audit log with who and why, and its span is held against retention.
+    from vigil.db.cases import CaseStore
+
+    audit = [r for r in CaseStore.for_store(store).audit_trail() if r.action == "export_clip"]
+    assert len(audit) == 1 and audit[0].reason == reason and audit[0].user
+    assert audit[0].detail["sha256"] == response.headers["x-vigil-clip-sha256"]
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     store.close()
@@ -188,8 +201,12 @@ def test_vigil_clip_command_writes_clip_and_manifest(
     out = tmp_path / "evidence.mp4"
     start, end = recorded[0].start + 0.5, recorded[1].start + 0.5
     args = ["clip", "--db", str(tmp_path / "vigil.db"), "--camera", "cam1", "-o", str(out)]
+    with pytest.raises(SystemExit):  # --reason is required: argparse refuses the call
+        main([*args, "--start", str(start), "--end", str(end)])
+    args += ["--reason", "mediation 2026-114", "--user", "mediator1"]
     assert main([*args, "--start", str(start), "--end", str(end)]) == 0
     manifest = json.loads((tmp_path / "evidence.mp4.json").read_text())
     assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert (manifest["exported_by"], manifest["reason"]) == ("mediator1", "mediation 2026-114")
     assert main([*args, "--start", str(start - 7200), "--end", str(start - 7100)]) == 1
     assert "no recording" in capsys.readouterr().err

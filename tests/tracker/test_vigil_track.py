@@ -269,3 +269,22 @@ def test_update_with_looked_regions_coasts_only_tracks_outside_them(
     # Either way the walker is found again when next detected.
     found = tracker.update(make_detections(xyxy=[walker.box(4)]))
     assert found.tracker_id is not None and found.tracker_id.tolist() == [1]
+
+
+def test_coasting_moves_on_at_the_last_observed_pace() -> None:
+    # A walker seen at x=100, 115, 130 (15 px a frame): two coasted frames later it is at x=160,
+    # where the filter's velocity, barely adapted at 5 fps, would lag behind.
+    tracker = VigilTracker(frame_rate=5)
+    for x in (100.0, 115.0, 130.0):
+        tracker.update(make_detections(xyxy=[[x, 100, x + 40, 200]], confidence=[0.9]))
+    coasted = tracker.coast()
+    coasted = tracker.coast()
+    assert coasted.xyxy[0, 0] == pytest.approx(160.0, abs=1.0)
+
+
+def test_live_boxes_include_unconfirmed_tracks() -> None:
+    tracker = VigilTracker(frame_rate=5)
+    tracker.update(make_detections(xyxy=[[0, 0, 10, 20]], confidence=[0.9]))  # first frame: confirmed
+    tracker.update(make_detections(xyxy=[[0, 0, 10, 20], [50, 50, 60, 70]], confidence=[0.9, 0.9]))
+    boxes, confirmed = tracker.live_boxes()
+    assert boxes.shape == (2, 4) and confirmed.tolist() == [True, False]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "Cut a camera's recording (keyframe-aligned, no re-encode) into FILE.mp4 plus FILE.mp4.json manifest."
+HELP = "Export evidence: a camera's recording cut without re-encoding, a manifest, an audit record."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", required=True, help="epoch seconds or ISO-8601 with timezone")
     parser.add_argument("--end", required=True, help="epoch seconds or ISO-8601 with timezone")
     parser.add_argument("-o", "--output", required=True, type=Path, help="clip file to write (.mp4)")
+    parser.add_argument(
+        "--reason", required=True, help="why this clip is exported (audited), e.g. 'mediation 2026-114'"
+    )
+    parser.add_argument("--case", default=None, help="case id the export belongs to, if any")
+    parser.add_argument(
+        "--user", default=None, help="who exports (audited; default: the logged-in system user)"
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--config", type=Path, help="site YAML (its database is used)")
     where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.db)")
@@ -37,9 +44,11 @@ def parse_time(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ingest.clips import ClipError, export_clip
-    from vigil.db.recordings import RecordingIndex
+    import getpass
+
+    from ingest.clips import ClipError
     from vigil.db.store import Store
+    from vigil.evidence import export_evidence
 
     try:
         start, end = parse_time(args.start), parse_time(args.end)
@@ -54,7 +63,16 @@ def run(args: argparse.Namespace) -> int:
         url = database_url(load_config(args.config))
     with Store.open(url) as store:
         try:
-            manifest = export_clip(RecordingIndex.for_store(store), args.camera, start, end, args.output)
+            manifest = export_evidence(
+                store,
+                args.camera,
+                start,
+                end,
+                args.output,
+                user=args.user or getpass.getuser(),
+                reason=args.reason,
+                case_id=args.case,
+            )
         except ClipError as error:
             print(f"vigil clip: {error}", file=sys.stderr)
             return 1

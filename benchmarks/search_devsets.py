@@ -80,7 +80,7 @@ def build_mot17(out: Path, phone: bool) -> Path:
     people = gt[(gt[:, 7] == 1) & (gt[:, 6] == 1)]
     for frame in (2, 3, 4):
         shutil.copy(MOT17 / "img1" / f"{frame:06d}.jpg", folder / "gallery" / f"mot1702_{frame:06d}.jpg")
-    first = cv2.imread(str(MOT17 / "img1" / "000001.jpg"))
+    first = np.asarray(cv2.imread(str(MOT17 / "img1" / "000001.jpg")), np.uint8)
     queries = []
     for row in people[(people[:, 0] == 1) & (people[:, 8] >= 0.5) & (people[:, 5] >= 60)]:
         pid = int(row[1])
@@ -154,7 +154,9 @@ def build_one_by_one(out: Path) -> Path:
             photo = f"queries/pass{number:02d}_{q}.jpg"
             cv2.imwrite(str(folder / photo), _photo(images[frame], boxes[frame]))
             queries.append({"id": f"pass{number}_{q}", "photo": photo, "targets": targets})
-    (folder / "truth.json").write_text(json.dumps({"queries": queries, "passes": [[p[0], p[-1]] for p in passes]}, indent=1))
+    (folder / "truth.json").write_text(
+        json.dumps({"queries": queries, "passes": [[p[0], p[-1]] for p in passes]}, indent=1)
+    )
     return folder
 
 
@@ -162,7 +164,9 @@ def _gif_frames(path: Path) -> list[np.ndarray]:
     from PIL import Image, ImageSequence
 
     with Image.open(path) as gif:
-        return [cv2.cvtColor(np.asarray(f.convert("RGB")), cv2.COLOR_RGB2BGR) for f in ImageSequence.Iterator(gif)]
+        return [
+            cv2.cvtColor(np.asarray(f.convert("RGB")), cv2.COLOR_RGB2BGR) for f in ImageSequence.Iterator(gif)
+        ]
 
 
 def _link(detections: list[np.ndarray]) -> list[dict[int, Box]]:
@@ -178,9 +182,9 @@ def _link(detections: list[np.ndarray]) -> list[dict[int, Box]]:
                 if number not in taken and overlap >= best_iou:
                     best, best_iou = number, overlap
             if best is None:
-                tracks.append({frame: tuple(box)})  # type: ignore[dict-item]
+                tracks.append({frame: (box[0], box[1], box[2], box[3])})
             else:
-                live[best][frame] = tuple(box)  # type: ignore[assignment]
+                live[best][frame] = (box[0], box[1], box[2], box[3])
                 taken.add(best)
     return tracks
 
@@ -251,18 +255,16 @@ def main() -> int:
         existing = args.out / name
         folders.append(
             existing
-            if (existing / "truth.json").is_file()
-            and not args.rebuild
-            and not args.build_only
+            if (existing / "truth.json").is_file() and not args.rebuild and not args.build_only
             else builders[name]()
         )
     if args.build_only:
         return 0
     from detectors.ssdlite import SsdliteDetector
-    from vigil.evaluation.search import evaluate_devset
+    from vigil.evaluation.search import Method, evaluate_devset
 
     detector = SsdliteDetector()
-    methods = ("vigil", "appearance", "colours", "hsv")
+    methods: tuple[Method, ...] = ("vigil", "appearance", "colours", "hsv")
     reports = [evaluate_devset(folder, detector, methods) for folder in folders]
     if args.json:
         print(json.dumps([r.as_dict() for r in reports], indent=1))

@@ -4,8 +4,9 @@ A `Descriptor` holds four cues, each usable alone and fused by `alerts.search.ra
 
 - ``appearance``: colour layout — HSV histograms (8 hue x 3 saturation x 3 value) of the
   grey-world white-balanced crop (`grey_world`: another camera's colour cast mostly
-  cancels) in six horizontal stripes, each also reading half of the stripe above, weighted towards the crop's vertical centre line
-  (the background sits at the sides), Hellinger-normalised. Unlike a whole-crop
+  cancels) in six horizontal stripes, each also reading half of the stripe above,
+  weighted towards the crop's vertical centre line (the background sits at the sides),
+  Hellinger-normalised. Unlike a whole-crop
   histogram it knows a red top over blue trousers from a blue top over red trousers.
 - ``upper`` / ``lower``: named clothing colours (`alerts.search.colours`) of the torso
   (15-50 % of the box height) and legs (50-90 %), as fractions.
@@ -134,7 +135,7 @@ def grey_world(crop: Image) -> Image:
     pixels = crop.astype(np.float32)
     means = pixels.reshape(-1, 3).mean(axis=0)
     gains = means.mean() / np.maximum(means, 1.0)
-    return np.clip(pixels * gains, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(pixels * gains, 0, 255), np.uint8)
 
 
 def stripe_histograms(crop: Image) -> Vector:
@@ -142,7 +143,7 @@ def stripe_histograms(crop: Image) -> Vector:
     if crop.size == 0:
         return np.zeros(APPEARANCE_DIM, np.float32)
     small = cv2.resize(crop, _NORM_SIZE, interpolation=cv2.INTER_AREA)
-    hsv = cv2.cvtColor(grey_world(small), cv2.COLOR_BGR2HSV)
+    hsv = cv2.cvtColor(grey_world(np.asarray(small, np.uint8)), cv2.COLOR_BGR2HSV)
     h = np.minimum(hsv[..., 0].astype(np.int64) * _H_BINS // 180, _H_BINS - 1)
     s = np.minimum(hsv[..., 1].astype(np.int64) * _S_BINS // 256, _S_BINS - 1)
     v = np.minimum(hsv[..., 2].astype(np.int64) * _V_BINS // 256, _V_BINS - 1)

@@ -6,9 +6,12 @@ after L2 normalisation; the dot product of two int8 rows over 127^2 is the cosin
 camera codes. A query first *prefilters* rows by time window and cameras (a boolean
 mask over contiguous arrays), then scores only the survivors with one matrix-vector
 product per cue and keeps the top K with ``argpartition``. Beyond `EXACT_ROWS` survivors
-the appearance cue runs in two stages: a 64-d float32 random projection of every row
-(Johnson-Lindenstrauss; 256 bytes a row) picks the best `SHORTLIST` rows, which are then
-rescored exactly from the int8 rows. Rows are appended in time
+the search runs in two stages: a first pass scores every survivor with the same fusion
+but the appearance cosine approximated from a `COARSE_DIM`-d float32 PCA projection
+(128 bytes a row; the basis is fitted once on the first `FIT_ROWS` rows — stripe
+histograms are far from isotropic, so PCA keeps much more of the cosine than a random
+projection) and the colour shares read from column-major uint8 colour planes; the best
+`SHORTLIST` rows are then rescored exactly from the int8 rows. Rows are appended in time
 order in a live system, so the time window is a contiguous slice found by binary search.
 """
 
@@ -20,12 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from alerts.search.colours import COLOURS, named_vector
+from alerts.search.colours import COLOURS, colour_index
 
 _INT8 = 127.0
-COARSE_DIM = 64
+COARSE_DIM = 32
 EXACT_ROWS = 50_000
 SHORTLIST = 5_000
+FIT_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -51,9 +55,9 @@ class SightingIndex:
         self._start = np.zeros(capacity, np.float64)
         self._camera = np.zeros(capacity, np.int32)
         self._camera_codes: dict[str, int] = {}
-        self._projection = np.random.default_rng(0).standard_normal((dim, COARSE_DIM)).astype(
-            np.float32
-        ) / np.sqrt(COARSE_DIM)
+        self._colour_planes = np.zeros((2, len(COLOURS), capacity), np.uint8)  # upper / lower, column-major
+        self._mean = np.zeros(dim, np.float32)
+        self._basis: npt.NDArray[np.float32] | None = None  # (dim, COARSE_DIM), fitted at FIT_ROWS rows
         self._coarse = np.zeros((capacity, COARSE_DIM), np.float32)
         self.ids: list[str] = []
 
@@ -77,11 +81,26 @@ class SightingIndex:
         self._appearance[rows] = np.clip(np.rint(appearance * _INT8), -127, 127).astype(np.int8)
         self._upper[rows] = np.rint(upper * 255).astype(np.uint8)
         self._lower[rows] = np.rint(lower * 255).astype(np.uint8)
-        self._coarse[rows] = appearance @ self._projection
+        self._colour_planes[0, :, rows] = self._upper[rows].T
+        self._colour_planes[1, :, rows] = self._lower[rows].T
         self._start[rows] = start
         self._camera[rows] = [self._camera_codes.setdefault(c, len(self._camera_codes)) for c in cameras]
         self.ids.extend(ids)
         self._n += m
+        if self._basis is not None:
+            self._coarse[rows] = (appearance - self._mean) @ self._basis
+        elif self._n >= FIT_ROWS:
+            self._fit_coarse()
+
+    def _fit_coarse(self) -> None:
+        """PCA basis of the stored appearance rows; projects every row stored so far."""
+        sample = self._appearance[: min(self._n, FIT_ROWS)].astype(np.float32) / _INT8
+        self._mean = sample.mean(axis=0)
+        _, _, vt = np.linalg.svd(sample - self._mean, full_matrices=False)
+        self._basis = np.ascontiguousarray(vt[:COARSE_DIM].T, np.float32)
+        for lo in range(0, self._n, 100_000):
+            block = self._appearance[lo : min(self._n, lo + 100_000)].astype(np.float32) / _INT8
+            self._coarse[lo : lo + len(block)] = (block - self._mean) @ self._basis
 
     def search(
         self,
@@ -93,8 +112,12 @@ class SightingIndex:
         cameras: Sequence[str] | None = None,
         k: int = 50,
         appearance_weight: float = 0.65,
+        exhaustive: bool = False,
     ) -> list[Hit]:
-        """Top `k` rows for a photo vector and / or described colours, within a time window and cameras."""
+        """Top `k` rows for a photo vector and / or described colours, within a time window and cameras.
+
+        ``exhaustive`` skips the first pass and scores every row exactly (to measure its recall).
+        """
         lo = 0 if start is None else int(np.searchsorted(self._start[: self._n], start, "left"))
         hi = self._n if end is None else int(np.searchsorted(self._start[: self._n], end, "right"))
         rows = np.arange(lo, hi)
@@ -104,35 +127,56 @@ class SightingIndex:
         if not len(rows):
             return []
         contiguous = cameras is None
-        if appearance is not None and len(rows) > EXACT_ROWS:
+        colour_query = [(plane, names) for plane, names in enumerate((upper, lower)) if names]
+        appearance_part = appearance_weight if appearance is not None else 0.0
+        colour_part = (1.0 - appearance_weight if appearance is not None else 1.0) if colour_query else 0.0
+        if not exhaustive and appearance is not None and self._basis is not None and len(rows) > EXACT_ROWS:
+            # First pass: the same fusion with the appearance cosine from the PCA projection.
+            query = appearance.astype(np.float32)
             coarse = self._coarse[lo:hi] if contiguous else self._coarse[rows]
-            approx = coarse @ (appearance.astype(np.float32) @ self._projection)
-            rows = np.sort(rows[np.argpartition(-approx, SHORTLIST - 1)[:SHORTLIST]])
+            approx = appearance_part * (coarse @ (self._basis.T @ (query - self._mean)))
+            if colour_part:
+                window = slice(lo, hi) if contiguous else rows
+                approx += colour_part * self._colour_score(colour_query, window)
+            keep = min(SHORTLIST, len(rows))
+            rows = np.sort(rows[np.argpartition(-approx, keep - 1)[:keep]])
             contiguous = False
+        selection: slice | npt.NDArray[np.int64] = slice(lo, hi) if contiguous else rows
         total = np.zeros(len(rows), np.float32)
-        weight = 0.0
         if appearance is not None:
             query = np.clip(np.rint(appearance * _INT8), -127, 127).astype(np.float32)
-            block = self._appearance[lo:hi] if contiguous else self._appearance[rows]
             # int8 -> float32 matmul: BLAS has no int8 path in NumPy; converting per block is the cost.
-            total += appearance_weight * (block.astype(np.float32) @ query) / (_INT8 * _INT8)
-            weight += appearance_weight
-        colour_parts = []
-        for names, matrix in ((upper, self._upper), (lower, self._lower)):
-            if names:
-                colour_block = matrix[lo:hi] if contiguous else matrix[rows]
-                share = colour_block.astype(np.float32) @ (named_vector(list(names)) * len(names) / 255.0)
-                colour_parts.append(np.minimum(1.0, share / 0.5))
-        if colour_parts:
-            colour_weight = 1.0 - appearance_weight if appearance is not None else 1.0
-            total += colour_weight * np.mean(colour_parts, axis=0)
-            weight += colour_weight
+            block = self._appearance[selection].astype(np.float32)
+            total += appearance_part * (block @ query) / (_INT8 * _INT8)
+        if colour_part:
+            total += colour_part * self._colour_score(colour_query, selection)
+        weight = appearance_part + colour_part
         if weight:
             total /= weight
         top = min(k, len(rows))
         best = np.argpartition(-total, top - 1)[:top]
         best = best[np.argsort(-total[best])]
         return [Hit(int(rows[i]), float(total[i])) for i in best]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the row arrays (capacity, not only the rows used)."""
+        arrays = (self._appearance, self._upper, self._lower, self._colour_planes, self._start, self._camera)
+        return sum(a.nbytes for a in arrays) + self._coarse.nbytes
+
+    def _colour_score(
+        self, colour_query: list[tuple[int, Sequence[str]]], selection: slice | npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float32]:
+        """Mean over described body halves of min(1, share in the named colours / 0.5), as in ranking."""
+        parts = []
+        for plane, names in colour_query:
+            # Share of the region in any of the named colours; contiguous uint8 planes cost a byte a row.
+            share = self._colour_planes[plane, colour_index(names[0]), selection].astype(np.float32)
+            for name in names[1:]:
+                share += self._colour_planes[plane, colour_index(name), selection]
+            share /= 255.0
+            parts.append(np.minimum(1.0, share / 0.5))
+        return np.asarray(np.mean(parts, axis=0), np.float32)
 
     def _grow(self) -> None:
         size = 2 * len(self._start)
@@ -142,3 +186,6 @@ class SightingIndex:
         self._start = np.resize(self._start, size)
         self._camera = np.resize(self._camera, size)
         self._coarse = np.resize(self._coarse, (size, COARSE_DIM))
+        planes = np.zeros((2, len(COLOURS), size), np.uint8)
+        planes[:, :, : self._colour_planes.shape[2]] = self._colour_planes
+        self._colour_planes = planes

@@ -115,7 +115,7 @@ def test_case_flow_candidates_feedback_trail_and_audit(tmp_path: Path) -> None:
     for s in (her, lookalike, stranger, teleport):
         store.add_sighting(s)
     response = client.post("/cases", json={"reason": "missing child report 42", "upper": ["red"],
-                                           "lower": ["blue"], "window_start": 0, "window_end": 5000})  # fmt: skip
+                                           "lower": ["blue"], "window_start": 0, "window_end": 5000})  # noqa: E501  # fmt: skip
     assert response.status_code == 201, response.text
     case_id = response.json()["id"]
     ranked = client.get(f"/cases/{case_id}/candidates").json()["items"]
@@ -167,3 +167,33 @@ def test_index_finds_the_matching_row_within_filters() -> None:
               ["a" if i % 2 else "b" for i in range(200)])  # fmt: skip
     assert index.search(vectors[51], start=40, end=60, cameras=["a"], k=3)[0].row == 51
     assert index.search(vectors[51], start=60, end=90, k=3)[0].row != 51
+
+
+def test_appearance_survives_another_cameras_white_balance() -> None:
+    person = make_person("red", "blue")
+    warmer = np.clip(person.astype(np.float32) * np.array([0.85, 1.0, 1.12]), 0, 255).astype(np.uint8)
+    same = float(describe_crop(person).appearance @ describe_crop(warmer).appearance)
+    other = float(describe_crop(person).appearance @ describe_crop(make_person("blue", "red")).appearance)
+    assert same > 0.95 > other
+
+
+def test_index_two_stage_search_matches_exhaustive(monkeypatch: pytest.MonkeyPatch) -> None:
+    import alerts.search.index as index_module
+
+    # Small thresholds so 3,000 rows take the PCA first pass + shortlist path.
+    monkeypatch.setattr(index_module, "FIT_ROWS", 500)
+    monkeypatch.setattr(index_module, "EXACT_ROWS", 1_000)
+    monkeypatch.setattr(index_module, "SHORTLIST", 300)
+    rng = np.random.default_rng(0)
+    vectors = np.abs(rng.standard_normal((3000, 48))).astype(np.float32) ** 3
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    colours = rng.dirichlet(np.ones(len(COLOURS)), 3000).astype(np.float32)
+    index = SightingIndex(48)
+    for lo in range(0, 3000, 1000):  # the basis is fitted mid-way, later rows are projected on add
+        rows = slice(lo, lo + 1000)
+        index.add([f"s{i}" for i in range(lo, lo + 1000)], vectors[rows], colours[rows], colours[rows],
+                  np.arange(lo, lo + 1000.0), ["a"] * 1000)  # fmt: skip
+    fast = index.search(vectors[2500], upper=("red",), k=10)
+    exact = index.search(vectors[2500], upper=("red",), k=10, exhaustive=True)
+    assert fast[0].row == 2500
+    assert len({h.row for h in fast} & {h.row for h in exact}) >= 8

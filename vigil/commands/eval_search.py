@@ -55,9 +55,7 @@ def run(args: argparse.Namespace) -> int:
         photo = None if args.query is None else person_in_photo(read_image(args.query), detector)
         description = None if args.describe is None else parse_description(args.describe)
         method: Method = "hsv" if args.baseline == "hsv" else args.method
-        results = rank(
-            people, method, photo, description
-        )  # method: a choice of the parser[: max(0, args.top)]
+        results = rank(people, method, photo, description)[: max(0, args.top)]
     except VigilError as error:
         print(f"vigil eval search: {error}", file=sys.stderr)
         return 1

@@ -61,7 +61,9 @@ class ZoneIntrusion:
         inside = points_in_polygon(tracked.bottom_center, polygon) if len(tracked) else np.zeros(0, bool)
         alerts = []
         present = set()
-        for row, (track_id, is_inside) in enumerate(zip(tracked.tracker_id.tolist(), inside.tolist(), strict=True)):
+        for row, (track_id, is_inside) in enumerate(
+            zip(tracked.tracker_id.tolist(), inside.tolist(), strict=True)
+        ):
             present.add(track_id)
             self._inside_frames[track_id] = self._inside_frames.get(track_id, 0) + 1 if is_inside else 0
             if self._inside_frames[track_id] < self.min_frames:

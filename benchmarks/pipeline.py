@@ -23,9 +23,8 @@ if __package__ in (None, ""):
 
 import numpy as np
 
-from vigil.types import Detections
-
 from benchmarks.common import FOOTAGE, Meter, require
+from vigil.types import Detections
 
 
 def _naive(clip: Path, detector: Any, seconds: float | None) -> dict[str, float]:
@@ -134,7 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def report(result: dict[str, Any]) -> str:
     lines = [
         f"pipeline on {result['clip']} (Vigil detect_fps={result['detect_fps']})",
-        f"{'':8}{'video frames':>13}{'detected':>10}{'cpu s':>8}{'wall s':>8}{'frames/cpu-s':>14}{'frames/s':>10}",
+        f"{'':8}{'video frames':>13}{'detected':>10}{'cpu s':>8}{'wall s':>8}"
+        f"{'frames/cpu-s':>14}{'frames/s':>10}",
     ]
     for name in ("naive", "vigil"):
         r = result[name]

@@ -1,4 +1,4 @@
-"""A lost-person case run through the API on live RTSP footage: photo -> candidates -> confirm -> trail -> alert."""
+"""A lost-person case through the API on live RTSP footage: photo, candidates, confirm, trail, alert."""
 
 from __future__ import annotations
 

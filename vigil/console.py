@@ -73,7 +73,8 @@ def run_until_done(runtime: Runtime, duration: float | None, api_url: str | None
                 s = runtime.stats
                 console.print(
                     f"[{time.monotonic() - started:5.0f} s] cameras online {runtime.cameras_online()}, "
-                    f"frames {s.frames}, detections {s.detections}, sightings {s.sightings}, alerts {s.alerts}"
+                    f"frames {s.frames}, detections {s.detections}, "
+                    f"sightings {s.sightings}, alerts {s.alerts}"
                 )
     except KeyboardInterrupt:
         pass

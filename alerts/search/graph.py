@@ -67,7 +67,7 @@ class CameraGraph:
     def plausibility(
         self, candidates: Sequence[Sighting], confirmed: Sequence[Sighting]
     ) -> npt.NDArray[np.float32]:
-        """Per candidate in [FLOOR, 1]: the worst over confirmed sightings of (time available / time needed)^2."""
+        """Per candidate in [FLOOR, 1]: the worst over confirmed sightings of (time had / time needed)^2."""
         result = np.ones(len(candidates), np.float32)
         for i, candidate in enumerate(candidates):
             for anchor in confirmed:

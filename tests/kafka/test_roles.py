@@ -29,7 +29,9 @@ def test_edge_publishes_and_central_stores(
                     "id": "cam1",
                     "url": sim.urls[0],
                     "role": "ai",
-                    "zones": [{"name": "table", "polygon": [[0.35, 0.6], [0.8, 0.6], [0.8, 1.0], [0.35, 1.0]]}],
+                    "zones": [
+                        {"name": "table", "polygon": [[0.35, 0.6], [0.8, 0.6], [0.8, 1.0], [0.35, 1.0]]}
+                    ],
                 }
             ],
             "rules": [{"name": "table", "type": "zone_intrusion", "camera": "cam1", "zone": "table"}],

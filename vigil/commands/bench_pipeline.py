@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "End-to-end frames per CPU-second on overhead_crowd.avi: Vigil vs a naive decode-and-detect-every-frame loop."
+HELP = "Frames per CPU-second on overhead_crowd.avi: Vigil vs a naive decode-and-detect-every-frame loop."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

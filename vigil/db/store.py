@@ -146,7 +146,7 @@ class Store:
         return self._insert_ignore_many(tables.sightings, [_sighting_row(s) for s in sightings])
 
     def add_alerts(self, alerts: Sequence[Alert]) -> int:
-        """Store many alerts in one transaction, skipping ids already stored; returns how many were inserted."""
+        """Store many alerts in one transaction, skipping ids already stored; returns how many went in."""
         return self._insert_ignore_many(tables.alerts, [_alert_row(a) for a in alerts])
 
     def upsert_health(self, health: CameraHealth) -> None:

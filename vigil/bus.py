@@ -5,6 +5,10 @@ Topics and payloads are the same that a Kafka deployment carries (see README,
 Delivery is in publish order per bus; handlers run on one dispatcher thread so a
 slow database never stalls frame processing, and the queue is bounded so a stalled
 database applies back-pressure instead of growing memory without limit.
+
+Batch handlers (`MemoryBus.subscribe_batch`) get every event of their topic that was
+waiting in the queue, up to ``max_batch`` at once, so the store writes one transaction
+per batch rather than per event; the dispatcher never waits to fill a batch.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Any], object]
+BatchHandler = Callable[[list[Any]], object]
 
 SIGHTINGS = "sightings"
 SIGHTING_UPDATES = "sighting-updates"
@@ -35,17 +40,34 @@ class Envelope:
 
 
 class MemoryBus:
-    """Publish/subscribe within one process."""
+    """Publish/subscribe within one process.
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    Args:
+        capacity: Events queued before `publish` blocks.
+        max_batch: Most events handed to a batch handler at once.
+    """
+
+    def __init__(self, capacity: int = 10_000, max_batch: int = 1000) -> None:
         self._queue: queue.Queue[Envelope | None] = queue.Queue(maxsize=capacity)
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._batch_handlers: dict[str, list[BatchHandler]] = defaultdict(list)
+        self._max_batch = max_batch
         self._thread: threading.Thread | None = None
         self.delivered = 0
         self.failed = 0
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic].append(handler)
+
+    def subscribe_batch(self, topic: str, handler: BatchHandler) -> None:
+        """Call `handler(events)` with the events of `topic` queued together, in publish order.
+
+        For handlers much cheaper per batch than per event, such as one database transaction
+        for many sightings. A batch's handlers run before the per-event handlers of its events.
+        If a batch fails, its events are retried one at a time, so one bad event is counted,
+        logged and skipped without losing the others.
+        """
+        self._batch_handlers[topic].append(handler)
 
     def publish(self, topic: str, key: str, event: Any) -> None:
         """Queue an event; blocks when the dispatcher is `capacity` events behind."""
@@ -64,12 +86,53 @@ class MemoryBus:
         self._thread = None
 
     def _dispatch(self) -> None:
-        while (envelope := self._queue.get()) is not None:
-            for handler in self._handlers.get(envelope.topic, []):
+        while True:
+            envelopes, stopping = self._take()
+            if self._batch_handlers:
+                self._deliver_batches(envelopes)
+            for envelope in envelopes:
+                for handler in self._handlers.get(envelope.topic, ()):
+                    self._call(handler, envelope.event, envelope)
+            if stopping:
+                return
+
+    def _take(self) -> tuple[list[Envelope], bool]:
+        """What is queued, up to `max_batch` events (waits for the first); True when told to stop."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        envelopes = [first]
+        while len(envelopes) < self._max_batch:
+            try:
+                envelope = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if envelope is None:
+                return envelopes, True
+            envelopes.append(envelope)
+        return envelopes, False
+
+    def _deliver_batches(self, envelopes: list[Envelope]) -> None:
+        by_topic: dict[str, list[Envelope]] = defaultdict(list)
+        for envelope in envelopes:
+            if envelope.topic in self._batch_handlers:
+                by_topic[envelope.topic].append(envelope)
+        for topic, batch in by_topic.items():
+            events = [envelope.event for envelope in batch]
+            for handler in self._batch_handlers[topic]:
                 try:
-                    handler(envelope.event)
-                    self.delivered += 1
+                    handler(events)
+                    self.delivered += len(events)
                 except Exception:
-                    # One bad event must not stop storage of the next ones; it is counted and logged.
-                    self.failed += 1
-                    log.exception("handler for %s failed on event keyed %s", envelope.topic, envelope.key)
+                    log.exception("batch handler for %s failed on %d events: one by one", topic, len(events))
+                    for envelope in batch:
+                        self._call(handler, [envelope.event], envelope)
+
+    def _call(self, handler: Callable[[Any], object], argument: Any, envelope: Envelope) -> None:
+        try:
+            handler(argument)
+            self.delivered += 1
+        except Exception:
+            # One bad event must not stop storage of the next ones; it is counted and logged.
+            self.failed += 1
+            log.exception("handler for %s failed on event keyed %s", envelope.topic, envelope.key)

@@ -29,9 +29,12 @@ import enum
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, starmap
 from typing import Any, Generic, TypeVar
+
+import orjson
 
 from vigil.errors import ValidationError
 from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
@@ -301,6 +304,8 @@ class _Fields:
         value = self._get(name, optional)
         if value is None and optional:
             return None
+        if type(value) is list and (length is None or len(value) == length) and _all_floats(value):
+            return tuple(value)  # what `encode` writes: no conversion needed
         if (
             not isinstance(value, list)
             or (length is not None and len(value) != length)
@@ -327,9 +332,19 @@ class _Fields:
 
     def path(self, name: str) -> tuple[PathPoint, ...]:
         value = self._get(name, optional=False)
+        if type(value) is list:
+            # Fast path for what `encode` writes, [float, float, float] points; anything else
+            # (ints, wrong shapes, wrong types) takes the checking path below.
+            try:
+                points = tuple(starmap(PathPoint, value))  # TypeError unless every point has 3 items
+            except TypeError:
+                pass
+            else:
+                if all(type(point) is list for point in value) and _all_floats(chain.from_iterable(value)):
+                    return points
         if not isinstance(value, list):
             raise self._fail(name, "a list of [timestamp, x, y]", value)
-        points = []
+        checked = []
         for i, point in enumerate(value):
             if (
                 not isinstance(point, list)
@@ -337,8 +352,16 @@ class _Fields:
                 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
             ):
                 raise self._fail(f"{name}[{i}]", "[timestamp, x, y]", point)
-            points.append(PathPoint(float(point[0]), float(point[1]), float(point[2])))
-        return tuple(points)
+            checked.append(PathPoint(float(point[0]), float(point[1]), float(point[2])))
+        return tuple(checked)
+
+
+def _all_floats(values: Iterable[object]) -> bool:
+    """Whether every value is a float (not an int or bool), at C speed."""
+    return set(map(type, values)) <= _FLOAT
+
+
+_FLOAT = {float}
 
 
 # -- codecs, one per topic ------------------------------------------------------------------
@@ -532,9 +555,19 @@ def encode(envelope: EventEnvelope) -> bytes:
         "camera_id": envelope.camera_id,
         "produced_at": envelope.produced_at,
         "occurred_at": envelope.occurred_at,
-        "payload": _CODECS[envelope.topic].to_payload(envelope.event),
+        "payload": (payload := _CODECS[envelope.topic].to_payload(envelope.event)),
     }
-    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+    # orjson writes the same bytes as json.dumps for these documents, ten times faster, but
+    # writes NaN and infinities as null where json.dumps refuses them. Nulls only occur as
+    # top-level payload values, so more nulls than those means a non-finite number (or a
+    # string containing "null"): json.dumps then decides, and raises ValueError on NaN.
+    try:
+        data = orjson.dumps(document)
+    except orjson.JSONEncodeError:
+        data = b""  # e.g. an integer beyond 64 bits: json.dumps takes it
+    if not data or data.count(b"null") != sum(value is None for value in payload.values()):
+        data = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+    return data
 
 
 def decode(data: bytes, topic: Topic | str | None = None) -> EventEnvelope:
@@ -549,7 +582,7 @@ def decode(data: bytes, topic: Topic | str | None = None) -> EventEnvelope:
             the message names the field.
     """
     try:
-        document = json.loads(data)
+        document = orjson.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValidationError(f"event: expected UTF-8 JSON, got {bytes(data[:40])!r}...: {error}") from None
     envelope = _Fields("event", document)

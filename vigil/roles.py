@@ -75,8 +75,9 @@ class CentralConsumer:
     """The central half: every event from every edge node goes into the store.
 
     The store ignores an event id it already holds, so a replay after a crash or a
-    rebalance stores nothing twice. On Kafka, sightings and alerts are written one
-    transaction per polled batch when the store offers ``add_sightings`` / ``add_alerts``.
+    rebalance stores nothing twice. Sightings and alerts are written one transaction per
+    batch when the store offers ``add_sightings`` / ``add_alerts``: per polled batch on
+    Kafka, per run of queued events on the memory bus.
 
     Args:
         bus: The bus to consume; subscribe before it starts (`attach`).
@@ -93,7 +94,7 @@ class CentralConsumer:
         """Subscribe the store to the event topics; call before `bus.start()`."""
         batch_sightings = getattr(self.store, "add_sightings", None)
         batch_alerts = getattr(self.store, "add_alerts", None)
-        if isinstance(self.bus, KafkaBus) and batch_sightings and batch_alerts:
+        if isinstance(self.bus, KafkaBus | MemoryBus) and batch_sightings and batch_alerts:
             self.bus.subscribe_batch(Topic.SIGHTINGS, lambda events: self._count(batch_sightings(events)))
             self.bus.subscribe_batch(Topic.ALERTS, lambda events: self._count(batch_alerts(events)))
         else:

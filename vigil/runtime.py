@@ -61,6 +61,10 @@ LIVE_MIN_AGE_S = 1.0
 LIVE_REFRESH_S = 2.0
 """A live track's provisional sighting is refreshed this often (its best crop may improve)."""
 
+DETECT_CHUNK = 4
+"""Frames per detector call. On CPU, one call over many cameras' frames was slower than a few
+small ones (23 sub-stream frames: 1.05 s in one call, 0.76 s one by one, 0.79 s by 4)."""
+
 EVENT_MARGIN_S = 30.0
 """Recording kept at the event retention tier on each side of an alert."""
 
@@ -418,9 +422,13 @@ class Runtime:
         detect_regions = getattr(self._detector, "detect_many_regions", None)
         if detect_regions is not None:
             regions = [plans[i].regions if isinstance(plans[i], RegionPlan) else None for i in wanted]  # type: ignore[union-attr]
-            found = detect_regions(images, regions)
+            found = []
+            for at in range(0, len(images), DETECT_CHUNK):
+                found += detect_regions(images[at : at + DETECT_CHUNK], regions[at : at + DETECT_CHUNK])
         else:  # backends without region support detect the whole frame when anything is to be seen
-            found = self._detector.detect(images)
+            found = []
+            for at in range(0, len(images), DETECT_CHUNK):
+                found += self._detector.detect(images[at : at + DETECT_CHUNK])
         self.stats.detect_seconds += time.perf_counter() - started
         self.stats.batches += 1
         for i, detections in zip(wanted, found, strict=True):

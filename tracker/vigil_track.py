@@ -518,10 +518,18 @@ class VigilTracker:
     def _report(self, tracks: _Tracks, detections: Detections) -> Detections:
         """Confirmed tracks matched in this frame, carrying their detection's columns, then coasted ones."""
         seen = np.flatnonzero(tracks.confirmed & (tracks.detection >= 0))
-        reported = detections[tracks.detection[seen]].with_tracker_id(tracks.tracker_id[seen])
-        if self.config.output_filtered_box:
-            reported = dataclasses.replace(reported, xyxy=tracks.xyxy[seen])
-        reported = dataclasses.replace(reported, data={**reported.data, "coasted": np.zeros(len(seen), bool)})
+        rows = tracks.detection[seen]
+        # One construction, not four: this runs every frame of every camera.
+        reported = Detections(
+            xyxy=tracks.xyxy[seen] if self.config.output_filtered_box else detections.xyxy[rows],
+            confidence=detections.confidence[rows],
+            class_id=detections.class_id[rows],
+            tracker_id=tracks.tracker_id[seen],
+            data={
+                **{key: value[rows] for key, value in detections.data.items()},
+                "coasted": np.zeros(len(seen), bool),
+            },
+        )
         # Only coasting leaves a live (lost_frames 0) track unmatched: every miss counts.
         coasting = np.flatnonzero(tracks.confirmed & (tracks.detection < 0) & (tracks.lost_frames == 0))
         if len(coasting) == 0:

@@ -152,7 +152,7 @@ class KafkaBus:
         self._handlers[topic_of(topic)].append(handler)
 
     def subscribe_batch(self, topic: str, handler: BatchHandler) -> None:
-        """Call `handler(events)` once per polled batch of `topic` (Kafka only).
+        """Call `handler(events)` once per polled batch of `topic` (as `MemoryBus.subscribe_batch`).
 
         For handlers that are much cheaper per batch than per event, such as one
         database transaction for a thousand sightings. Offsets are committed after it returns.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -53,7 +54,7 @@ def test_round_trip(topic: Topic, event: object) -> None:
     assert set(SCHEMAS[topic]["required"]) <= set(document)
     assert set(SCHEMAS[topic]["properties"]["payload"]["required"]) <= set(document["payload"])
     assert document["schema_version"] == SCHEMA_VERSION
-    assert document["camera_id"] == event.camera_id  # type: ignore[attr-defined]
+    assert document["camera_id"] == event.camera_id
 
 
 def test_event_ids_are_stable_across_redelivery() -> None:
@@ -97,3 +98,22 @@ def test_decode_rejects_bad_input(data: bytes, topic: Topic | None, message: str
 def test_wrap_rejects_an_event_on_the_wrong_topic() -> None:
     with pytest.raises(ValidationError, match="alerts: expected Alert, got Sighting"):
         wrap(Topic.ALERTS, SIGHTING)
+
+
+def test_encode_matches_json_and_refuses_non_finite_numbers() -> None:
+    envelope = wrap(Topic.SIGHTINGS, SIGHTING, produced_at=5.0)
+    document = json.loads(encode(envelope))
+    assert encode(envelope) == json.dumps(document, separators=(",", ":")).encode()
+    named_null = dataclasses.replace(SIGHTING, crop_path="null.jpg")  # "null" inside a string
+    assert decode(encode(wrap(Topic.SIGHTINGS, named_null))).event == named_null
+    with pytest.raises(ValueError):
+        encode(wrap(Topic.SIGHTINGS, dataclasses.replace(SIGHTING, confidence=float("nan"))))
+
+
+def test_decode_accepts_integers_where_numbers_are_expected() -> None:
+    data = _tampered(payload__path=[[100, 15, 80]], payload__best_box=[1, 2, 30, 80])
+    sighting = decode(data, Topic.SIGHTINGS).event
+    assert isinstance(sighting, Sighting)
+    assert sighting.path == (PathPoint(100.0, 15.0, 80.0),)
+    assert sighting.best_box == (1.0, 2.0, 30.0, 80.0)
+    assert all(type(v) is float for point in sighting.path for v in vars(point).values())

@@ -20,7 +20,7 @@ from vigil.db.store import Store
 from vigil.events import Topic
 from vigil.kafka_bus import KafkaBus
 from vigil.roles import CentralConsumer
-from vigil.types import Alert, AlertKind
+from vigil.types import Alert, AlertKind, Sighting
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -49,9 +49,9 @@ def _alert(i: int) -> Alert:
     )
 
 
-def _workload() -> list[tuple[Topic, object]]:
+def _workload() -> list[tuple[Topic, Sighting | Alert]]:
     """10,000 sightings over 8 cameras with an alert after every tenth."""
-    events: list[tuple[Topic, object]] = []
+    events: list[tuple[Topic, Sighting | Alert]] = []
     for i in range(SIGHTINGS):
         events.append((Topic.SIGHTINGS, make_sighting(f"cam{i % 8}", i, 1_000.0 + i)))
         if i % 10 == 9:
@@ -95,7 +95,7 @@ def test_broker_restart_mid_stream(kafka_broker: Broker, store: Store) -> None:
     events = _workload()
     try:
         for n, (topic, event) in enumerate(events):
-            producer.publish(topic, event.camera_id, event)  # type: ignore[attr-defined]
+            producer.publish(topic, event.camera_id, event)
             if n == len(events) // 3:
                 producer.flush(30)
                 kafka_broker.stop()  # the rest is buffered and retried by the producer
@@ -105,8 +105,8 @@ def test_broker_restart_mid_stream(kafka_broker: Broker, store: Store) -> None:
         assert producer.publish_failed == 0
         _assert_exactly_once(
             store,
-            {e.id for t, e in events if t is Topic.SIGHTINGS},  # type: ignore[attr-defined]
-            {e.id for t, e in events if t is Topic.ALERTS},  # type: ignore[attr-defined]
+            {e.id for t, e in events if t is Topic.SIGHTINGS},
+            {e.id for t, e in events if t is Topic.ALERTS},
         )
     finally:
         kafka_broker.start()  # no-op when it runs: later tests need it
@@ -163,7 +163,7 @@ def test_central_consumer_killed_mid_batch_and_restarted(
     producer.start()
     events = _workload()
     for topic, event in events:
-        producer.publish(topic, event.camera_id, event)  # type: ignore[attr-defined]
+        producer.publish(topic, event.camera_id, event)
     producer.flush(60)
     first = Worker(*args)
     second: Worker | None = None
@@ -175,8 +175,8 @@ def test_central_consumer_killed_mid_batch_and_restarted(
         second = Worker(*args)
         _assert_exactly_once(
             store,
-            {e.id for t, e in events if t is Topic.SIGHTINGS},  # type: ignore[attr-defined]
-            {e.id for t, e in events if t is Topic.ALERTS},  # type: ignore[attr-defined]
+            {e.id for t, e in events if t is Topic.SIGHTINGS},
+            {e.id for t, e in events if t is Topic.ALERTS},
         )
     finally:
         first.kill()

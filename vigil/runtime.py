@@ -351,6 +351,9 @@ class Runtime:
     # -- state --------------------------------------------------------------------------
 
     def health_snapshot(self) -> dict[str, CameraHealth]:
+        if self.ingest is None and self.store is not None and not self._stopped:
+            # Central node: cameras run elsewhere; their health arrives over the bus into the store.
+            return {health.camera_id: health for health in self.store.list_health()}
         with self._health_lock:
             live = dict(self._health)
         if self.ingest is not None:

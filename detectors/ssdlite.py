@@ -169,8 +169,8 @@ class SsdliteDetector:
         Returns:
             The main pass (tiles, or the whole frame). When its input is not 300x300 it keeps
             only the fine predictor layers, and (with `large_people`) a second pass squashes
-            the whole frame to 300x300 for the coarse layers alone: people too tall for the
-            fine layers' anchors.
+            square-ish tiles of the frame (one per aspect ratio unit: 2 for 16:9) to 300x300
+            for the coarse layers alone: people too tall for the fine layers' anchors.
         """
         scale: float | None
         if self.tiles == "auto":
@@ -191,7 +191,11 @@ class SsdliteDetector:
             return [ModelPass(regions, size)]
         passes = [ModelPass(regions, size, FINE_LAYERS)]
         if self.large_people:
-            passes.append(ModelPass(np.array([[0, 0, width, height]], np.int64), _SQUARE, COARSE_LAYERS))
+            # Square-ish tiles keep tall people's shape when squashed to 300x300 (a whole 16:9
+            # frame squashed makes a standing person 2.5x too thin for the anchors).
+            wide = max(1, round(width / height))
+            large = tile_regions(width, height, wide, 1, self.overlap if wide > 1 else 0.0)
+            passes.append(ModelPass(large, _SQUARE, COARSE_LAYERS))
         return passes
 
     def detect(self, images: Sequence[Image]) -> list[Detections]:

@@ -39,6 +39,9 @@ _TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 _POLL_TIMEOUT_MS = 100  # bounds how long `stop` waits for the consumer thread
 
 
+_METADATA_MAX_AGE_MS = 5_000
+
+
 def ensure_topics(
     bootstrap_servers: str, partitions: Mapping[str, int], replication_factor: int, client_id: str
 ) -> None:
@@ -262,6 +265,10 @@ class KafkaBus:
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(100, self._session_timeout_ms // 3),
             fetch_max_wait_ms=self._fetch_max_wait_ms,
+            # A group that formed before the broker published the new topics' partitions is
+            # assigned nothing; refreshing metadata often makes it rebalance onto them in
+            # seconds rather than at the 5-minute default.
+            metadata_max_age_ms=_METADATA_MAX_AGE_MS,
         )
         consumer.subscribe([self._kafka_topic(topic) for topic in topics])
         return consumer

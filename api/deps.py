@@ -1,9 +1,7 @@
 """Dependencies shared by the routers, declared once as `Annotated` aliases."""
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -12,6 +10,8 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from api.auth import Role
 from config.models import VigilConfig
 from vigil.db import Store
+from vigil.errors import ValidationError
+from vigil.times import parse_epoch
 from vigil.types import CameraHealth
 
 if TYPE_CHECKING:
@@ -98,21 +98,10 @@ def parse_time(name: str, value: str | None) -> float | None:
     """
     if value is None:
         return None
-    text = value.strip()
     try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise _bad_time(name, value, "expected epoch seconds or an ISO-8601 time") from None
-        if moment.tzinfo is None:
-            # A naive time is ambiguous across the control room's and the server's zones.
-            raise _bad_time(name, value, "ISO-8601 time needs a timezone (Z or +hh:mm)") from None
-        seconds = moment.timestamp()
-    if not math.isfinite(seconds):
-        raise _bad_time(name, value, "expected a finite time")
-    return seconds
+        return parse_epoch(value)
+    except ValidationError as error:
+        raise _bad_time(name, value, str(error)) from None
 
 
 def _bad_time(name: str, value: str, problem: str) -> HTTPException:

@@ -26,34 +26,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.db)")
 
 
-def parse_time(text: str) -> float:
-    """Epoch seconds from epoch seconds or ISO-8601 with a timezone.
-
-    Raises:
-        ValueError: Neither, or an ISO time without a timezone.
-    """
-    from datetime import datetime
-
-    try:
-        return float(text)
-    except ValueError:
-        moment = datetime.fromisoformat(text.strip())
-        if moment.tzinfo is None:
-            raise ValueError(f"time needs a timezone (Z or +hh:mm), got {text!r}") from None
-        return moment.timestamp()
-
-
 def run(args: argparse.Namespace) -> int:
     import getpass
 
     from ingest.clips import ClipError
     from vigil.db.store import Store
+    from vigil.errors import ValidationError
     from vigil.evidence import export_evidence
+    from vigil.times import parse_epoch
 
     try:
-        start, end = parse_time(args.start), parse_time(args.end)
-    except ValueError as error:
-        print(f"vigil clip: {error}", file=sys.stderr)
+        start = parse_epoch(args.start)
+        end = parse_epoch(args.end)
+    except ValidationError as error:
+        print(f"vigil clip: --start/--end: {error}, got {args.start!r} .. {args.end!r}", file=sys.stderr)
         return 2
     url: str | Path = args.db or "vigil-data/vigil.db"
     if args.config is not None:

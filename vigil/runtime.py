@@ -1,13 +1,16 @@
 """The composition root: build every component from the config, start, stop.
 
-Start order: storage → bus → detector → per-camera processors → camera readers →
-detection worker → API. Stop is the reverse, with bounded joins, sharing one stop
-signal. Dependencies are passed in constructors; nothing reads globals.
+Start order: storage → bus → detector → camera workers (`ingest.workers.IngestSupervisor`)
+→ detection worker → API. Stop is the reverse, with bounded joins, sharing one stop
+signal. Dependencies are passed in constructors; nothing reads globals. The role
+(`vigil.roles.Role`) decides which half runs here: edge (cameras), central (store, cases,
+API) or all.
 
-Threads:
-- one reader per camera (`ingest.sources.StreamSource`), keeping only its freshest frame;
+Threads and processes:
+- the ingest supervisor: recording in shard processes, one decoding reader per AI camera
+  keeping only its freshest frame;
 - one detection worker that takes the freshest frame of every AI camera that has one,
-  runs them through the shared detector as one batch, then tracks, builds sightings
+  runs them through the shared detector in small chunks, then tracks, builds sightings
   and evaluates rules per camera (`vigil.processing.CameraProcessor`);
 - the bus dispatcher, which writes events to the database;
 - the API server (uvicorn), when asked for.
@@ -42,10 +45,10 @@ from ingest.retention import RetentionPolicy, run_periodically
 from ingest.workers import IngestSupervisor
 from tracker.sighting import SightingBuilder
 from tracker.vigil_track import VigilTracker, VigilTrackerConfig
-from vigil import bus as topics
 from vigil.db.recordings import RecordingIndex
 from vigil.db.store import Store
 from vigil.errors import ConfigError, ServiceError
+from vigil.events import Topic
 from vigil.masks import apply_privacy_masks
 from vigil.processing import CameraProcessor
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
@@ -155,8 +158,8 @@ class Runtime:
             CentralConsumer(self.bus, self.store).attach()
             self.cases = self._build_case_service(self.store)
             # After the store handlers: a case alert may point at the sighting just stored.
-            self.bus.subscribe(topics.SIGHTINGS, self._match_cases)
-            self.bus.subscribe(topics.SIGHTING_UPDATES, self._match_cases)
+            self.bus.subscribe(Topic.SIGHTINGS, self._match_cases)
+            self.bus.subscribe(Topic.SIGHTING_UPDATES, self._match_cases)
         self.bus.start()
         if self.role is Role.CENTRAL:
             log.info("central role: storing events from the bus")
@@ -368,7 +371,7 @@ class Runtime:
     def _on_health(self, health: CameraHealth) -> None:
         with self._health_lock:
             self._health[health.camera_id] = health
-        self.bus.publish(topics.CAMERA_HEALTH, health.camera_id, health)
+        self.bus.publish(Topic.CAMERA_HEALTH, health.camera_id, health)
 
     def _collect(self) -> list[Frame]:
         """The freshest waiting frame of every AI camera, masked, in camera order."""
@@ -505,7 +508,7 @@ class Runtime:
                 continue
             self._live_published[sighting.id] = frame.timestamp
             update = describe(sighting, crop, frame.height)
-            self.bus.publish(topics.SIGHTING_UPDATES, update.camera_id, update)
+            self.bus.publish(Topic.SIGHTING_UPDATES, update.camera_id, update)
 
     def _publish_alert(self, alert: Alert) -> None:
         self.stats.alerts += 1
@@ -514,9 +517,9 @@ class Runtime:
             self.recordings.mark_event(
                 alert.camera_id, alert.timestamp - EVENT_MARGIN_S, alert.timestamp + EVENT_MARGIN_S
             )
-        self.bus.publish(topics.ALERTS, alert.camera_id, alert)
+        self.bus.publish(Topic.ALERTS, alert.camera_id, alert)
 
     def _publish_sighting(self, sighting: Sighting) -> None:
         sighting = self._describe(sighting)
         self.stats.sightings += 1
-        self.bus.publish(topics.SIGHTINGS, sighting.camera_id, sighting)
+        self.bus.publish(Topic.SIGHTINGS, sighting.camera_id, sighting)

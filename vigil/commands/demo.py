@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vigil.commands.options import add_run_options
+
 HELP = "Run the demo: simulated RTSP cameras on bundled footage -> detect -> track -> alerts -> API."
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -13,19 +15,7 @@ SAMPLES = [ROOT / "samples" / "one-by-one-person-detection.mp4", ROOT / "samples
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: run until Ctrl-C)",
-    )
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help='print only the summary, as JSON: {"frames":..,"detections":..,"sightings":..,'
-        '"alerts":..,"cameras_online":..}',
-    )
+    add_run_options(parser)
     parser.add_argument(
         "--port", type=int, default=8000, help="API port on 127.0.0.1 (default 8000; 0 = any)"
     )

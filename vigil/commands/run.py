@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from vigil.commands.options import add_run_options
+
 HELP = "Run a site from its YAML config: ingest, detection, tracking, rules, storage and the API."
 
 
@@ -16,17 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="all: everything in one process (default); edge: ingest, detect and track the cameras Kafka "
         "assigns to this node and publish events; central: store events, serve the API (bus.type: kafka)",
     )
-    parser.add_argument(
-        "--duration",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="stop after this many seconds (default: run until Ctrl-C)",
-    )
+    add_run_options(parser)
     parser.add_argument("--host", default=None, help="API address (default: api.host of the config)")
     parser.add_argument("--port", type=int, default=None, help="API port (default: api.port of the config)")
     parser.add_argument("--no-api", action="store_true", help="do not serve the HTTP API")
-    parser.add_argument("--json", action="store_true", help="print the end-of-run summary as JSON")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,69 @@
+"""Hostile or broken requests to the case API: a clear 4xx, nothing stored, nothing audited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from alerts.search.cases import CaseService
+from alerts.search.graph import CameraGraph
+from api import ApiServices, Role, create_app
+from config.models import VigilConfig
+from vigil.db import Store
+from vigil.db.cases import CaseStore
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[tuple[TestClient, CaseStore]]:
+    config = VigilConfig.model_validate({"cameras": [{"id": "cam1", "url": "rtsp://127.0.0.1/cam1"}]})
+    store = Store.open(tmp_path / "vigil.db")
+    cases = CaseStore.for_store(store)
+    service = CaseService(store, cases, CameraGraph.from_cameras(config.cameras), detector=None)
+    services = ApiServices(
+        store=store, health=dict, data_dir=tmp_path, default_role=Role.ADMIN, cases=service
+    )
+    with TestClient(create_app(config, services)) as test_client:
+        yield test_client, cases
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "detail"),
+    [
+        (b"", "image/jpeg", "expected a JPEG / PNG body"),  # nothing uploaded
+        (b"\xff\xd8not really a jpeg" * 10, "image/jpeg", "expected a JPEG or PNG image"),  # corrupt file
+        (b"%PDF-1.7 ...", "application/pdf", "expected a JPEG or PNG image"),  # wrong kind of file
+    ],
+)
+def test_broken_photo_uploads_are_refused_and_not_audited(
+    client: tuple[TestClient, CaseStore], body: bytes, content_type: str, detail: str
+) -> None:
+    api, cases = client
+    case = api.post("/cases", json={"reason": "test: child missing at the north gate"}).json()
+    response = api.post(f"/cases/{case['id']}/photos", content=body, headers={"content-type": content_type})
+    assert response.status_code == 422 and detail in response.json()["detail"]
+    assert api.get(f"/cases/{case['id']}").json()["photos"] == 0
+    assert "upload_photo" not in {record.action for record in cases.audit_trail(case["id"])}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "payload", "status"),
+    [
+        ("post", "/cases", {"reason": ""}, 422),  # a search must say why
+        ("post", "/cases", {"reason": "ok reason", "upper": ["ultraviolet"]}, 422),  # unknown colour
+        ("post", "/cases", {"reason": "ok reason", "face_id": "x"}, 422),  # unknown field: no biometrics
+        ("get", "/cases/does-not-exist/candidates", None, 404),  # unknown case
+        ("post", "/cases/does-not-exist/feedback", {"sighting_id": "s", "verdict": "confirm"}, 404),
+    ],
+)
+def test_hostile_case_requests(
+    client: tuple[TestClient, CaseStore], method: str, path: str, payload: dict | None, status: int
+) -> None:
+    api, cases = client
+    response = api.request(method.upper(), path, json=payload)
+    assert response.status_code == status, response.text
+    assert isinstance(response.json()["detail"], str)  # one error shape
+    assert cases.audit_trail() == []  # nothing happened, nothing to audit

@@ -8,9 +8,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 import vigil
-from api.auth import Role, default_role_for
+from api.auth import Authenticator
 from api.deps import ApiServices
-from api.routers import alerts, cameras, cases, health, recordings, sightings
+from api.routers import alerts, auth, cameras, cases, health, recordings, sightings
 from config.models import VigilConfig
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,9 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
 
     Args:
         config: The validated site configuration (cameras, ``api.host``).
-        services: Store, live camera health and data directory from the pipeline.
+        services: Store, live camera health and data directory from the pipeline; its
+            ``auth`` (default: the store's users, secret from ``VIGIL_JWT_SECRET`` or the data
+            directory) checks every request's bearer token.
 
     Returns:
         The FastAPI application; serve it with uvicorn on ``config.api.host:port``.
@@ -33,15 +35,9 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
     )
     app.state.config = config
     app.state.services = services
-    app.state.default_role = services.default_role or default_role_for(config.api.host)
-    if services.default_role is None and app.state.default_role is not Role.ADMIN:
-        logger.warning(
-            "API binds to %s without authentication: local user limited to role %r",
-            config.api.host,
-            app.state.default_role.value,
-        )
+    app.state.auth = services.auth or Authenticator.for_store(services.store, services.data_dir)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for router in (health.router, cameras.router, sightings.router, alerts.router, cases.router):
+    for router in (health.router, auth.router, cameras.router, sightings.router, alerts.router, cases.router):
         app.include_router(router)
     app.include_router(recordings.router)
     return app

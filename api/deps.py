@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Depends, HTTPException, Query, Request, status
 
-from api.auth import Role
+from api.auth import Authenticator
 from config.models import VigilConfig
 from vigil.db import Store
 from vigil.errors import ValidationError
@@ -31,15 +31,15 @@ class ApiServices:
             missing from it fall back to their last stored health.
         data_dir: Root of the files the API may serve (crops); paths in the
             database are relative to it.
-        default_role: Role of the unauthenticated local user; None picks admin when the
-            API binds to loopback only, viewer otherwise.
+        auth: Logs users in and checks their tokens; None builds one on the store's users
+            with the secret from ``VIGIL_JWT_SECRET`` or ``<data_dir>/jwt-secret``.
         cases: The case service (missing-person search); None answers 503 on ``/cases``.
     """
 
     store: Store
     health: Callable[[], Mapping[str, CameraHealth]]
     data_dir: Path
-    default_role: Role | None = None
+    auth: Authenticator | None = None
     cases: "CaseService | None" = None
 
 

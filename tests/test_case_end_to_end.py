@@ -9,8 +9,10 @@ import cv2
 import httpx
 import pytest
 
+from api import Role
 from config.loader import parse_config
 from tests.conftest import PERSON_CLIP, SimulatorFactory
+from tests.factories import auth_headers
 from vigil.runtime import Runtime
 
 pytestmark = [pytest.mark.slow, pytest.mark.rtsp]
@@ -40,7 +42,11 @@ def test_case_from_photo_finds_her_ranks_her_first_and_alerts(
     runtime = Runtime(config)
     runtime.start()
     try:
+        assert runtime.store is not None
         api = httpx.Client(base_url=runtime.serve_api("127.0.0.1", 0), timeout=30)
+        # A search needs a logged-in user: operators search, mediators read the audit log.
+        assert api.post("/cases", json={"reason": "no login"}).status_code == 401
+        api.headers.update(auth_headers(api, runtime.store, Role.OPERATOR))
         # Opening a case without a reason is refused: every search must say why.
         assert api.post("/cases", json={"upper": ["black"]}).status_code == 422
         case = api.post(
@@ -92,7 +98,10 @@ def test_case_from_photo_finds_her_ranks_her_first_and_alerts(
         assert verdict.status_code == 200, verdict.text
         trail = api.get(f"/cases/{case['id']}").json()["trail"]
         assert [s["id"] for s in trail] == [top["sighting"]["id"]]
-        audit = api.get(f"/cases/{case['id']}/audit").json()
+        assert api.get(f"/cases/{case['id']}/audit").status_code == 403  # the audit log is for mediators
+        mediator = auth_headers(api, runtime.store, Role.MEDIATOR)
+        audit = api.get(f"/cases/{case['id']}/audit", headers=mediator).json()
         assert {entry["action"] for entry in audit} >= {"open_case", "upload_photo", "search", "confirm"}
+        assert {entry["user"] for entry in audit} == {"test-operator"}  # who searched, by name
     finally:
         runtime.stop()

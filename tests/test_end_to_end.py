@@ -9,9 +9,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from api import ApiServices, create_app
+from api import ApiServices, Role, create_app
 from config.loader import parse_config
 from tests.conftest import PERSON_CLIP, SimulatorFactory
+from tests.factories import auth_headers
 from vigil.db import Store
 from vigil.runtime import Runtime, database_url
 
@@ -49,18 +50,21 @@ def test_sightings_and_zone_alert_land_in_the_database_and_the_api(
     runtime = Runtime(config)
     runtime.start()
     try:
-        api = runtime.serve_api("127.0.0.1", 0)
+        assert runtime.store is not None
+        api = httpx.Client(base_url=runtime.serve_api("127.0.0.1", 0), timeout=30)
+        assert api.get("/alerts").status_code == 401  # nothing but /health without a login
+        api.headers.update(auth_headers(api, runtime.store, Role.VIEWER))  # a wall display
         deadline = time.monotonic() + 90
         alerts: list[dict] = []
         while time.monotonic() < deadline and not alerts:
             time.sleep(1.0)
-            alerts = httpx.get(f"{api}/alerts").json()["items"]
+            alerts = api.get("/alerts").json()["items"]
         assert alerts, f"no zone alert within 90 s; stats: {runtime.stats}"
         assert alerts[0]["rule"] == "table-intrusion" and alerts[0]["zone"] == "table"
-        cameras = httpx.get(f"{api}/cameras").json()
+        cameras = api.get("/cameras").json()
         camera = cameras["items"][0]
         assert camera["id"] == "cam1" and camera["health"]["state"] == "online"
-        assert httpx.get(f"{api}/health").status_code == 200
+        assert httpx.get(f"{api.base_url}/health").status_code == 200
     finally:
         runtime.stop()
     assert runtime.stats.frames > 20
@@ -68,6 +72,7 @@ def test_sightings_and_zone_alert_land_in_the_database_and_the_api(
     store = Store.open(database_url(config))
     app = create_app(config, ApiServices(store=store, health=dict, data_dir=Path(config.data_dir)))
     with TestClient(app) as client:
+        client.headers.update(auth_headers(client, store, Role.OPERATOR))  # crops need operator
         page = client.get("/sightings", params={"camera": "cam1"}).json()
         assert page["count"] >= 1
         with_crop = [s for s in page["items"] if s["crop_url"]]

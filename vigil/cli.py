@@ -24,6 +24,8 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "ingest"), "vigil.commands.bench_ingest"),
     (("bench", "bus"), "vigil.commands.bench_bus"),
     (("clip",), "vigil.commands.clip"),
+    (("backscan",), "vigil.commands.backscan"),
+    (("user",), "vigil.commands.user"),
 ]
 
 GROUPS = {

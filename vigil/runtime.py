@@ -13,6 +13,7 @@ Threads and processes:
   runs them through the shared detector in small chunks, then tracks, builds sightings
   and evaluates rules per camera (`vigil.processing.CameraProcessor`);
 - the bus dispatcher, which writes events to the database;
+- the back-scan worker (`alerts.search.backscan`), started on a case's first back-scan;
 - the API server (uvicorn), when asked for.
 """
 
@@ -55,6 +56,7 @@ from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
 from vigil.types import Alert, CameraHealth, Detections, Frame, HealthState, Image, Sighting
 
 if TYPE_CHECKING:
+    from alerts.search.backscan import BackscanService
     from alerts.search.cases import CaseService
 
 log = logging.getLogger(__name__)
@@ -146,6 +148,8 @@ class Runtime:
         self._live_published: dict[str, float] = {}
         self.cases: CaseService | None = None
         """Lost-person search (central and all roles)."""
+        self.backscan: BackscanService | None = None
+        """Detection over record-only cameras' recordings for a case (central and all roles)."""
         self._tracker_config = build_tracker_config(config)
         self.store_counts_after_stop: tuple[int, int] = (0, 0)
         """(sightings, alerts) in the database when `stop` closed it."""
@@ -157,6 +161,7 @@ class Runtime:
         if self.store is not None:
             CentralConsumer(self.bus, self.store).attach()
             self.cases = self._build_case_service(self.store)
+            self.backscan = self._build_backscan(self.store, self.cases)
             # After the store handlers: a case alert may point at the sighting just stored.
             self.bus.subscribe(Topic.SIGHTINGS, self._match_cases)
             self.bus.subscribe(Topic.SIGHTING_UPDATES, self._match_cases)
@@ -252,6 +257,7 @@ class Runtime:
             store=self.store, health=self.health_snapshot, data_dir=self.data_dir, cases=self.cases
         )
         app = create_app(self.config, services)
+        app.state.backscan = self.backscan
         host = host or self.config.api.host
         port = self.config.api.port if port is None else port
         server = uvicorn.Server(
@@ -281,6 +287,8 @@ class Runtime:
         if self._edge is not None:
             self._edge.stop()  # hands this node's cameras back to the group
         self._stop.set()
+        if self.backscan is not None:
+            self.backscan.stop()  # publishes on the bus and reads the store: before both stop
         if self._api_server is not None:
             self._api_server.should_exit = True  # type: ignore[attr-defined]
         if self.ingest is not None:
@@ -452,6 +460,30 @@ class Runtime:
             CaseStore.for_store(store),
             CameraGraph.from_cameras(self.config.cameras),
             self._lazy_detector(),
+        )
+
+    def _build_backscan(self, store: Store, cases: CaseService) -> BackscanService:
+        """Back-scan runs record-only cameras' recordings through the AI cameras' own processors."""
+        from alerts.search.backscan import BackscanService
+        from alerts.search.graph import CameraGraph
+        from vigil.db.cases import CaseStore
+
+        def processor(camera: CameraConfig) -> CameraProcessor:
+            self._ensure_detector()
+            return self._build_processor(camera, self._tracker_config, [])  # no rules: no alerts of the past
+
+        return BackscanService(
+            config=self.config,
+            cases=cases,
+            case_store=CaseStore.for_store(store),
+            store=store,
+            recordings=RecordingIndex.for_store(store),
+            graph=CameraGraph.from_cameras(self.config.cameras),
+            detector=self._ensure_detector,
+            processors=processor,
+            publish=lambda sighting: self.bus.publish(Topic.SIGHTINGS, sighting.camera_id, sighting),
+            data_dir=self.data_dir,
+            recording_root=self.config.recording.directory or self.data_dir / "recordings",
         )
 
     def _lazy_detector(self) -> Detector:

@@ -2,6 +2,8 @@
 
 Operators open cases and search; the audit log of a case is for mediators. Every search,
 photo upload and verdict is audited by the case service with the user and the case reason.
+``/cases/{id}/backscan`` runs detection over record-only cameras' recordings for the case
+(`alerts.search.backscan`); its start, cancel and end are audited too.
 """
 
 import asyncio
@@ -18,14 +20,21 @@ from fastapi import (
     Request,
     WebSocket,
     WebSocketDisconnect,
-    WebSocketException,
     status,
 )
+from pydantic import BaseModel, Field
 
+from alerts.search.backscan import (
+    BackscanBusy,
+    BackscanError,
+    BackscanOptions,
+    BackscanProgress,
+    BackscanService,
+)
 from alerts.search.cases import Candidate, CaseNotFound, CaseService, CaseView
 from alerts.search.colours import top_colours
 from alerts.search.descriptors import Descriptor
-from api.auth import LOCAL_USER_NAME, CurrentUser, Role, RoleRequirement, User, require_role
+from api.auth import CurrentUser, Role, require_role, require_websocket_role
 from api.deps import ServicesDep
 from api.schemas import (
     AlertPublic,
@@ -51,16 +60,6 @@ MAX_PHOTO_BYTES = 20 * 1024 * 1024
 _OPERATOR = [Depends(require_role(Role.OPERATOR))]
 
 
-class _WebSocketRole(RoleRequirement):
-    """`require_role` for WebSocket routes, whose dependencies get a WebSocket, not a Request."""
-
-    def __call__(self, websocket: WebSocket) -> User:  # type: ignore[override]
-        user = User(name=LOCAL_USER_NAME, role=websocket.app.state.default_role)
-        if not user.role.covers(self.role):
-            raise WebSocketException(code=1008, reason=f"needs role '{self.role.value}' or higher")
-        return user
-
-
 def get_cases(services: ServicesDep) -> CaseService:
     if services.cases is None:
         raise HTTPException(
@@ -70,6 +69,119 @@ def get_cases(services: ServicesDep) -> CaseService:
 
 
 CasesDep = Annotated[CaseService, Depends(get_cases)]
+
+
+def get_backscan(request: Request) -> BackscanService:
+    backscan: BackscanService | None = getattr(request.app.state, "backscan", None)
+    if backscan is None:
+        raise HTTPException(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, detail="back-scan is not enabled"
+        )
+    return backscan
+
+
+BackscanDep = Annotated[BackscanService, Depends(get_backscan)]
+
+
+class BackscanCreate(BaseModel):
+    """Start a back-scan: how far from her last-seen place to look (both optional)."""
+
+    model_config = {"extra": "forbid"}
+
+    max_cameras: int = Field(
+        default=10,
+        ge=1,
+        le=500,
+        description="Record-only cameras to scan, nearest first. Raising it: slower.",
+    )
+    max_walk_minutes: float | None = Field(
+        default=None, gt=0, le=24 * 60, description="Only cameras within this walk; default: the case window."
+    )
+
+
+class BackscanCameraPublic(BaseModel):
+    camera_id: str
+    walk_s: float = Field(description="Walking seconds from the last-seen place.")
+    state: str
+    segments: int
+    segments_done: int
+    sightings: int
+
+
+class BackscanErrorPublic(BaseModel):
+    camera_id: str
+    path: str
+    start: float
+    error: str
+
+
+class BackscanPublic(BaseModel):
+    """A back-scan job's progress; sightings it found are among the case's candidates."""
+
+    job_id: str
+    case_id: str
+    state: str = Field(description="queued, running, done, failed or cancelled.")
+    requested_by: str
+    window_start: float
+    window_end: float
+    anchor_camera: str = Field(description="Camera the walking times are measured from.")
+    cameras_total: int
+    cameras_done: int
+    segments_total: int
+    segments_done: int
+    segments_skipped: int = Field(description="Already scanned by an earlier job.")
+    video_seconds: float = Field(description="Recorded seconds scanned so far.")
+    frames: int
+    sightings: int
+    sighting_ids: list[str]
+    current_camera: str | None
+    cameras: list[BackscanCameraPublic] = Field(description="Nearest first, in visiting order.")
+    errors: list[BackscanErrorPublic] = Field(description="Segments that could not be read (skipped).")
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    message: str
+
+    @classmethod
+    def from_progress(cls, p: BackscanProgress) -> "BackscanPublic":
+        return cls(
+            job_id=p.job_id,
+            case_id=p.case_id,
+            state=p.state.value,
+            requested_by=p.requested_by,
+            window_start=p.window_start,
+            window_end=p.window_end,
+            anchor_camera=p.anchor_camera,
+            cameras_total=p.cameras_total,
+            cameras_done=p.cameras_done,
+            segments_total=p.segments_total,
+            segments_done=p.segments_done,
+            segments_skipped=p.segments_skipped,
+            video_seconds=p.video_seconds,
+            frames=p.frames,
+            sightings=p.sightings,
+            sighting_ids=list(p.sighting_ids),
+            current_camera=p.current_camera,
+            cameras=[
+                BackscanCameraPublic(
+                    camera_id=c.camera_id,
+                    walk_s=c.walk_s,
+                    state=c.state.value,
+                    segments=c.segments,
+                    segments_done=c.segments_done,
+                    sightings=c.sightings,
+                )
+                for c in p.cameras
+            ],
+            errors=[
+                BackscanErrorPublic(camera_id=e.camera_id, path=e.path, start=e.start, error=e.error)
+                for e in p.errors
+            ],
+            submitted_at=p.submitted_at,
+            started_at=p.started_at,
+            finished_at=p.finished_at,
+            message=p.message,
+        )
 
 
 @router.post("", dependencies=_OPERATOR, status_code=status.HTTP_201_CREATED)
@@ -176,9 +288,54 @@ def list_audit(case_id: str, cases: CasesDep) -> list[AuditPublic]:
         ]
 
 
-@router.websocket("/{case_id}/watch", dependencies=[Depends(_WebSocketRole(Role.OPERATOR))])
+@router.post("/{case_id}/backscan", dependencies=_OPERATOR, status_code=status.HTTP_202_ACCEPTED)
+def start_backscan(
+    case_id: str,
+    user: CurrentUser,
+    backscan: BackscanDep,
+    body: Annotated[BackscanCreate | None, Body()] = None,
+) -> BackscanPublic:
+    """Scan the record-only cameras nearest her last-seen place over the case window (in the background).
+
+    Audited with the user and the case reason. 409 while the case's previous back-scan is
+    still queued or running.
+    """
+    options = body or BackscanCreate()
+    with _errors():
+        try:
+            progress = backscan.submit(
+                case_id, user.name, BackscanOptions(options.max_cameras, options.max_walk_minutes)
+            )
+        except BackscanBusy as error:
+            raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(error)) from error
+        except BackscanError as error:
+            raise HTTPException(
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)
+            ) from error
+    return BackscanPublic.from_progress(progress)
+
+
+@router.get("/{case_id}/backscan", dependencies=_OPERATOR)
+def read_backscan(case_id: str, cases: CasesDep, backscan: BackscanDep) -> BackscanPublic:
+    """Progress of the case's latest back-scan."""
+    with _errors():
+        cases.view(case_id)
+    progress = backscan.progress(case_id)
+    if progress is None:
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"case {case_id}: no back-scan yet")
+    return BackscanPublic.from_progress(progress)
+
+
+@router.delete("/{case_id}/backscan", dependencies=_OPERATOR)
+def cancel_backscan(case_id: str, user: CurrentUser, backscan: BackscanDep) -> BackscanPublic:
+    """Cancel the case's back-scan (audited); sightings found so far stay. A finished job comes back as is."""
+    with _errors():
+        return BackscanPublic.from_progress(backscan.cancel(case_id, user.name))
+
+
+@router.websocket("/{case_id}/watch", dependencies=[Depends(require_websocket_role(Role.OPERATOR))])
 async def watch_case(websocket: WebSocket, case_id: str) -> None:
-    """Live case alerts of one case, one JSON `AlertPublic` per message. Needs role operator."""
+    """Live case alerts of one case, one JSON `AlertPublic` per message. Needs role operator (``?token=``)."""
     services = websocket.app.state.services
     if services.cases is None:
         await websocket.close(code=1008)

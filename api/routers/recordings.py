@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse, Response
 
-from api.auth import CurrentUser, Role, require_role
+from api.auth import CurrentUser, Role, public, require_role
 from api.deps import ConfigDep, StoreDep, parse_time
 from ingest.clips import ClipError, ClipManifest, export_clip
 from vigil.db.recordings import RecordingIndex
@@ -102,7 +102,7 @@ def read_clip_manifest(
     return Response(manifest.to_json(), media_type="application/json")
 
 
-@router.get("/metrics", dependencies=[Depends(require_role(Role.VIEWER))], include_in_schema=False)
+@router.get("/metrics", dependencies=[Depends(public())], include_in_schema=False)  # Prometheus scrapes
 def read_metrics() -> Response:
     """Prometheus text format: per-camera ingest counters registered by `ingest.metrics`."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest

@@ -1,4 +1,4 @@
-"""HTTP API: routes, filters, crops, hostile parameters and role declarations."""
+"""HTTP API: routes, filters, crops, hostile parameters and role declarations (logins: test_auth.py)."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from fastapi.dependencies.models import Dependant
 from fastapi.testclient import TestClient
 
 from api import ApiServices, Role, create_app
-from api.auth import RoleRequirement, default_role_for
+from api.auth import Public, RoleRequirement
 from config.models import VigilConfig
 from tests.db.test_store import make_alert, make_sighting
+from tests.factories import auth_headers
 from vigil.db import Store
 from vigil.types import AlertKind, CameraHealth, HealthState
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
 
 
-def make_config(host: str = "127.0.0.1") -> VigilConfig:
+def make_config() -> VigilConfig:
     return VigilConfig.model_validate(
         {
-            "api": {"host": host},
             "cameras": [
                 {"id": "cam1", "name": "Gate", "url": "rtsp://10.0.0.1/main", "role": "ai"},
                 {"id": "cam2", "name": "Bridge", "url": "rtsp://10.0.0.2/main", "ptz": True},
@@ -43,18 +43,30 @@ class Site:
     live: dict[str, CameraHealth] = field(default_factory=dict)
 
 
-def make_site(tmp_path: Path, *, host: str = "127.0.0.1", role: Role | None = None) -> Site:
+def make_site(tmp_path: Path, *, role: Role | None = Role.ADMIN) -> Site:
+    """A site whose client is logged in with `role` (None: not logged in)."""
     data_dir = tmp_path / "data"
     (data_dir / "crops").mkdir(parents=True)
     store = Store.open(data_dir / "vigil.db")
     live: dict[str, CameraHealth] = {}
-    services = ApiServices(store=store, health=lambda: live, data_dir=data_dir, default_role=role)
-    return Site(TestClient(create_app(make_config(host), services)), store, data_dir, live)
+    services = ApiServices(store=store, health=lambda: live, data_dir=data_dir)
+    client = TestClient(create_app(make_config(), services))
+    if role is not None:
+        client.headers.update(auth_headers(client, store, role))
+    return Site(client, store, data_dir, live)
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    site = make_site(tmp_path)
+    """Logged in as a viewer: enough for everything but crops and stream URLs."""
+    site = make_site(tmp_path, role=Role.VIEWER)
+    yield site
+    site.store.close()
+
+
+@pytest.fixture
+def operator_site(tmp_path: Path) -> Iterator[Site]:
+    site = make_site(tmp_path, role=Role.OPERATOR)
     yield site
     site.store.close()
 
@@ -72,7 +84,8 @@ def test_health_counts_enabled_cameras_online(site: Site) -> None:
     assert body["version"]
 
 
-def test_cameras_merge_config_with_live_health_over_stored(site: Site) -> None:
+def test_cameras_merge_config_with_live_health_over_stored(tmp_path: Path) -> None:
+    site = make_site(tmp_path, role=Role.ADMIN)
     site.store.upsert_health(CameraHealth("cam1", HealthState.ONLINE, "old row", since=1.0))
     site.live["cam1"] = CameraHealth("cam1", HealthState.DEGRADED, "low fps", since=5.0, frames=42)
     body = site.client.get("/cameras").json()
@@ -81,7 +94,12 @@ def test_cameras_merge_config_with_live_health_over_stored(site: Site) -> None:
     assert cam1["role"] == "ai" and cam1["health"]["state"] == "degraded" and cam1["health"]["frames"] == 42
     assert cam2["ptz"] is True and cam2["health"] is None
     assert cam3["enabled"] is False
-    assert cam1["url"] == "rtsp://10.0.0.1/main"  # the loopback local user is admin
+    assert cam1["url"] == "rtsp://10.0.0.1/main"  # admins see stream URLs
+    site.store.close()
+
+
+def test_viewer_does_not_see_stream_urls(site: Site) -> None:
+    assert all(camera["url"] is None for camera in site.client.get("/cameras").json()["items"])
 
 
 def test_camera_by_id_and_unknown_camera(site: Site) -> None:
@@ -133,7 +151,8 @@ def test_read_sighting_and_unknown_id(site: Site) -> None:
     assert response.json() == {"detail": "sighting 'unknown' not found"}
 
 
-def test_crop_is_served_as_jpeg(site: Site) -> None:
+def test_crop_is_served_as_jpeg(operator_site: Site) -> None:
+    site = operator_site
     (site.data_dir / "crops" / "a.jpg").write_bytes(JPEG)
     sighting = make_sighting(crop_path="crops/a.jpg")
     site.store.add_sighting(sighting)
@@ -153,7 +172,8 @@ def test_crop_is_served_as_jpeg(site: Site) -> None:
         ("/etc/passwd", "outside the data directory"),  # absolute path replaces the root on join
     ],
 )
-def test_crop_refused(site: Site, tmp_path: Path, crop_path: str | None, detail: str) -> None:
+def test_crop_refused(operator_site: Site, tmp_path: Path, crop_path: str | None, detail: str) -> None:
+    site = operator_site
     (tmp_path / "secret.jpg").write_bytes(JPEG)
     sighting = make_sighting(crop_path=crop_path)
     site.store.add_sighting(sighting)
@@ -162,8 +182,8 @@ def test_crop_refused(site: Site, tmp_path: Path, crop_path: str | None, detail:
     assert detail in response.json()["detail"]
 
 
-def test_crop_of_unknown_sighting_is_404(site: Site) -> None:
-    assert site.client.get("/sightings/unknown/crop.jpg").status_code == 404
+def test_crop_of_unknown_sighting_is_404(operator_site: Site) -> None:
+    assert operator_site.client.get("/sightings/unknown/crop.jpg").status_code == 404
 
 
 # -- alerts -----------------------------------------------------------------------------------
@@ -217,6 +237,8 @@ def test_hostile_parameters_are_422_with_one_clear_line(site: Site, url: str, de
 # -- roles ------------------------------------------------------------------------------------
 
 UNGUARDED = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
+PUBLIC = {"/health", "/metrics", "/auth/login"}
+"""Routes anyone may call without logging in; any other route needs a role."""
 
 
 def _routes(app: FastAPI) -> dict[str, Dependant | None]:
@@ -232,13 +254,16 @@ def _routes(app: FastAPI) -> dict[str, Dependant | None]:
     }
 
 
-def _required_roles(dependant: Dependant) -> list[Role]:
-    found: list[Role] = []
+def _required_roles(dependant: Dependant) -> list[Role | None]:
+    """The roles a route's dependencies require; None for each `public()` marker."""
+    found: list[Role | None] = []
     pending = list(dependant.dependencies)
     while pending:
         sub = pending.pop()
         if isinstance(sub.call, RoleRequirement):
             found.append(sub.call.role)
+        elif isinstance(sub.call, Public):
+            found.append(None)
         pending.extend(sub.dependencies)
     return found
 
@@ -249,18 +274,34 @@ def _app(site: Site) -> FastAPI:
     return app
 
 
-def test_every_route_declares_exactly_one_role(site: Site) -> None:
+def test_every_route_declares_exactly_one_role_or_is_explicitly_public(site: Site) -> None:
     routes = {path: dependant for path, dependant in _routes(_app(site)).items() if path not in UNGUARDED}
     assert set(routes) >= {
         "/health",
+        "/auth/login",
+        "/auth/me",
         "/cameras",
         "/sightings",
         "/sightings/{sighting_id}/crop.jpg",
         "/alerts",
+        "/cases/{case_id}/watch",
     }
+    public = set()
     for path, dependant in routes.items():
         assert dependant is not None, f"{path} is not a FastAPI route and cannot declare a role"
-        assert len(_required_roles(dependant)) == 1, f"{path} must declare exactly one required role"
+        roles = _required_roles(dependant)
+        assert len(roles) == 1, f"{path} must declare exactly one required role or public(), got {roles}"
+        if roles == [None]:
+            public.add(path)
+    assert public == PUBLIC  # a new open route is a decision, not an accident
+
+
+@pytest.mark.parametrize("path", sorted(PUBLIC - {"/auth/login"}))
+def test_public_routes_answer_without_login(tmp_path: Path, path: str) -> None:
+    site = make_site(tmp_path, role=None)
+    response = site.client.get(path)
+    site.store.close()
+    assert response.status_code == 200, response.text
 
 
 def test_crop_route_needs_operator(site: Site) -> None:
@@ -276,40 +317,17 @@ def test_crop_route_needs_operator(site: Site) -> None:
         (Role.OPERATOR, "/sightings/x/crop.jpg", 404),  # allowed through; the sighting is unknown
         (Role.VIEWER, "/sightings", 200),
         (Role.VIEWER, "/alerts", 200),
+        (None, "/sightings", 401),  # nothing but /health and /metrics without a login
+        (None, "/cameras", 401),
     ],
 )
-def test_role_is_enforced(tmp_path: Path, role: Role, url: str, status: int) -> None:
+def test_role_is_enforced(tmp_path: Path, role: Role | None, url: str, status: int) -> None:
     site = make_site(tmp_path, role=role)
     response = site.client.get(url)
     site.store.close()
     assert response.status_code == status, response.text
     if status == 403:
         assert "needs role 'operator'" in response.json()["detail"]
-
-
-def test_non_loopback_bind_limits_local_user_and_hides_urls(tmp_path: Path) -> None:
-    site = make_site(tmp_path, host="0.0.0.0")
-    cameras = site.client.get("/cameras").json()["items"]
-    crop = site.client.get("/sightings/x/crop.jpg")
-    site.store.close()
-    assert all(camera["url"] is None for camera in cameras)
-    assert crop.status_code == 403
-
-
-@pytest.mark.parametrize(
-    ("host", "role"),
-    [
-        ("127.0.0.1", Role.ADMIN),
-        ("127.0.0.2", Role.ADMIN),  # all of 127/8 is loopback
-        ("::1", Role.ADMIN),
-        ("localhost", Role.ADMIN),
-        ("0.0.0.0", Role.VIEWER),  # every interface
-        ("192.168.1.10", Role.VIEWER),
-        ("vigil.local", Role.VIEWER),  # a name may resolve anywhere
-    ],
-)
-def test_default_role_for_bind_address(host: str, role: Role) -> None:
-    assert default_role_for(host) is role
 
 
 def test_openapi_docs_are_served(site: Site) -> None:

@@ -12,6 +12,7 @@ from alerts.search.cases import CaseService
 from alerts.search.graph import CameraGraph
 from api import ApiServices, Role, create_app
 from config.models import VigilConfig
+from tests.factories import auth_headers
 from vigil.db import Store
 from vigil.db.cases import CaseStore
 
@@ -22,10 +23,9 @@ def client(tmp_path: Path) -> Iterator[tuple[TestClient, CaseStore]]:
     store = Store.open(tmp_path / "vigil.db")
     cases = CaseStore.for_store(store)
     service = CaseService(store, cases, CameraGraph.from_cameras(config.cameras), detector=None)
-    services = ApiServices(
-        store=store, health=dict, data_dir=tmp_path, default_role=Role.ADMIN, cases=service
-    )
+    services = ApiServices(store=store, health=dict, data_dir=tmp_path, cases=service)
     with TestClient(create_app(config, services)) as test_client:
+        test_client.headers.update(auth_headers(test_client, store, Role.OPERATOR))
         yield test_client, cases
     store.close()
 
@@ -60,10 +60,15 @@ def test_broken_photo_uploads_are_refused_and_not_audited(
     ],
 )
 def test_hostile_case_requests(
-    client: tuple[TestClient, CaseStore], method: str, path: str, payload: dict | None, status: int
+    client: tuple[TestClient, CaseStore],
+    method: str,
+    path: str,
+    payload: dict[str, object] | None,
+    status: int,
 ) -> None:
     api, cases = client
     response = api.request(method.upper(), path, json=payload)
     assert response.status_code == status, response.text
     assert isinstance(response.json()["detail"], str)  # one error shape
-    assert cases.audit_trail() == []  # nothing happened, nothing to audit
+    # Nothing happened, nothing to audit (but the fixture's login).
+    assert [record.action for record in cases.audit_trail()] == ["login"]

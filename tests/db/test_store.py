@@ -19,7 +19,7 @@ from vigil.db.tables import metadata
 from vigil.errors import ConfigError, ValidationError
 from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
 
-HEAD = "0003"  # latest migration (0002 cases, 0003 recordings)
+HEAD = "0004"  # latest migration (0002 cases, 0003 recordings, 0004 users)
 
 
 def make_sighting(

@@ -133,11 +133,16 @@ def test_api_clip_mp4_manifest_and_errors(
 
     from api import ApiServices, Role, create_app
     from config.models import VigilConfig
+    from tests.factories import auth_headers
 
     store = Store.open(tmp_path / "vigil.db")  # the same file the `index` fixture filled
     config = VigilConfig.model_validate({"cameras": [{"id": "cam1", "url": "rtsp://10.0.0.1/main"}]})
-    services = ApiServices(store=store, health=dict, data_dir=tmp_path, default_role=Role.ADMIN)
+    services = ApiServices(store=store, health=dict, data_dir=tmp_path)
     client = TestClient(create_app(config, services))
+    # Without a login an export is refused before anything is cut or audited.
+    anonymous = client.get("/cameras/cam1/clip.mp4", params={"start": 1, "end": 2, "reason": "no login"})
+    assert anonymous.status_code == 401
+    client.headers.update(auth_headers(client, store, Role.MEDIATOR))  # exports need mediator
     start, end = recorded[0].start + 0.5, recorded[1].end - 0.5
     # An export without a reason is refused: evidence must say why it was taken.
     refused = client.get("/cameras/cam1/clip.mp4", params={"start": start, "end": end})
@@ -160,9 +165,9 @@ def test_api_clip_mp4_manifest_and_errors(
     from vigil.db.cases import CaseStore
 
     audit = [r for r in CaseStore.for_store(store).audit_trail() if r.action == "export_clip"]
-    assert len(audit) == 1 and audit[0].reason == reason and audit[0].user
+    assert len(audit) == 1 and audit[0].reason == reason and audit[0].user == "test-mediator"
     assert audit[0].detail["sha256"] == response.headers["x-vigil-clip-sha256"]
-    metrics = client.get("/metrics")
+    metrics = client.get("/metrics", headers={"Authorization": ""})  # Prometheus scrapes without a login
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     store.close()
 

@@ -16,6 +16,7 @@ from alerts.search.index import SightingIndex
 from alerts.search.ranking import Gallery, Query, score
 from api import ApiServices, Role, create_app
 from config.models import VigilConfig
+from tests.factories import auth_headers
 from vigil.db import Store
 from vigil.db.cases import CaseStore
 from vigil.types import AlertKind, PathPoint, Sighting
@@ -102,8 +103,10 @@ def make_client(tmp_path: Path, role: Role = Role.OPERATOR) -> tuple[TestClient,
         {"id": "cam2", "url": "rtsp://10.0.0.2/a", "role": "ai", "position": {"x": 900, "y": 0}},
     ]})  # fmt: skip
     service = CaseService(store, CaseStore.for_store(store), CameraGraph.from_cameras(config.cameras))
-    services = ApiServices(store=store, health=dict, data_dir=tmp_path, default_role=role, cases=service)
-    return TestClient(create_app(config, services)), store, service
+    services = ApiServices(store=store, health=dict, data_dir=tmp_path, cases=service)
+    client = TestClient(create_app(config, services))
+    client.headers.update(auth_headers(client, store, role))
+    return client, store, service
 
 
 def test_case_flow_candidates_feedback_trail_and_audit(tmp_path: Path) -> None:
@@ -150,7 +153,8 @@ def test_live_watch_raises_case_alert_and_pushes_it_over_websocket(tmp_path: Pat
     client, _, service = make_client(tmp_path)
     case_id = client.post("/cases", json={"reason": "lost child", "upper": ["red"], "lower": ["blue"],
                                           "threshold": 0.6}).json()["id"]  # fmt: skip
-    with client.websocket_connect(f"/cases/{case_id}/watch") as socket:
+    token = client.headers["Authorization"].removeprefix("Bearer ")
+    with client.websocket_connect(f"/cases/{case_id}/watch?token={token}") as socket:
         assert service.on_sighting(make_sighting("green", "white", start=2000)) == []
         alerts = service.on_sighting(make_sighting("red", "blue", start=2000))
         assert [a.kind for a in alerts] == [AlertKind.CASE_MATCH]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from vigil.commands.options import add_run_options
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         if not args.keep_data and args.config == DEMO_CONFIG and config.data_dir.exists():
             shutil.rmtree(config.data_dir)
+        from vigil.commands.user import ensure_first_admin_for
+
+        login = ensure_first_admin_for(config, generate=True)
         runtime = Runtime(config)
         runtime.start()
         try:
@@ -62,5 +66,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         if not args.json:
             print(f"cameras: {base_url}/cam1..cam3 (vigil sim)\nAPI: {api_url}  (OpenAPI: {api_url}/docs)")
+        if login is not None:  # stdout carries only the JSON summary with --json
+            print(login, file=sys.stderr if args.json else sys.stdout)
         summary = run_until_done(runtime, args.duration, api_url, args.json)
     return 0 if summary.frames > 0 else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from vigil.commands.options import add_run_options
 
@@ -37,10 +38,18 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--role {args.role} needs bus: {{type: kafka, bootstrap_servers: ...}} in {args.config}"
         )
+    serve = not args.no_api and role is not Role.EDGE
+    if serve:
+        from vigil.commands.user import ensure_first_admin_for
+
+        # Refuse before starting anything: an API nobody can log in to is no use.
+        notice = ensure_first_admin_for(config, generate=False)
+        if notice is not None:
+            print(notice, file=sys.stderr)
     runtime = Runtime(config, role=role)
     runtime.start()
     try:
-        api_url = None if args.no_api or role is Role.EDGE else runtime.serve_api(args.host, args.port)
+        api_url = runtime.serve_api(args.host, args.port) if serve else None
     except BaseException:
         runtime.stop()
         raise

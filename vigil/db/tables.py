@@ -75,3 +75,16 @@ camera_health_events = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.Index("ix_camera_health_events_camera_id_at", "camera_id", "at"),
 )
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(256), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    # Bumped by a password change or a disable: tokens carrying an older version stop working.
+    sa.Column("token_version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_login_at", sa.Float, nullable=True),
+)

@@ -1,0 +1,726 @@
+"""Back-scan: detection and tracking over record-only cameras' recordings, for one case.
+
+Only the AI cameras detect live; the others only record. A back-scan job takes the
+record-only cameras nearest (walking time on the camera graph) to where she was last
+seen, decodes their recorded segments over the case window at each camera's
+``detect_fps``, and runs the frames through the live pipeline's own stages: privacy
+masks, the shared detector, `vigil.processing.CameraProcessor` (filters, tracker, sighting
+builder, built by the runtime exactly as for an AI camera) and the same descriptors.
+Sightings carry the recording's wall time and leave through the live publish path (the
+``sightings`` topic: stored, then scored against open cases, raising a case alert above
+the case threshold), so they rank among the candidates with every other sighting.
+
+Jobs run on one worker thread, in submission order, at most one queued or running per
+case. Progress is readable at any time; a segment that cannot be decoded is reported and
+skipped; cancel stops at the next frame and keeps what was found. Starts, cancels and
+ends are written to the case's audit log. The scanned spans are held against retention
+while the job runs.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from alerts.search.cases import CaseNotFound, CaseService
+from alerts.search.descriptors import describe
+from alerts.search.graph import CameraGraph, Reachable
+from config.models import CameraConfig, CameraRole, VigilConfig
+from detectors.base import Detector
+from detectors.gating import RegionPlan
+from vigil.db.cases import AuditRecord, CaseRecord, CaseStore
+from vigil.db.recordings import RecordingIndex, SegmentRecord
+from vigil.db.store import Store
+from vigil.errors import ValidationError, VigilError
+from vigil.masks import apply_privacy_masks
+from vigil.processing import CameraProcessor
+from vigil.types import Detections, Frame, Image, Sighting
+
+log = logging.getLogger(__name__)
+
+ProcessorFactory = Callable[[CameraConfig], CameraProcessor]
+"""Builds a camera's processor as the runtime does for an AI camera (no rules: no past alerts)."""
+SightingSink = Callable[[Sighting], None]
+"""Publishes a described sighting where live ones go (the ``sightings`` topic)."""
+DetectorProvider = Callable[[], Detector]
+"""The shared detector, built on first use."""
+
+SEEK_MIN_S = 2.0
+"""Seek inside a segment only when the window starts this far into it (else decode from its start)."""
+STORE_WAIT_S = 30.0
+"""At the end of a job, wait this long at most for its sightings to be stored (the bus is asynchronous)."""
+
+
+class BackscanError(VigilError):
+    """A back-scan cannot start: the case is not scannable, or a job for it is already active."""
+
+
+class BackscanBusy(BackscanError):
+    """The case already has a queued or running back-scan."""
+
+
+class JobState(enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class BackscanOptions:
+    """How far a back-scan reaches.
+
+    Attributes:
+        max_cameras: Scan at most this many record-only cameras, nearest first. Raising it
+            finds her farther away and costs scan time linearly.
+        max_walk_minutes: Only cameras within this walking time of the last-seen place;
+            None: whatever she could have walked within the case window.
+    """
+
+    max_cameras: int = 10
+    max_walk_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_cameras < 1:
+            raise ValidationError(f"max_cameras: expected >= 1, got {self.max_cameras}")
+        if self.max_walk_minutes is not None and not (
+            math.isfinite(self.max_walk_minutes) and self.max_walk_minutes > 0
+        ):
+            raise ValidationError(f"max_walk_minutes: expected > 0, got {self.max_walk_minutes}")
+
+
+@dataclass(frozen=True)
+class PlannedCamera:
+    """A camera to scan: its walking time from the last-seen place and its segments in the window."""
+
+    camera_id: str
+    walk_s: float
+    segments: tuple[SegmentRecord, ...]
+
+
+@dataclass(frozen=True)
+class BackscanPlan:
+    """What a job scans: cameras nearest first, each over [start, end)."""
+
+    case_id: str
+    start: float
+    end: float
+    anchor_camera: str
+    anchor_at: float
+    cameras: tuple[PlannedCamera, ...]
+
+    @property
+    def segments(self) -> int:
+        return sum(len(camera.segments) for camera in self.cameras)
+
+
+@dataclass(frozen=True)
+class SegmentError:
+    """A segment that could not be scanned (corrupt, missing), and why; the job went on."""
+
+    camera_id: str
+    path: str
+    start: float
+    error: str
+
+
+@dataclass(frozen=True)
+class CameraProgress:
+    camera_id: str
+    walk_s: float
+    segments: int
+    segments_done: int = 0
+    sightings: int = 0
+    state: JobState = JobState.QUEUED
+
+
+@dataclass(frozen=True)
+class BackscanProgress:
+    """A job as seen from outside, at one moment.
+
+    Attributes:
+        video_seconds: Recorded time scanned so far (window part of each segment).
+        frames: Frames run through detection.
+        segments_skipped: Segments whose span an earlier job already scanned (not scanned twice).
+        sighting_ids: Sightings the job published (found by back-scan).
+        cameras: Per camera, in visiting order (nearest first).
+        message: Why it failed, or a note (nothing to scan).
+    """
+
+    job_id: str
+    case_id: str
+    state: JobState
+    requested_by: str
+    submitted_at: float
+    window_start: float
+    window_end: float
+    anchor_camera: str
+    cameras_total: int
+    cameras_done: int
+    segments_total: int
+    segments_done: int
+    segments_skipped: int
+    video_seconds: float
+    frames: int
+    sightings: int
+    sighting_ids: tuple[str, ...]
+    current_camera: str | None
+    cameras: tuple[CameraProgress, ...]
+    errors: tuple[SegmentError, ...]
+    started_at: float | None
+    finished_at: float | None
+    message: str = ""
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started_at is None:
+            return 0.0
+        return (self.finished_at or time.time()) - self.started_at
+
+
+def rank_cameras(
+    cameras: Sequence[CameraConfig], graph: CameraGraph, anchor: str, reach_s: float
+) -> list[Reachable]:
+    """Record-only cameras within `reach_s` walking seconds of `anchor`, nearest first.
+
+    Cameras without a position on the map cannot be placed and are left out, as are AI
+    cameras (already detected live) and disabled ones.
+    """
+    found = []
+    for camera in cameras:
+        if camera.role is not CameraRole.RECORD or not camera.enabled:
+            continue
+        metres = graph.distance(anchor, camera.id)
+        if metres is None:
+            continue
+        walk_s = metres / graph.walking_speed
+        if walk_s <= reach_s:
+            found.append(Reachable(camera.id, round(walk_s, 1)))
+    found.sort(key=lambda r: (r.walk_s, r.camera_id))
+    return found
+
+
+class SegmentDecoder:
+    """Frames of one camera's consecutive segments at `fps`, timestamped by recording wall time.
+
+    Decoding starts at the keyframe before the window (segments are keyframe-aligned, so a
+    seek lands on a decodable frame) and stops at its end; inside it every frame is decoded,
+    since inter frames depend on each other, but only the frames kept are converted to BGR
+    and copied. Skipping non-reference frames (``skip_frame="NONREF"``, ~20 % of decode on
+    B-frame streams) was tried and left out: the reference frames left are unevenly spaced
+    (0.8 s / 0.2 s steps at 2 fps on the sample clip), which the tracker's motion model pays
+    for, and decode is a small part of the cost next to detection.
+
+    Args:
+        fps: Frames per second to hand over (the camera's ``detect_fps``).
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.period = 1.0 / fps
+        self.fps = fps
+        self._next_due = -math.inf
+        self.decoded = 0
+        """Frames the codec produced (kept or not), for cost accounting."""
+
+    def frames(
+        self, path: Path, segment_start: float, start: float, end: float
+    ) -> Generator[tuple[float, Image], None, None]:
+        """(wall time, BGR image) of the frames due in ``[start, end)`` of one segment file.
+
+        Raises:
+            OSError / av.FFmpegError: The file is missing or cannot be decoded (possibly
+                after some frames were yielded).
+        """
+        import av
+
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            time_base = float(stream.time_base or 1 / 90000)
+            first_pts = stream.start_time
+            if first_pts is None:
+                first_pts = next(p.pts for p in container.demux(stream) if p.pts is not None)
+                container.seek(first_pts, stream=stream, backward=True)
+            if start - segment_start >= SEEK_MIN_S:
+                container.seek(
+                    first_pts + int((start - segment_start) / time_base), stream=stream, backward=True
+                )
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                self.decoded += 1
+                at = segment_start + (frame.pts - first_pts) * time_base
+                if at >= end:
+                    break
+                if at < start:
+                    continue
+                if at < self._next_due - 1e-3:
+                    continue
+                # On the grid while frames keep up; after a gap, restart the grid at this frame.
+                due = self._next_due + self.period
+                self._next_due = due if at - self._next_due < self.period else at + self.period
+                yield at, np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+
+
+@dataclass
+class _Job:
+    """A job's mutable state; read through `snapshot` under the service lock."""
+
+    id: str
+    case: CaseRecord
+    user: str
+    plan: BackscanPlan
+    submitted_at: float
+    cameras: list[CameraProgress]
+    state: JobState = JobState.QUEUED
+    started_at: float | None = None
+    finished_at: float | None = None
+    segments_done: int = 0
+    segments_skipped: int = 0
+    video_seconds: float = 0.0
+    frames: int = 0
+    sighting_ids: list[str] = field(default_factory=list)
+    current: int | None = None
+    errors: list[SegmentError] = field(default_factory=list)
+    message: str = ""
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def snapshot(self) -> BackscanProgress:
+        return BackscanProgress(
+            job_id=self.id,
+            case_id=self.case.id,
+            state=self.state,
+            requested_by=self.user,
+            submitted_at=self.submitted_at,
+            window_start=self.plan.start,
+            window_end=self.plan.end,
+            anchor_camera=self.plan.anchor_camera,
+            cameras_total=len(self.cameras),
+            cameras_done=sum(c.state.finished for c in self.cameras),
+            segments_total=self.plan.segments,
+            segments_done=self.segments_done,
+            segments_skipped=self.segments_skipped,
+            video_seconds=round(self.video_seconds, 3),
+            frames=self.frames,
+            sightings=len(self.sighting_ids),
+            sighting_ids=tuple(self.sighting_ids),
+            current_camera=None if self.current is None else self.cameras[self.current].camera_id,
+            cameras=tuple(self.cameras),
+            errors=tuple(self.errors),
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            message=self.message,
+        )
+
+
+class BackscanService:
+    """Queues and runs back-scan jobs on one worker thread.
+
+    Args:
+        config: Site config: cameras (role, position, detect_fps, privacy masks) and tracker settings.
+        cases: The case service (case, trail).
+        case_store: Case tables, for the audit log.
+        store: The sightings store (a job ends once its sightings are stored).
+        recordings: The recording index.
+        graph: Camera positions and walking speed.
+        detector: The shared detector, built on first use.
+        processors: Builds a camera's `CameraProcessor` the way the runtime does.
+        publish: Sends a described sighting down the live path.
+        data_dir: Where the sighting builder saves crops (``crop_path`` is relative to it).
+        recording_root: Where relative segment paths live.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: VigilConfig,
+        cases: CaseService,
+        case_store: CaseStore,
+        store: Store,
+        recordings: RecordingIndex,
+        graph: CameraGraph,
+        detector: DetectorProvider,
+        processors: ProcessorFactory,
+        publish: SightingSink,
+        data_dir: Path,
+        recording_root: Path | None = None,
+    ) -> None:
+        self._config = config
+        self._cases = cases
+        self._case_store = case_store
+        self._store = store
+        self._recordings = recordings
+        self._graph = graph
+        self._detector = detector
+        self._processors = processors
+        self._publish = publish
+        self._data_dir = Path(data_dir)
+        self._recording_root = recording_root
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}  # latest job per case id
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._scanned: dict[int, list[tuple[float, float]]] = {}  # segment id -> spans already scanned
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def plan(self, case_id: str, options: BackscanOptions | None = None) -> BackscanPlan:
+        """The cameras and segments a job for this case would scan, nearest camera first.
+
+        The last-seen place is the case's last-seen camera (else her first confirmed
+        sighting); a camera is in reach when its walking time from there fits between the
+        last-seen time and either end of the window (and `max_walk_minutes`). The nearest
+        `max_cameras` cameras with recording in the window are taken; nearer ones without
+        any recording are listed too (with no segments), so a gap is visible.
+
+        Raises:
+            CaseNotFound: No such case.
+            BackscanError: The case has no last-seen camera and no confirmed sighting, or
+                that camera has no position on the map.
+        """
+        options = options or BackscanOptions()
+        view = self._cases.view(case_id)
+        case = view.case
+        end = case.window_end if case.window_end is not None else time.time()
+        anchor, anchor_at = case.last_seen_camera, case.last_seen_at
+        if anchor is None and view.trail:
+            anchor, anchor_at = view.trail[0].camera_id, view.trail[0].start
+        if anchor is None:
+            raise BackscanError(
+                f"case {case_id}: back-scan needs a last-seen camera (or a confirmed sighting) to start "
+                "from; got neither"
+            )
+        if anchor not in self._graph.positions:
+            raise BackscanError(
+                f"case {case_id}: last-seen camera {anchor!r} has no position on the site map, so no "
+                "walking times can be measured from it"
+            )
+        at = anchor_at if anchor_at is not None else case.window_start
+        reach_s = max(end - at, at - case.window_start, 0.0)
+        if options.max_walk_minutes is not None:
+            reach_s = min(reach_s, options.max_walk_minutes * 60.0)
+        cameras: list[PlannedCamera] = []
+        recorded = 0
+        for reachable in rank_cameras(self._config.cameras, self._graph, anchor, reach_s):
+            if recorded == options.max_cameras:
+                break
+            segments = tuple(self._recordings.segments(reachable.camera_id, case.window_start, end))
+            cameras.append(PlannedCamera(reachable.camera_id, reachable.walk_s, segments))
+            recorded += bool(segments)
+        return BackscanPlan(case.id, case.window_start, end, anchor, at, tuple(cameras))
+
+    def submit(self, case_id: str, user: str, options: BackscanOptions | None = None) -> BackscanProgress:
+        """Plan and queue a job; audited with the user and the case reason.
+
+        Raises:
+            CaseNotFound: No such case.
+            BackscanBusy: The case already has a queued or running job.
+            BackscanError: The case cannot be scanned (see `plan`), or the service is stopping.
+        """
+        options = options or BackscanOptions()
+        plan = self.plan(case_id, options)
+        case = self._cases.view(case_id).case
+        with self._lock:
+            if self._stopping:
+                raise BackscanError("back-scan: the service is stopping")
+            active = self._jobs.get(case_id)
+            if active is not None and not active.state.finished:
+                raise BackscanBusy(f"case {case_id}: back-scan {active.id} is already {active.state.value}")
+            job = _Job(
+                id=uuid.uuid4().hex,
+                case=case,
+                user=user,
+                plan=plan,
+                submitted_at=time.time(),
+                cameras=[CameraProgress(c.camera_id, c.walk_s, len(c.segments)) for c in plan.cameras],
+            )
+            self._jobs[case_id] = job
+            self._audit(
+                job,
+                "backscan_start",
+                {
+                    "job_id": job.id,
+                    "cameras": [c.camera_id for c in plan.cameras],
+                    "segments": plan.segments,
+                    "window": [plan.start, plan.end],
+                    "max_cameras": options.max_cameras,
+                    "max_walk_minutes": options.max_walk_minutes,
+                },
+            )
+            for camera in plan.cameras:
+                if camera.segments:  # retention must not delete what the job is about to read
+                    self._recordings.add_hold(camera.camera_id, plan.start, plan.end, f"backscan:{job.id}")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="backscan", daemon=True)
+                self._thread.start()
+            self._queue.put(job)
+            return job.snapshot()
+
+    def cancel(self, case_id: str, user: str) -> BackscanProgress:
+        """Cancel the case's job: a queued one at once, a running one at its next frame (audited).
+
+        Raises:
+            CaseNotFound: No such case, or it never had a back-scan.
+        """
+        with self._lock:
+            job = self._jobs.get(case_id)
+            if job is None:
+                self._cases.view(case_id)  # unknown case -> CaseNotFound
+                raise CaseNotFound(f"case {case_id}: no back-scan to cancel")
+            if job.state.finished:
+                return job.snapshot()
+            job.cancel.set()
+            self._audit(job, "backscan_cancel", {"job_id": job.id}, user=user)
+            if job.state is JobState.QUEUED:
+                self._finish(job, JobState.CANCELLED)
+            return job.snapshot()
+
+    def progress(self, case_id: str) -> BackscanProgress | None:
+        """The case's latest job, or None if it never had one."""
+        with self._lock:
+            job = self._jobs.get(case_id)
+            return None if job is None else job.snapshot()
+
+    def wait(self, case_id: str, timeout: float | None = None) -> BackscanProgress | None:
+        """Block until the case's latest job has finished (or `timeout` passes); returns its progress."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            progress = self.progress(case_id)
+            if progress is None or progress.state.finished:
+                return progress
+            if deadline is not None and time.monotonic() > deadline:
+                return progress
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Cancel every job and stop the worker (bounded join)."""
+        with self._lock:
+            self._stopping = True
+            for job in self._jobs.values():
+                job.cancel.set()
+            thread = self._thread
+        self._queue.put(None)
+        if thread is not None:
+            thread.join(timeout)
+
+    # -- the worker ----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            with self._lock:
+                if job.state.finished:  # cancelled while queued
+                    continue
+                if job.cancel.is_set():
+                    self._finish(job, JobState.CANCELLED)
+                    continue
+                job.state, job.started_at = JobState.RUNNING, time.time()
+            try:
+                self._run(job)
+                state = JobState.CANCELLED if job.cancel.is_set() else JobState.DONE
+                self._await_stored(job)
+            except Exception as error:  # a failed job is reported; the worker serves the next one
+                log.exception("back-scan %s of case %s failed", job.id, job.case.id)
+                with self._lock:
+                    job.message = f"{type(error).__name__}: {error}"
+                state = JobState.FAILED
+            with self._lock:
+                self._finish(job, state)
+
+    def _run(self, job: _Job) -> None:
+        if not job.plan.segments:
+            job.message = "no recording of a reachable record-only camera in the window"
+        for index, planned in enumerate(job.plan.cameras):
+            if job.cancel.is_set():
+                return
+            with self._lock:
+                job.current = index
+                job.cameras[index] = replace(job.cameras[index], state=JobState.RUNNING)
+            self._scan_camera(job, index, planned)
+            with self._lock:
+                state = JobState.CANCELLED if job.cancel.is_set() else JobState.DONE
+                job.cameras[index] = replace(job.cameras[index], state=state)
+
+    def _scan_camera(self, job: _Job, index: int, planned: PlannedCamera) -> None:
+        if not planned.segments:
+            return
+        camera = self._config.camera(planned.camera_id)
+        detector = self._detector()
+        processor = self._processors(camera)
+        decoder = SegmentDecoder(camera.detect_fps)
+        masks = [mask.polygon for mask in camera.privacy_masks]
+        gap_reset_s = self._config.tracker.track_buffer_s
+        frame_index, last_at, height = 0, -math.inf, 0
+        for segment in planned.segments:
+            if job.cancel.is_set():
+                break
+            start, end = max(segment.start, job.plan.start), min(segment.end, job.plan.end)
+            if self._already_scanned(segment.id, start, end):
+                with self._lock:
+                    job.segments_skipped += 1
+                    job.segments_done += 1
+                    job.cameras[index] = _bump(job.cameras[index], segments_done=1)
+                continue
+            if start - last_at > gap_reset_s and frame_index > 0:
+                frame_index = 0  # a recording gap: the processor finishes the old tracks and restarts
+            frames = decoder.frames(self._resolve(segment.path), segment.start, start, end)
+            scanned_before, scanned_to, failed = job.video_seconds, end, False
+            while not job.cancel.is_set():
+                try:
+                    at, image = next(frames)
+                except StopIteration:
+                    break
+                except Exception as error:  # corrupt or missing file: report, go on with the next one
+                    self._segment_failed(job, segment, error)
+                    scanned_to, failed = max(start, last_at), True
+                    break
+                if masks:
+                    image = apply_privacy_masks(image, masks)
+                frame = Frame(camera.id, frame_index, at, image)
+                frame_index, last_at, height = frame_index + 1, at, frame.height
+                result = processor.process(frame, _detect(detector, processor, frame))
+                self._emit(job, index, result.sightings, height)
+                with self._lock:
+                    job.frames += 1
+                    job.video_seconds = scanned_before + (at - start)
+            frames.close()
+            if job.cancel.is_set():
+                scanned_to = max(start, last_at)
+            with self._lock:
+                job.video_seconds = scanned_before + (scanned_to - start)
+                job.segments_done += 1
+                job.cameras[index] = _bump(job.cameras[index], segments_done=1)
+            if not (failed or job.cancel.is_set()):  # a later job tries (and reports) it again
+                self._mark_scanned(segment.id, start, end)
+        # Tracks still open at the end of the camera's window (or at cancel) are sightings too.
+        self._emit(job, index, processor.finish(), height)
+
+    def _emit(self, job: _Job, index: int, sightings: Sequence[Sighting], height: int) -> None:
+        for sighting in sightings:
+            self._publish(self._describe(sighting, height))
+            with self._lock:
+                job.sighting_ids.append(sighting.id)
+                job.cameras[index] = _bump(job.cameras[index], sightings=1)
+
+    def _describe(self, sighting: Sighting, height: int) -> Sighting:
+        """The descriptor from the saved best crop, as the runtime describes live sightings."""
+        if sighting.crop_path is None:
+            return sighting
+        crop = cv2.imread(str(self._data_dir / sighting.crop_path))
+        if crop is None or crop.ndim != 3 or crop.size == 0:
+            log.warning(
+                "back-scan: crop %s unreadable; sighting stored without descriptor", sighting.crop_path
+            )
+            return sighting
+        return describe(sighting, np.asarray(crop, dtype=np.uint8), height)
+
+    def _segment_failed(self, job: _Job, segment: SegmentRecord, error: Exception) -> None:
+        log.warning("back-scan %s: segment %s skipped: %s", job.id, segment.path, error)
+        with self._lock:
+            job.errors.append(
+                SegmentError(
+                    segment.camera_id, str(segment.path), segment.start, f"{type(error).__name__}: {error}"
+                )
+            )
+
+    def _await_stored(self, job: _Job) -> None:
+        """Wait (bounded) until the job's sightings are in the store: done means searchable."""
+        pending = list(job.sighting_ids)
+        deadline = time.monotonic() + STORE_WAIT_S
+        while pending and time.monotonic() < deadline:
+            pending = [i for i in pending if self._store.get_sighting(i) is None]
+            if pending:
+                time.sleep(0.05)
+        if pending:
+            log.warning(
+                "back-scan %s: %d sightings not stored after %.0f s", job.id, len(pending), STORE_WAIT_S
+            )
+
+    def _finish(self, job: _Job, state: JobState) -> None:
+        """Close a job (caller holds the lock): final state, holds released, audited."""
+        job.state, job.finished_at, job.current = state, time.time(), None
+        failed = state is JobState.FAILED
+        job.cameras = [
+            c
+            if c.state.finished
+            else replace(
+                c, state=JobState.FAILED if failed and c.state is JobState.RUNNING else JobState.CANCELLED
+            )
+            for c in job.cameras
+        ]
+        self._recordings.release_holds(f"backscan:{job.id}")
+        snapshot = job.snapshot()
+        self._audit(
+            job,
+            "backscan_end",
+            {
+                "job_id": job.id,
+                "state": state.value,
+                "segments_done": snapshot.segments_done,
+                "video_seconds": snapshot.video_seconds,
+                "sighting_ids": list(snapshot.sighting_ids),
+                "errors": len(snapshot.errors),
+                "message": job.message,
+            },
+        )
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _audit(self, job: _Job, action: str, detail: dict[str, Any], user: str | None = None) -> None:
+        self._case_store.audit(
+            AuditRecord(time.time(), user or job.user, action, job.case.id, job.case.reason, detail)
+        )
+
+    def _resolve(self, path: Path) -> Path:
+        if path.is_absolute() or self._recording_root is None or path.exists():
+            return path
+        return self._recording_root / path
+
+    def _already_scanned(self, segment_id: int, start: float, end: float) -> bool:
+        with self._lock:
+            return any(a <= start and end <= b for a, b in self._scanned.get(segment_id, ()))
+
+    def _mark_scanned(self, segment_id: int, start: float, end: float) -> None:
+        with self._lock:
+            self._scanned.setdefault(segment_id, []).append((start, end))
+
+
+def _bump(progress: CameraProgress, *, segments_done: int = 0, sightings: int = 0) -> CameraProgress:
+    return replace(
+        progress,
+        segments_done=progress.segments_done + segments_done,
+        sightings=progress.sightings + sightings,
+    )
+
+
+def _detect(detector: Detector, processor: CameraProcessor, frame: Frame) -> Detections:
+    """Detect where the camera's plan says, as the runtime's detection worker does for one frame."""
+    plan = processor.plan(frame)
+    if plan is None:
+        return Detections.empty()
+    regions = getattr(detector, "detect_many_regions", None)
+    if regions is not None:
+        found: list[Detections] = regions(
+            [frame.image], [plan.regions if isinstance(plan, RegionPlan) else None]
+        )
+        return found[0]
+    return detector.detect([frame.image])[0]

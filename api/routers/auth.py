@@ -1,0 +1,82 @@
+"""``/auth``: log in for an access token (OAuth2 password flow), and who am I.
+
+```bash
+curl -d username=ana -d password=... localhost:8000/auth/login      # {"access_token": "...", ...}
+curl -H "Authorization: Bearer $TOKEN" localhost:8000/auth/me
+```
+"""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import CurrentUser, Role, get_authenticator, public, require_role
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class TokenPublic(BaseModel):
+    """An OAuth2 bearer token (RFC 6749 section 5.1) and whose it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    access_token: str = Field(description="Send as 'Authorization: Bearer <token>' (WebSocket: ?token=).")
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+    expires_at: float = Field(description="When it expires, epoch seconds.")
+    user: str
+    role: str
+
+
+class MePublic(BaseModel):
+    """The logged-in user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    role: str
+    created_at: float
+    last_login_at: float | None
+
+
+@router.post(
+    "/login",
+    dependencies=[Depends(public())],
+    responses={
+        401: {"description": "Wrong user name or password (one answer for every failure)."},
+        429: {"description": "Too many failed logins for this user; see Retry-After."},
+    },
+)
+def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request) -> TokenPublic:
+    """Exchange a user name and password (form fields ``username``, ``password``) for an access token.
+
+    Five failed logins with one name within five minutes lock it for the rest of those minutes
+    (429). Every success and failure is written to the audit log.
+    """
+    if len(form.username) > 128:
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail="username: too long")
+    client = request.client.host if request.client is not None else None
+    authenticator = get_authenticator(request.app)
+    issued = authenticator.login(form.username, form.password, client)
+    return TokenPublic(
+        access_token=issued.access_token,
+        expires_in=int(authenticator.policy.token_lifetime_s),
+        expires_at=issued.expires_at,
+        user=issued.user.name,
+        role=issued.user.role.value,
+    )
+
+
+@router.get("/me", dependencies=[Depends(require_role(Role.VIEWER))])
+def read_me(user: CurrentUser, request: Request) -> MePublic:
+    record = get_authenticator(request.app).users.get(user.name)
+    if record is None:  # deleted between the token check and here; users are never deleted
+        raise HTTPException(status_code=status.HTTP_401_UNAUTHORIZED, detail="unknown user")
+    return MePublic(
+        name=record.name,
+        role=record.role.value,
+        created_at=record.created_at,
+        last_login_at=record.last_login_at,
+    )

@@ -7,9 +7,15 @@ one ``emit`` callback as picklable events (`HealthChange`, `Segment`, `Gap`), so
 runs in a shard process (events cross a queue) or in-process (tests).
 
 Failure handling per camera: a failed open or read is retried with capped exponential backoff
-and equal jitter; no packet for ``stall_timeout_s`` (FFmpeg's I/O timeout) ends the session; a
-session that ends after recording leaves a `Gap` from its last recorded instant to the first
-instant of the next one, with the reason.
+and equal jitter; a session that ends after recording leaves a `Gap` from its last recorded
+instant to the first instant of the next one, with the reason.
+
+Stalls: the stream is read with FFmpeg's socket timeout (`ingest.demux`: PyAV's exact read
+timeout costs a fifth of the demux CPU in GIL traffic). The shard calls `RecordLoop.check_stall`
+every second: no packet for ``stall_timeout_s`` makes the camera degraded at once. The session
+then ends either when the socket times out (the server went silent) or, if packets come back
+first, at the first of them: the stall becomes a recorded `Gap` between two sessions, never a
+silent hole inside a segment.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingest.demux import open_input
 from ingest.recorder import Segment, SegmentWriter
 from vigil.types import HealthState
 
@@ -110,8 +117,6 @@ class RecordStats:
 Event = HealthChange | Segment | Gap
 Emit = Callable[[Event], None]
 
-_RTSP_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "0", "probesize": "32"}
-
 
 class RecordLoop:
     """Records one camera until `stop` is set. Run `run` in its own thread."""
@@ -126,6 +131,8 @@ class RecordLoop:
         self.stats = RecordStats()
         self._state = HealthState.OFFLINE
         self._reason = "starting"
+        self._state_lock = threading.Lock()  # `_set` runs on this loop's thread and the shard's watchdog
+        self._stalled_since: float | None = None
         self._gap_from: float | None = None
         self._gap_reason = ""
 
@@ -139,9 +146,15 @@ class RecordLoop:
             was_online = False
             try:
                 was_online = self._session()
+            except _Stalled as exc:
+                reason, was_online = str(exc), True
             except Exception as exc:  # noqa: BLE001 - a camera's failure must never escape its thread
                 reason = _describe(exc)
-                was_online = self._state is HealthState.ONLINE
+                if self._stalled_since is not None:  # the socket timed out after the watchdog fired
+                    silent = time.time() - self._stalled_since
+                    reason = f"stalled: no packet for {silent:.0f} s ({reason})"[:200]
+                # Degraded by the watchdog counts as online: it worked until it stalled.
+                was_online = self._state is HealthState.ONLINE or self._stalled_since is not None
             self.stats.cpu_seconds = time.thread_time()
             if self.stop.is_set():
                 break
@@ -159,11 +172,9 @@ class RecordLoop:
 
     def _session(self) -> bool:
         """Read until the stream fails; returns whether it was online (packets flowed)."""
-        import av
-
         job = self.job
-        options = _RTSP_OPTIONS if job.url.startswith("rtsp") else {}
-        container = av.open(job.url, options=options, timeout=(job.open_timeout_s, job.stall_timeout_s))
+        container = open_input(job.url, job.open_timeout_s, job.stall_timeout_s, socket_timeout=True)
+        self._stalled_since = None
         writer: SegmentWriter | None = None
         try:
             if not container.streams.video:
@@ -183,6 +194,8 @@ class RecordLoop:
                 if packet.size == 0:
                     continue
                 now = time.time()
+                if self._stalled_since is not None:
+                    raise _Stalled(f"stalled: no packet for {now - self._stalled_since:.0f} s")
                 self.stats.packets += 1
                 self.stats.last_packet_at = now
                 if packet.is_keyframe and now >= next_snapshot:
@@ -206,6 +219,19 @@ class RecordLoop:
             if writer is not None:
                 writer.close()
             container.close()
+
+    def check_stall(self, now: float) -> None:
+        """Watchdog, called about once a second from another thread: degrade a silent camera.
+
+        A camera that received packets this session and none for ``stall_timeout_s`` is
+        degraded; its session ends at the next packet or when the socket times out.
+        """
+        last = self.stats.last_packet_at
+        if self._state is not HealthState.ONLINE or last is None or self._stalled_since is not None:
+            return
+        if now - last > self.job.stall_timeout_s:
+            self._stalled_since = last
+            self._set(HealthState.DEGRADED, f"stalled: no packet for {self.job.stall_timeout_s:g} s")
 
     def _decode_keyframe(self, decoder: Any, packet: Any) -> bool:
         # Feed the keyframe alone and flush at once: with B-frames the decoder would otherwise hold
@@ -246,14 +272,19 @@ class RecordLoop:
         self.emit(segment)
 
     def _set(self, state: HealthState, reason: str) -> None:
-        if state is self._state and reason == self._reason:
-            return
-        if state is not self._state:
-            logger.info(
-                "camera %s: %s -> %s (%s)", self.job.camera_id, self._state.value, state.value, reason
-            )
-        self._state, self._reason = state, reason
-        self.emit(HealthChange(self.job.camera_id, state, reason, time.time()))
+        with self._state_lock:
+            if state is self._state and reason == self._reason:
+                return
+            if state is not self._state:
+                logger.info(
+                    "camera %s: %s -> %s (%s)", self.job.camera_id, self._state.value, state.value, reason
+                )
+            self._state, self._reason = state, reason
+            self.emit(HealthChange(self.job.camera_id, state, reason, time.time()))
+
+
+class _Stalled(Exception):
+    """Packets came back after a stall: the session ends so the stall is recorded as a gap."""
 
 
 def _describe(exc: BaseException) -> str:

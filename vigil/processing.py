@@ -83,9 +83,10 @@ class CameraProcessor:
             self.planner.reset()
         tracks, pending = self._last_tracked.xyxy, None
         if isinstance(self.tracker, CoastingTracker):
-            # Unconfirmed and recently lost tracks explain motion too; unconfirmed ones need looks to confirm.
-            tracks, confirmed = self.tracker.live_boxes()
-            pending = tracks[~confirmed]
+            # Unconfirmed and recently lost tracks explain motion too; unsettled ones (unconfirmed, or
+            # confirmed but just missed) are looked at again.
+            tracks, settled = self.tracker.live_boxes()
+            pending = tracks[~settled]
         plan = self.planner.plan(frame.image, tracks, frame.timestamp, pending)
         self._planned = (frame.index, plan)
         return plan

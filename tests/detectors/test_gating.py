@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.gating import RegionPlanner, cover
+from detectors.gating import RegionPlan, RegionPlanner, cover
 from detectors.motion import MotionDetector
-from vigil.types import Image
+from tests.factories import make_detections
+from tracker.sighting import SightingBuilder
+from tracker.vigil_track import VigilTracker
+from vigil.processing import CameraProcessor
+from vigil.types import Frame, Image
 
 
 def make_frame(boxes: list[tuple[int, int, int, int]] = (), brightness: int = 120) -> Image:  # type: ignore[assignment]
@@ -125,3 +129,20 @@ def test_unconfirmed_tracks_are_looked_at_between_rechecks() -> None:
     planner.plan(make_frame(), [], 0.0)
     plan = planner.plan(make_frame(), [TRACK], 0.2, pending_xyxy=[TRACK])
     assert plan is not None and plan.partial and plan.tracked == 1
+
+
+def test_a_track_missed_at_a_look_is_looked_at_again_next_frame() -> None:
+    # A region crop can miss a person the last look found; unlooked, the track would stay lost
+    # until the next re-check, so the camera looks at it again at once.
+    tracker = VigilTracker(frame_rate=5)
+    processor = CameraProcessor(
+        "cam", tracker, SightingBuilder("cam"), [], planner=RegionPlanner(recheck_interval_s=1.0)
+    )
+    for index, (timestamp, found) in enumerate(
+        [(0.0, [TRACK]), (1.1, [])]
+    ):  # seen, then missed at a re-check
+        frame = Frame("cam", index, timestamp, make_frame())
+        processor.plan(frame)
+        processor.process(frame, make_detections(xyxy=found))
+    plan = processor.plan(Frame("cam", 2, 1.3, make_frame()))
+    assert isinstance(plan, RegionPlan) and plan.partial and plan.tracked == 1

@@ -10,15 +10,16 @@ from fastapi.testclient import TestClient
 
 from alerts.search.cases import CaseService
 from alerts.search.colours import COLOURS, colour_distribution, top_colours
-from alerts.search.descriptors import Descriptor, describe_crop
+from alerts.search.descriptors import HSV_DIM, LAB_DIM, Descriptor, describe_crop
 from alerts.search.graph import CameraGraph
 from alerts.search.index import SightingIndex
-from alerts.search.ranking import Gallery, Query, score
+from alerts.search.ranking import Gallery, Query, ReRanking, rerank, score
 from api import ApiServices, Role, create_app
 from config.models import VigilConfig
 from tests.factories import auth_headers
 from vigil.db import Store
 from vigil.db.cases import CaseStore
+from vigil.evaluation.search import Result, score_ranking
 from vigil.types import AlertKind, PathPoint, Sighting
 
 BGR = {"red": (0, 0, 220), "blue": (200, 40, 0), "green": (0, 180, 0), "black": (10, 10, 10),
@@ -201,3 +202,61 @@ def test_index_two_stage_search_matches_exhaustive(monkeypatch: pytest.MonkeyPat
     exact = index.search(vectors[2500], upper=("red",), k=10, exhaustive=True)
     assert fast[0].row == exact[0].row
     assert len({h.row for h in fast} & {h.row for h in exact}) >= 8
+
+
+def test_version_1_descriptor_still_reads_with_its_hsv_half() -> None:
+    current = describe_crop(make_person("red", "blue"), (0, 0, 60, 160), 720)
+    hsv = current.appearance[:HSV_DIM] * np.sqrt(2.0)  # what version 1 stored: the HSV stripes alone
+    old = (1.0, float(HSV_DIM), 0.0, *hsv, *current.upper, *current.lower, 160.0, 160.0, 720.0)
+    again = Descriptor.from_vector(old)
+    assert len(again.appearance) == HSV_DIM + LAB_DIM
+    assert float(again.appearance @ current.appearance) == pytest.approx(0.5, abs=1e-5)
+
+
+def _unit(rows: list[list[float]]) -> np.ndarray:
+    matrix = np.asarray(rows, np.float32)
+    return np.asarray(matrix / np.linalg.norm(matrix, axis=1, keepdims=True), np.float32)
+
+
+def test_rerank_lifts_a_match_vouched_for_by_the_querys_neighbours() -> None:
+    # Rows 0-3: the person, seen four times (mutual neighbours); row 4: a look-alike whose plain
+    # cosine with the query is the highest, but whose neighbours are strangers 5-9.
+    person = [[1.0, 0.05 * i, 0.0, 0.0] for i in range(4)]
+    lookalike = [[0.8, 0.0, 0.6, 0.0]]
+    strangers = [[0.55, 0.0, 0.8, 0.05 * i] for i in range(5)]
+    appearance = _unit(person + lookalike + strangers)
+    cosine = np.array([0.80, 0.79, 0.78, 0.77, 0.82, 0.5, 0.5, 0.5, 0.5, 0.5], np.float32)
+    reranked = rerank(cosine, appearance, ReRanking(k1=4, k2=1))
+    assert int(np.argmax(cosine)) == 4
+    assert int(np.argmax(reranked)) in {0, 1, 2, 3}
+    assert reranked[4] < reranked[:4].min()
+
+
+@pytest.mark.parametrize(
+    ("rows", "settings"),
+    [
+        (5, ReRanking(k1=6)),  # fewer rows than k1 + 2: no neighbourhoods to compare
+        (20, ReRanking(lam=1.0)),  # lam 1 is the plain cosine
+    ],
+)
+def test_rerank_leaves_small_galleries_and_lam_1_alone(rows: int, settings: ReRanking) -> None:
+    rng = np.random.default_rng(0)
+    appearance = _unit(np.abs(rng.standard_normal((rows, 8))).tolist())
+    cosine = appearance @ appearance[0]
+    np.testing.assert_array_equal(rerank(cosine, appearance, settings), cosine)
+
+
+@pytest.mark.parametrize(
+    ("ranked", "ignore", "ap"),
+    [
+        (["t1", "x", "t2"], [], (1 + 2 / 3) / 2),  # a stranger between the two targets
+        (["t1", "j", "t2"], ["j"], 1.0),  # a junk box (same person, unknown to the truth) is skipped
+        (["j", "x", "t1", "t2"], ["j"], (1 / 2 + 2 / 3) / 2),  # junk skipped, the stranger still counts
+    ],
+)
+def test_score_ranking_skips_junk_boxes(ranked: list[str], ignore: list[str], ap: float) -> None:
+    box = (0.0, 0.0, 10.0, 20.0)
+    results = [Result(frame=name, box=box, score=0.0) for name in ranked]
+    scored = score_ranking(results, [("t1", box), ("t2", box)], [(name, box) for name in ignore])
+    assert scored.ap == pytest.approx(ap)
+    assert scored.detected == 2

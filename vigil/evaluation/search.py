@@ -15,7 +15,10 @@ the boxes of the same person in the gallery. `evaluate_devset` reports mAP and r
 method, and the detector's recall on those boxes. AP is computed over the detected
 targets (a result counts when it overlaps a not-yet-matched target box with IoU >= 0.5);
 targets the detector missed are reported as recall, not folded into AP, and a query
-with no detected target is left out of mAP (``queries`` counts those scored).
+with no detected target is left out of mAP (``queries`` counts those scored). So a missed
+target caps neither method: AP is over the detected targets, and every method ranks the
+same detections. A truth entry may list ``ignore`` boxes (same person, but not a target:
+see `score_ranking`).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -239,8 +242,21 @@ class QueryScore:
     detected: int
 
 
-def score_ranking(results: Sequence[Result], targets: Sequence[tuple[str, Box]]) -> QueryScore:
-    """AP and rank-1 of one ranked list against the target boxes of the query's person."""
+def score_ranking(
+    results: Sequence[Result],
+    targets: Sequence[tuple[str, Box]],
+    ignore: Sequence[tuple[str, Box]] = (),
+) -> QueryScore:
+    """AP and rank-1 of one ranked list against the target boxes of the query's person.
+
+    Args:
+        results: The ranking, best first.
+        targets: (frame, box) of the query's person in the gallery.
+        ignore: (frame, box) whose identity the dev set cannot tell (a duplicate box or a
+            fragment of the query's own track, a track that crossed it): a result on one of
+            them that matches no target is dropped from the list, neither hit nor miss (the
+            "junk" images of Market-1501's protocol).
+    """
     unmatched = list(targets)
     hits: list[bool] = []
     for result in results:
@@ -249,11 +265,18 @@ def score_ranking(results: Sequence[Result], targets: Sequence[tuple[str, Box]])
         )
         if match is not None:
             unmatched.remove(match)
+        elif any(j[0] == result.frame and iou(result.box, j[1]) >= IOU_MATCH for j in ignore):
+            continue
         hits.append(match is not None)
     detected = sum(hits)
     precisions = [sum(hits[: i + 1]) / (i + 1) for i, hit in enumerate(hits) if hit]
     ap = float(np.mean(precisions)) if precisions else 0.0
     return QueryScore(ap=ap, rank1=bool(hits and hits[0]), targets=len(targets), detected=detected)
+
+
+def _frame_box(entry: dict[str, Any]) -> tuple[str, Box]:
+    x1, y1, x2, y2 = (float(v) for v in entry["box"])
+    return str(entry["frame"]), (x1, y1, x2, y2)
 
 
 @dataclass(frozen=True)
@@ -300,12 +323,13 @@ def evaluate_devset(
     for entry in truth["queries"]:
         photo = person_in_photo(read_image(folder / entry["photo"]), detector) if entry.get("photo") else None
         description = parse_description(entry["describe"]) if entry.get("describe") else None
-        targets = [(t["frame"], tuple(float(v) for v in t["box"])) for t in entry["targets"]]
+        targets = [_frame_box(t) for t in entry["targets"]]
+        ignore = [_frame_box(t) for t in entry.get("ignore", [])]
         for method in methods:
             if method == "hsv" and photo is None:
                 continue
             results = rank(people, method, photo, description, embedder, weights)
-            per_method[method].append(score_ranking(results, targets))  # type: ignore[arg-type]
+            per_method[method].append(score_ranking(results, targets, ignore))
         any_scores = next(iter(per_method.values()))
         if any_scores:
             targets_total += any_scores[-1].targets

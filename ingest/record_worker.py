@@ -133,6 +133,7 @@ class RecordLoop:
         self._reason = "starting"
         self._state_lock = threading.Lock()  # `_set` runs on this loop's thread and the shard's watchdog
         self._stalled_since: float | None = None
+        self._session_packets = 0
         self._gap_from: float | None = None
         self._gap_reason = ""
 
@@ -150,7 +151,10 @@ class RecordLoop:
                 reason, was_online = str(exc), True
             except Exception as exc:  # noqa: BLE001 - a camera's failure must never escape its thread
                 reason = _describe(exc)
-                if self._stalled_since is not None:  # the socket timed out after the watchdog fired
+                if isinstance(exc, TimeoutError) and self._session_packets < self.stats.packets:
+                    # The socket went silent mid-session, possibly before the watchdog's next look.
+                    self._stalled_since = self._stalled_since or self.stats.last_packet_at
+                if self._stalled_since is not None:
                     silent = time.time() - self._stalled_since
                     reason = f"stalled: no packet for {silent:.0f} s ({reason})"[:200]
                 # Degraded by the watchdog counts as online: it worked until it stalled.
@@ -175,6 +179,7 @@ class RecordLoop:
         job = self.job
         container = open_input(job.url, job.open_timeout_s, job.stall_timeout_s, socket_timeout=True)
         self._stalled_since = None
+        self._session_packets = self.stats.packets  # packets before this session
         writer: SegmentWriter | None = None
         try:
             if not container.streams.video:

@@ -155,6 +155,34 @@ def test_stalled_mount_is_restarted_and_others_do_not_notice(
         assert segment.end <= gaps[0].start + 1e-6 or segment.start >= gaps[0].end - 1e-6, segment
 
 
+def test_stalled_detect_stream_degrades_and_delivers_again(
+    rtsp_sim_factory: SimulatorFactory, supervise: Callable[..., tuple[IngestSupervisor, HealthLog]]
+) -> None:
+    sim = rtsp_sim_factory([PERSON_CLIP], cameras=2)
+    sup, log = supervise(
+        [
+            make_camera("cam1", sim.urls[0], role=CameraRole.AI, detect_url=sim.urls[0]),
+            make_camera("cam2", sim.urls[1], role=CameraRole.AI, detect_url=sim.urls[1]),
+        ]
+    )
+    wait_for(sup, online("cam1", "cam2"), 15.0)
+    settled = time.monotonic()
+    sim.stall("/cam2")
+    wait_for(sup, lambda h: h["cam2"].state is not HealthState.ONLINE, 3.0 + 5.0)  # stall_timeout + slack
+    sim.stall("/cam2", stalled=False)
+    resumed = time.time()
+    assert wait_for(sup, online("cam2"), RECOVERY_S) < RECOVERY_S
+    source = sup.source("cam2")
+    assert source is not None
+
+    def fresh_frame() -> bool:  # frames from after the recovery reach detection within 10 s
+        frame = source.read(timeout=0.5)
+        return frame is not None and frame.timestamp > resumed
+
+    until(fresh_frame, RECOVERY_S)
+    assert {h.camera_id for h in log.since(settled)} == {"cam2"}
+
+
 @pytest.mark.slow
 def test_server_killed_and_restarted_every_camera_back_within_10_s(
     supervise: Callable[..., tuple[IngestSupervisor, HealthLog]],

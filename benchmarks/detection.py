@@ -55,8 +55,10 @@ GATING_RECALL = (
     "tracker's (confirmed tracks: detected, or, while gated, moved by optical flow where not looked "
     "at), so the tiled pipeline's own recall is below 1 (new tracks wait for min_hits). of_tiled: "
     "recall / the tiled pipeline's recall. detected: the same against the raw detector boxes of "
-    "that frame. inputs: model inputs (one per region, whatever its size, each resized to "
-    "300x300); a frame without inference counts 0. ms_per_frame: plan + detect + track, wall time. "
+    "that frame. inputs: model inputs, one per 300x300 input the model runs on: a region resized to "
+    "it, or a mosaic of narrow cells packed side by side into it (gating + coasting: cells around "
+    "unconfirmed tracks and newcomers, each shown at a region's scale; one mosaic = one inference); "
+    "a frame without inference counts 0. ms_per_frame: plan + detect + track, wall time. "
     "The quiet clip's camera has region_px 296x432 (3x1 tiles as tall as the 432-px frame), on "
     "both sides: 4x3-style 288-px rows cut its 380-px person in two, and the reference held two "
     "half-person boxes that no whole-person box matches."
@@ -135,7 +137,7 @@ def gating(
             elif plan is None:
                 found, inputs = Detections.empty(), 0
             else:
-                found, inputs = detector.detect_regions(image, plan.regions), len(plan)
+                found, inputs = detector.detect_packed(image, plan.regions, plan.packed), len(plan)
             tracked = pipeline.processor.process(frame, found).tracked
             pipeline.seconds += meter.stop().wall + (tiled_s if plan is True else 0.0)
             pipeline.inputs += inputs

@@ -40,7 +40,16 @@ from detectors.ssd_anchors import (
     person_scores,
 )
 from detectors.ssdlite_onnx import ensure_int8_model, ensure_onnx_model
-from detectors.tiling import TileDetections, merge_tiles, tile_regions
+from detectors.tiling import (
+    MOSAIC_FILL,
+    Cells,
+    TileDetections,
+    merge_tiles,
+    pack_cells,
+    packed_inputs,
+    tile_regions,
+    unpack_mosaic,
+)
 from vigil.errors import ModelError, ValidationError
 from vigil.types import Detections, Image
 
@@ -71,11 +80,22 @@ class ModelPass:
         regions: (K, 4) int64 xyxy frame pixels, each resized to `size`.
         size: Model input (width, height).
         layers: Predictor layers [first, last) whose boxes are kept.
+        packed: None resizes each region to a whole input; (x, y) input pixels per frame
+            pixel packs the regions (cells) side by side into as few inputs as they fit
+            (`detectors.tiling.pack_cells`).
     """
 
     regions: npt.NDArray[np.int64]
     size: tuple[int, int]
     layers: tuple[int, int] = ALL_LAYERS
+    packed: tuple[float, float] | None = None
+
+    @property
+    def inputs(self) -> int:
+        """Model inputs this pass costs."""
+        if self.packed is None:
+            return len(self.regions)
+        return packed_inputs(self.regions, self.size, self.packed)
 
 
 class SsdliteDetector:
@@ -252,14 +272,42 @@ class SsdliteDetector:
         """
         return self.detect_many_regions([image], [regions])[0]
 
+    def detect_packed(self, image: Image, regions: npt.ArrayLike, cells: Cells) -> Detections:
+        """`detect_regions`, plus small regions (cells) packed side by side into shared inputs.
+
+        The cells go into as few 300x300 inputs as they fit at their scale (a mosaic,
+        `detectors.tiling.pack_cells`), so several cost one inference; shown at the scale of a
+        whole region, a person looks to the model as in that region. Boxes are mapped back to
+        the frame and clipped to their cell; only the fine predictor layers are kept (a cell
+        is too small for the coarse ones).
+
+        Args:
+            image: BGR image, (H, W, 3) uint8.
+            regions: (K, 4) xyxy regions, each resized to a whole input.
+            cells: The cells and the scale to show them at.
+
+        Returns:
+            Merged detections in image pixels, as `detect_regions`.
+
+        Raises:
+            ValidationError: If the image, a region or a cell is invalid.
+            ModelError: If onnxruntime fails.
+        """
+        return self.detect_many_regions([image], [regions], [cells])[0]
+
     def detect_many_regions(
-        self, images: Sequence[Image], regions: Sequence[npt.ArrayLike | None]
+        self,
+        images: Sequence[Image],
+        regions: Sequence[npt.ArrayLike | None],
+        cells: Sequence[Cells | None] | None = None,
     ) -> list[Detections]:
-        """`detect_regions` for many images (e.g. many cameras) in one batched model run.
+        """`detect_regions` / `detect_packed` for many images (e.g. many cameras) in one batched model run.
 
         Args:
             images: BGR images, each (H, W, 3) uint8.
             regions: Per image, (K, 4) xyxy regions, or None for the whole-frame `plan`.
+            cells: Per image, cells to pack (see `detect_packed`) or None (ignored where the
+                regions are None: the whole frame is seen); None: no cells.
 
         Returns:
             One `Detections` per image (empty for an image with no regions).
@@ -268,30 +316,24 @@ class SsdliteDetector:
             ValidationError: If an image or a region is invalid, or the lengths differ.
             ModelError: If onnxruntime fails.
         """
-        if len(images) != len(regions):
-            raise ValidationError(f"detect_many_regions: {len(images)} images but {len(regions)} region sets")
+        packs = [None] * len(images) if cells is None else cells
+        if len(images) != len(regions) or len(images) != len(packs):
+            raise ValidationError(
+                f"detect_many_regions: {len(images)} images but {len(regions)} region sets, "
+                f"{len(packs)} cell sets"
+            )
         plans = []
-        for index, (image, wanted) in enumerate(zip(images, regions, strict=True)):
+        for index, (image, wanted, packed) in enumerate(zip(images, regions, packs, strict=True)):
             _check_image(image, f"images[{index}]")
             height, width = image.shape[:2]
             if wanted is None:
                 plans.append(self.plan(width, height))
                 continue
-            boxes = np.asarray(wanted, dtype=np.float64)
-            if boxes.size and (boxes.ndim != 2 or boxes.shape[1] != 4):
-                raise ValidationError(
-                    f"regions: expected shape (K, 4) xyxy, got {boxes.shape} (image {index})"
-                )
-            clipped = np.clip(np.round(boxes.reshape(-1, 4)), 0, [width, height, width, height]).astype(
-                np.int64
-            )
-            empty = (clipped[:, 2] - clipped[:, 0] < 2) | (clipped[:, 3] - clipped[:, 1] < 2)
-            if empty.any():
-                raise ValidationError(
-                    f"regions: expected non-empty boxes inside the {width}x{height} image {index}, "
-                    f"got {boxes.reshape(-1, 4)[empty][0].tolist()}"
-                )
-            plans.append([ModelPass(clipped, _SQUARE)])
+            passes = [ModelPass(_clip_regions(wanted, width, height, index), _SQUARE)]
+            if packed is not None:
+                clipped = _clip_regions(packed.regions, width, height, index)
+                passes.append(ModelPass(clipped, _SQUARE, FINE_LAYERS, packed.scale))
+            plans.append(passes)
         return self._run(images, plans)
 
     def _run(self, images: Sequence[Image], plans: list[list[ModelPass]]) -> list[Detections]:
@@ -300,11 +342,11 @@ class SsdliteDetector:
         for size in {p.size for passes in plans for p in passes if len(p.regions)}:
             batch = np.stack(
                 [
-                    _crop_resized(image, region, size)
+                    model_input
                     for image, passes in zip(images, plans, strict=True)
                     for p in passes
                     if p.size == size
-                    for region in p.regions
+                    for model_input in _model_inputs(image, p)
                 ]
             )
             try:
@@ -321,11 +363,22 @@ class SsdliteDetector:
                     continue
                 encodings, scores = outputs[p.size]
                 row = next_row[p.size]
-                next_row[p.size] += len(p.regions)
-                tiles += [
-                    self._tile_detections(encodings[row + k], scores[row + k], region, p.size, p.layers)
-                    for k, region in enumerate(p.regions)
-                ]
+                next_row[p.size] += p.inputs
+                if p.packed is None:
+                    tiles += [
+                        self._tile_detections(encodings[row + k], scores[row + k], region, p.size, p.layers)
+                        for k, region in enumerate(p.regions)
+                    ]
+                    continue
+                whole = np.array([0, 0, *p.size], np.int64)
+                index, slots = pack_cells(p.regions, p.size, p.packed)
+                for k in range(p.inputs):
+                    found = self._tile_detections(
+                        encodings[row + k], scores[row + k], whole, p.size, p.layers
+                    )
+                    tiles += unpack_mosaic(
+                        found.xyxy, found.confidence, slots[index == k], p.regions[index == k]
+                    )
             if not tiles:
                 results.append(Detections.empty())
                 continue
@@ -394,6 +447,20 @@ def _calibration_inputs(videos: list[Path]) -> Iterator[npt.NDArray[np.uint8]]:
         capture.release()
 
 
+def _clip_regions(wanted: npt.ArrayLike, width: int, height: int, index: int) -> npt.NDArray[np.int64]:
+    boxes = np.asarray(wanted, dtype=np.float64)
+    if boxes.size and (boxes.ndim != 2 or boxes.shape[1] != 4):
+        raise ValidationError(f"regions: expected shape (K, 4) xyxy, got {boxes.shape} (image {index})")
+    clipped = np.clip(np.round(boxes.reshape(-1, 4)), 0, [width, height, width, height]).astype(np.int64)
+    empty = (clipped[:, 2] - clipped[:, 0] < 2) | (clipped[:, 3] - clipped[:, 1] < 2)
+    if empty.any():
+        raise ValidationError(
+            f"regions: expected non-empty boxes inside the {width}x{height} image {index}, "
+            f"got {boxes.reshape(-1, 4)[empty][0].tolist()}"
+        )
+    return clipped
+
+
 def _check_image(image: object, label: str) -> None:
     if not isinstance(image, np.ndarray):
         raise ValidationError(f"{label}: expected a (H, W, 3) uint8 BGR array, got {type(image).__name__}")
@@ -401,6 +468,18 @@ def _check_image(image: object, label: str) -> None:
         raise ValidationError(
             f"{label}: expected a (H, W, 3) uint8 BGR array, got {image.shape} {image.dtype}"
         )
+
+
+def _model_inputs(image: Image, model_pass: ModelPass) -> list[Image]:
+    """The pass's model inputs: each region resized, or its regions packed into mosaics."""
+    if model_pass.packed is None:
+        return [_crop_resized(image, region, model_pass.size) for region in model_pass.regions]
+    index, slots = pack_cells(model_pass.regions, model_pass.size, model_pass.packed)
+    width, height = model_pass.size
+    inputs = [np.full((height, width, 3), MOSAIC_FILL, np.uint8) for _ in range(model_pass.inputs)]
+    for k, (x1, y1, x2, y2), cell in zip(index, slots, model_pass.regions, strict=True):
+        inputs[k][y1:y2, x1:x2] = _crop_resized(image, cell, (int(x2 - x1), int(y2 - y1)))
+    return inputs
 
 
 def _crop_resized(image: Image, region: npt.NDArray[np.int64], size: tuple[int, int]) -> Image:

@@ -11,6 +11,7 @@ the NMS, and dropped when they lie mostly inside a kept box even at a low IoU.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +53,95 @@ def _spans(length: int, count: int, overlap: float) -> list[tuple[int, int]]:
     size = length / (count - (count - 1) * overlap)
     step = size * (1 - overlap)
     return [(round(i * step), min(length, round(i * step + size))) for i in range(count)]
+
+
+MOSAIC_GAP_PX = 8  # blank model-input pixels between packed cells, so boxes do not join across them
+MOSAIC_FILL = 128  # grey of the gaps and of the unused rest of an input
+
+
+class Cells(NamedTuple):
+    """Small regions of one frame to pack into shared model inputs (`pack_cells`).
+
+    Attributes:
+        regions: (M, 4) xyxy frame pixels.
+        scale: (x, y) model-input pixels per frame pixel at which each is shown.
+    """
+
+    regions: npt.ArrayLike
+    scale: tuple[float, float]
+
+
+def pack_cells(
+    cells: npt.ArrayLike, size: tuple[int, int], scale: tuple[float, float], gap: int = MOSAIC_GAP_PX
+) -> tuple[IntArray, IntArray]:
+    """Pack small regions (cells) side by side into as few model inputs as they fit (a mosaic).
+
+    Each cell is shown at `scale` (input pixels per frame pixel, e.g. the scale at which a
+    whole region fills an input, so a person looks as in a region), top-aligned, `gap`
+    pixels from its neighbours; cells go widest first into the first input with room.
+
+    Args:
+        cells: (M, 4) xyxy frame regions.
+        size: Model input (width, height).
+        scale: (x, y) input pixels per frame pixel; a cell is clamped to the input.
+        gap: Blank input pixels between neighbouring cells.
+
+    Returns:
+        (M,) int64 input index of each cell, and (M, 4) int64 its slot xyxy in input pixels.
+    """
+    boxes = np.asarray(cells, np.float64).reshape(-1, 4)
+    widths = np.clip(np.round((boxes[:, 2] - boxes[:, 0]) * scale[0]), 1, size[0]).astype(np.int64)
+    heights = np.clip(np.round((boxes[:, 3] - boxes[:, 1]) * scale[1]), 1, size[1]).astype(np.int64)
+    index = np.zeros(len(boxes), np.int64)
+    slots = np.zeros((len(boxes), 4), np.int64)
+    free: list[int] = []  # next free x in each input
+    for i in np.argsort(-widths, kind="stable"):
+        k = next((k for k, x in enumerate(free) if x + widths[i] <= size[0]), len(free))
+        if k == len(free):
+            free.append(0)
+        index[i] = k
+        slots[i] = (free[k], 0, free[k] + widths[i], heights[i])
+        free[k] += int(widths[i]) + gap
+    return index, slots
+
+
+def packed_inputs(cells: npt.ArrayLike, size: tuple[int, int], scale: tuple[float, float]) -> int:
+    """Model inputs `pack_cells` needs for these cells."""
+    index, _ = pack_cells(cells, size, scale)
+    return int(index.max()) + 1 if len(index) else 0
+
+
+def unpack_mosaic(
+    xyxy: FloatArray, confidence: FloatArray, slots: IntArray, cells: IntArray
+) -> list[TileDetections]:
+    """Map boxes found in one mosaic input back to the frame, cell by cell.
+
+    A box belongs to the slot holding its centre and is clipped to that slot, so a box the
+    model drew across the gap cannot leak into a neighbouring cell; clipped boxes touch
+    the cell's edge and count as truncated in `merge_tiles`.
+
+    Args:
+        xyxy: (N, 4) boxes in input pixels.
+        confidence: (N,) scores.
+        slots: (K, 4) slots in input pixels (`pack_cells`).
+        cells: (K, 4) the frame regions shown in them.
+
+    Returns:
+        One `TileDetections` per cell, boxes in frame pixels.
+    """
+    centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2
+    tiles = []
+    for slot, cell in zip(slots, cells, strict=True):
+        sx1, sy1, sx2, sy2 = (float(v) for v in slot)
+        mine = (centre[:, 0] >= sx1) & (centre[:, 0] < sx2) & (centre[:, 1] >= sy1) & (centre[:, 1] < sy2)
+        boxes = np.clip(xyxy[mine], [sx1, sy1, sx1, sy1], [sx2, sy2, sx2, sy2])
+        x1, y1, x2, y2 = (int(v) for v in cell)
+        scale = np.array([(x2 - x1) / (sx2 - sx1), (y2 - y1) / (sy2 - sy1)] * 2, np.float32)
+        frame = (boxes - np.array([sx1, sy1, sx1, sy1], np.float32)) * scale + np.array(
+            [x1, y1, x1, y1], np.float32
+        )
+        tiles.append(TileDetections((x1, y1, x2, y2), frame.astype(np.float32), confidence[mine]))
+    return tiles
 
 
 @dataclass(frozen=True)

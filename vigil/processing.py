@@ -135,7 +135,7 @@ class CameraProcessor:
         if plan is None and len(self._last_tracked):
             return tracker.coast(frame.image)
         if plan is not None and plan.partial:
-            return tracker.update(detections, frame.image, looked=plan.regions)
+            return tracker.update(detections, frame.image, looked=plan.looked)
         return tracker.update(detections, frame.image)
 
     def finish(self) -> list[Sighting]:

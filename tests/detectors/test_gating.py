@@ -146,3 +146,43 @@ def test_a_track_missed_at_a_look_is_looked_at_again_next_frame() -> None:
         processor.process(frame, make_detections(xyxy=found))
     plan = processor.plan(Frame("cam", 2, 1.3, make_frame()))
     assert isinstance(plan, RegionPlan) and plan.partial and plan.tracked == 1
+
+
+def test_unconfirmed_tracks_far_apart_share_one_packed_input() -> None:
+    planner = RegionPlanner(recheck_interval_s=10.0)
+    planner.plan(make_frame(), [], 0.0)
+    pending = [(100, 100, 140, 180), (1100, 500, 1140, 580)]  # opposite corners: two regions unpacked
+    plan = planner.plan(make_frame(), pending, 0.2, pending_xyxy=pending)
+    assert plan is not None and len(plan) == 1 and len(plan.regions) == 0 and len(plan.cells) == 2
+    assert plan.cell_scale == (300 / 384, 300 / 288)  # shown as large as in a region
+    for x1, y1, x2, y2 in pending:  # each track lies inside a cell, with room around it
+        assert any(c[0] <= x1 - 24 and c[1] <= y1 and c[2] >= x2 + 24 and c[3] >= y2 for c in plan.looked)
+    unpacked = RegionPlanner(recheck_interval_s=10.0, pack=False)
+    unpacked.plan(make_frame(), [], 0.0)
+    assert len(unpacked.plan(make_frame(), pending, 0.2, pending_xyxy=pending) or ()) == 2
+
+
+# Walkers in a diagonal chain: their moving areas merge into one blob much larger than they are.
+CHAIN = [(100 + 60 * k, 100 + 40 * k, 150 + 60 * k, 200 + 40 * k) for k in range(8)]
+
+
+@pytest.mark.parametrize(
+    ("newcomer", "expected"),
+    [
+        (None, "skip"),  # only the tracked walkers changed: nothing to look at
+        ((1100, 500, 1140, 580), "newcomer"),  # someone untracked changed: look there only
+    ],
+)
+def test_between_rechecks_only_change_outside_tracks_is_news(
+    newcomer: tuple[int, int, int, int] | None, expected: str
+) -> None:
+    planner = RegionPlanner(recheck_interval_s=10.0)
+    planner.plan(make_frame(), [], 0.0)
+    planner.plan(make_frame(CHAIN), CHAIN, 0.2)  # they appear (the background still shows the floor)
+    moved = [(x1 + 8, y1, x2 + 8, y2) for x1, y1, x2, y2 in CHAIN]
+    plan = planner.plan(make_frame(moved + ([newcomer] if newcomer else [])), moved, 0.4)
+    if expected == "skip":
+        assert plan is None
+    else:
+        assert plan is not None and plan.partial and len(plan) == 1
+        assert all(box[0] >= 600 for box in plan.looked)  # right of the chain: the newcomer only

@@ -17,7 +17,15 @@ from detectors import Detector, SsdliteDetector
 from detectors.ssd_anchors import anchor_layers, anchors, box_iou
 from detectors.ssdlite import _crop_resized
 from detectors.ssdlite_onnx import build_onnx_model, ensure_int8_model, ensure_onnx_model, find_frozen_graph
-from detectors.tiling import TileDetections, merge_tiles, tile_regions
+from detectors.tiling import (
+    Cells,
+    TileDetections,
+    merge_tiles,
+    pack_cells,
+    packed_inputs,
+    tile_regions,
+    unpack_mosaic,
+)
 from vigil.errors import ModelError, ValidationError
 from vigil.types import Detections, Image
 
@@ -287,6 +295,56 @@ def test_overhead_crowd_people_per_frame(detector: SsdliteDetector) -> None:
     assert np.mean(counts) >= 18, f"people per frame: {counts}"
 
 
+@needs_crowd
+def test_packed_cells_find_the_people_the_tiles_find(detector: SsdliteDetector) -> None:
+    # Narrow cells around single people, at the scale of a 384x288 region in a 300x300 input,
+    # packed several to an input, find the people 4x3 tiles find, at the same boxes.
+    capture = cv2.VideoCapture(str(CROWD))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    image = np.asarray(frame, np.uint8)
+    people = SsdliteDetector(tiles=(4, 3), model_path=detector.model_path).detect([image])[0].xyxy
+    people = people[(people[:, 3] - people[:, 1] < 200) & (people[:, 1] > 100) & (people[:, 3] < 600)][:6]
+    assert len(people) >= 4
+    centre_y = (people[:, 1] + people[:, 3]) / 2
+    cells = np.stack([people[:, 0] - 40, centre_y - 144, people[:, 2] + 40, centre_y + 144], axis=1)
+    scale = (300 / 384, 300 / 288)
+    found = detector.detect_packed(image, np.zeros((0, 4)), Cells(cells, scale))
+    assert packed_inputs(cells, (300, 300), scale) < len(cells)  # several people per input
+    assert len(found) and (box_iou(people, found.xyxy).max(axis=1) >= 0.5).mean() >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("widths", "inputs"),
+    [
+        ([100, 100, 100, 100], 2),  # 78 input px each, 8 px apart: three fit one input
+        ([384], 1),  # a whole region fills an input
+        ([200, 200, 200], 3),  # 156 px each: two do not fit one input
+        ([200, 100, 100], 2),  # 156 + 8 + 78 px fit; the last 78 px do not
+        ([], 0),
+    ],
+)
+def test_pack_cells_fills_inputs_side_by_side(widths: list[int], inputs: int) -> None:
+    cells = np.array([[10 * k, 0, 10 * k + w, 288] for k, w in enumerate(widths)], float).reshape(-1, 4)
+    index, slots = pack_cells(cells, (300, 300), (300 / 384, 300 / 288))
+    assert (int(index.max()) + 1 if len(index) else 0) == inputs
+    assert (slots[:, 2] <= 300).all() and (slots[:, 3] <= 300).all()
+    for k in range(inputs):  # slots in one input do not overlap
+        mine = slots[index == k][np.argsort(slots[index == k, 0])]
+        assert (mine[1:, 0] >= mine[:-1, 2]).all()
+
+
+def test_unpack_mosaic_maps_boxes_to_their_cell() -> None:
+    slots = np.array([[0, 0, 100, 300], [108, 0, 208, 300]])
+    cells = np.array([[500, 100, 628, 388], [0, 0, 128, 288]])
+    boxes = np.array([[10, 30, 50, 130], [150, 30, 230, 130]], np.float32)  # the second crosses the slot edge
+    tiles = unpack_mosaic(boxes, np.array([0.9, 0.8], np.float32), slots, cells)
+    assert [t.region for t in tiles] == [(500, 100, 628, 388), (0, 0, 128, 288)]
+    np.testing.assert_allclose(tiles[0].xyxy, [[512.8, 128.8, 564.0, 224.8]], atol=0.01)
+    np.testing.assert_allclose(tiles[1].xyxy[:, [0, 2]], [[53.76, 128.0]], atol=0.01)  # clipped to the cell
+
+
 @pytest.mark.parametrize(
     "image",
     [
@@ -313,6 +371,13 @@ def test_invalid_images_are_rejected(detector: SsdliteDetector, image: object) -
 def test_invalid_regions_are_rejected(detector: SsdliteDetector, regions: list[list[int]]) -> None:
     with pytest.raises(ValidationError, match="regions: expected"):
         detector.detect_regions(np.zeros((100, 100, 3), np.uint8), regions)
+
+
+def test_invalid_cells_are_rejected(detector: SsdliteDetector) -> None:
+    with pytest.raises(ValidationError, match="regions: expected"):
+        detector.detect_packed(
+            np.zeros((100, 100, 3), np.uint8), [], Cells([[500, 500, 600, 600]], (1.0, 1.0))
+        )
 
 
 def test_empty_inputs(detector: SsdliteDetector) -> None:

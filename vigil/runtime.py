@@ -321,6 +321,8 @@ class Runtime:
                 MotionDetector(threshold=motion.threshold, alpha=motion.alpha, masks=motion.masks),
                 region_px=motion.region_px,
                 recheck_interval_s=motion.recheck_interval_s,
+                # Packing small looks into shared inputs needs a detector that can unpack them.
+                pack=hasattr(self._detector, "detect_packed"),
             )
         assert self._detector is not None
         names = list(self._detector.class_names)
@@ -436,9 +438,11 @@ class Runtime:
         detect_regions = getattr(self._detector, "detect_many_regions", None)
         if detect_regions is not None:
             regions = [plans[i].regions if isinstance(plans[i], RegionPlan) else None for i in wanted]  # type: ignore[union-attr]
+            cells = [plans[i].packed if isinstance(plans[i], RegionPlan) else None for i in wanted]  # type: ignore[union-attr]
             found = []
             for at in range(0, len(images), DETECT_CHUNK):
-                found += detect_regions(images[at : at + DETECT_CHUNK], regions[at : at + DETECT_CHUNK])
+                chunk = slice(at, at + DETECT_CHUNK)
+                found += detect_regions(images[chunk], regions[chunk], cells[chunk])
         else:  # backends without region support detect the whole frame when anything is to be seen
             found = []
             for at in range(0, len(images), DETECT_CHUNK):

@@ -18,7 +18,9 @@ import gc
 import json
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,8 +189,6 @@ def _independent(
     frames: list[Any], cameras: int, regions: Any, fps: float | None, seconds: float
 ) -> tuple[list[float], list[int]]:
     """One detector per camera thread. Returns (latencies s, dropped per camera); fps None: closed loop."""
-    import threading
-
     from detectors import SsdliteDetector
 
     detectors = [SsdliteDetector() for _ in range(cameras)]
@@ -220,11 +220,7 @@ def _independent(
             latencies[k].append(time.perf_counter() - arrival)
             index += 1
 
-    threads = [threading.Thread(target=camera, args=(k,)) for k in range(cameras)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _run_cameras(camera, cameras)
     return [x for per in latencies for x in per], dropped
 
 
@@ -238,7 +234,6 @@ def _batched(
     max_wait_s: float,
 ) -> tuple[list[float], list[int]]:
     """All cameras through one `DetectionService`. Same returns as `_independent`."""
-    import threading
     from concurrent.futures import Future, wait
 
     from detectors import SsdliteDetector
@@ -271,11 +266,7 @@ def _batched(
                 future.result(timeout=60)
                 index += 1
 
-        threads = [threading.Thread(target=camera, args=(k,)) for k in range(cameras)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _run_cameras(camera, cameras)
     else:
         period = 1.0 / fps
         arrivals = sorted(
@@ -293,6 +284,15 @@ def _batched(
     service.stop()
     dropped = [service.stats.dropped.get(f"cam{k}", 0) for k in range(cameras)]
     return latencies, dropped
+
+
+def _run_cameras(camera: Callable[[int], None], cameras: int) -> None:
+    """Run ``camera(k)`` for every camera k in its own thread, until all return."""
+    threads = [threading.Thread(target=camera, args=(k,)) for k in range(cameras)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def batching(

@@ -294,3 +294,12 @@ def test_writer_and_readers_in_threads(store: Store) -> None:
         thread.join(timeout=30)
     assert errors == []
     assert store.counts() == StoreCounts(sightings=200, alerts=200)
+
+
+def test_new_sqlite_file_is_owner_only(tmp_path: Path) -> None:
+    # It holds password hashes, case notes and the audit log.
+    store = Store.open(tmp_path / "site" / "vigil.db")
+    try:
+        assert (tmp_path / "site" / "vigil.db").stat().st_mode & 0o777 == 0o600
+    finally:
+        store.close()

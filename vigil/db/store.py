@@ -13,7 +13,9 @@ readers never wait for the writer.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -357,6 +359,11 @@ def _create_engine(url: sa.URL) -> sa.Engine:
     if url.database in (None, "", ":memory:"):
         # Each new connection to :memory: would be a new, empty database: share one.
         options["poolclass"] = StaticPool
+    else:
+        # The database holds password hashes, case notes and audit rows: owner-only from birth
+        # (SQLite gives its -wal / -shm files the main file's mode).
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(Path(url.database).expanduser(), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     engine = sa.create_engine(url, **options)
     _configure_sqlite(engine)
     return engine

@@ -719,8 +719,10 @@ def _detect(detector: Detector, processor: CameraProcessor, frame: Frame) -> Det
         return Detections.empty()
     regions = getattr(detector, "detect_many_regions", None)
     if regions is not None:
-        found: list[Detections] = regions(
-            [frame.image], [plan.regions if isinstance(plan, RegionPlan) else None]
+        found: list[Detections] = (
+            regions([frame.image], [plan.regions], [plan.packed])
+            if isinstance(plan, RegionPlan)
+            else regions([frame.image], [None])  # no planner: the whole frame
         )
         return found[0]
     return detector.detect([frame.image])[0]

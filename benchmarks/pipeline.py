@@ -61,11 +61,11 @@ def _naive(clip: Path, detector: Any, seconds: float | None) -> dict[str, float]
 def _vigil(
     clip: Path, detector: Any, detect_fps: float, seconds: float | None, video_frames: int, gating: bool
 ) -> dict[str, float]:
-    from detectors.gating import RegionPlan, RegionPlanner
+    from detectors.gating import RegionPlanner
     from ingest.sources import StreamSource
     from tracker.sighting import SightingBuilder
     from tracker.vigil_track import VigilTracker
-    from vigil.processing import CameraProcessor
+    from vigil.processing import CameraProcessor, detect_planned
 
     source = StreamSource("bench", str(clip), detect_fps=detect_fps, realtime=False, queue_size=4)
     processor = CameraProcessor(
@@ -85,8 +85,7 @@ def _vigil(
         plan = processor.plan(frame)
         found = Detections.empty()
         if plan is not None:
-            regions = plan.regions if isinstance(plan, RegionPlan) else None
-            found = detector.detect_many_regions([frame.image], [regions])[0]
+            found = detect_planned(detector, [frame.image], [plan])[0]
             inferred += 1
         processor.process(frame, found)
         processed += 1

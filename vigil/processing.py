@@ -14,16 +14,18 @@ when it planned only some regions, tracks outside them coast while the rest are 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from alerts.base import Rule
+from detectors.base import Detector
 from detectors.filters import DetectionFilter, ScoreMedian
 from detectors.gating import RegionPlan, RegionPlanner
 from tracker.base import CoastingTracker, Tracker
 from tracker.sighting import SightingBuilder
-from vigil.types import Alert, Detections, Frame, Sighting
+from vigil.types import Alert, Detections, Frame, Image, Sighting
 
 
 @dataclass(frozen=True)
@@ -141,3 +143,34 @@ class CameraProcessor:
     def finish(self) -> list[Sighting]:
         """End of the run: every open track becomes a sighting."""
         return self.sightings.flush()
+
+
+def detect_planned(
+    detector: Detector, images: Sequence[Image], plans: Sequence[RegionPlan | bool], chunk: int = 4
+) -> list[Detections]:
+    """Detect in each image where its `CameraProcessor.plan` says, `chunk` images per model call.
+
+    A `RegionPlan` is seen through its regions and packed looks; True (no planner) is the whole
+    frame. Detectors without region support (``detect_many_regions``) see the whole frame of
+    every image they are given.
+
+    Args:
+        detector: The shared detector.
+        images: BGR images of the frames to detect in (frames planned None are left out).
+        plans: Their plans, one per image.
+        chunk: Images per model call (batching does not pay past a few on a CPU).
+
+    Returns:
+        One `Detections` per image.
+    """
+    detect_regions = getattr(detector, "detect_many_regions", None)
+    found: list[Detections] = []
+    for at in range(0, len(images), chunk):
+        part, planned = images[at : at + chunk], plans[at : at + chunk]
+        if detect_regions is None:
+            found += detector.detect(list(part))
+            continue
+        regions = [p.regions if isinstance(p, RegionPlan) else None for p in planned]
+        cells = [p.packed if isinstance(p, RegionPlan) else None for p in planned]
+        found += detect_regions(list(part), regions, cells)
+    return found

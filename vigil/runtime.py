@@ -38,7 +38,7 @@ from alerts.search.descriptors import describe
 from config.models import CameraConfig, CameraRole, VigilConfig
 from detectors.base import Detector
 from detectors.filters import ClassFilter, DetectionFilter, ScoreMedian
-from detectors.gating import RegionPlan, RegionPlanner
+from detectors.gating import RegionPlanner
 from detectors.motion import MotionDetector
 from detectors.registry import build_detector
 from ingest.metrics import IngestCollector
@@ -51,7 +51,7 @@ from vigil.db.store import Store
 from vigil.errors import ConfigError, ServiceError
 from vigil.events import Topic
 from vigil.masks import apply_privacy_masks
-from vigil.processing import CameraProcessor
+from vigil.processing import CameraProcessor, detect_planned
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
 from vigil.types import Alert, CameraHealth, Detections, Frame, HealthState, Image, Sighting
 
@@ -434,19 +434,12 @@ class Runtime:
         if not wanted:
             return results
         started = time.perf_counter()
-        images = [frames[i].image for i in wanted]
-        detect_regions = getattr(self._detector, "detect_many_regions", None)
-        if detect_regions is not None:
-            regions = [plans[i].regions if isinstance(plans[i], RegionPlan) else None for i in wanted]  # type: ignore[union-attr]
-            cells = [plans[i].packed if isinstance(plans[i], RegionPlan) else None for i in wanted]  # type: ignore[union-attr]
-            found = []
-            for at in range(0, len(images), DETECT_CHUNK):
-                chunk = slice(at, at + DETECT_CHUNK)
-                found += detect_regions(images[chunk], regions[chunk], cells[chunk])
-        else:  # backends without region support detect the whole frame when anything is to be seen
-            found = []
-            for at in range(0, len(images), DETECT_CHUNK):
-                found += self._detector.detect(images[at : at + DETECT_CHUNK])
+        found = detect_planned(
+            self._detector,
+            [frames[i].image for i in wanted],
+            [plan for plan in plans if plan is not None],
+            chunk=DETECT_CHUNK,
+        )
         self.stats.detect_seconds += time.perf_counter() - started
         self.stats.batches += 1
         for i, detections in zip(wanted, found, strict=True):

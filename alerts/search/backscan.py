@@ -39,13 +39,12 @@ from alerts.search.descriptors import describe
 from alerts.search.graph import CameraGraph, Reachable
 from config.models import CameraConfig, CameraRole, VigilConfig
 from detectors.base import Detector
-from detectors.gating import RegionPlan
 from vigil.db.cases import AuditRecord, CaseRecord, CaseStore
 from vigil.db.recordings import RecordingIndex, SegmentRecord
 from vigil.db.store import Store
 from vigil.errors import ValidationError, VigilError
 from vigil.masks import apply_privacy_masks
-from vigil.processing import CameraProcessor
+from vigil.processing import CameraProcessor, detect_planned
 from vigil.types import Detections, Frame, Image, Sighting
 
 log = logging.getLogger(__name__)
@@ -717,12 +716,4 @@ def _detect(detector: Detector, processor: CameraProcessor, frame: Frame) -> Det
     plan = processor.plan(frame)
     if plan is None:
         return Detections.empty()
-    regions = getattr(detector, "detect_many_regions", None)
-    if regions is not None:
-        found: list[Detections] = (
-            regions([frame.image], [plan.regions], [plan.packed])
-            if isinstance(plan, RegionPlan)
-            else regions([frame.image], [None])  # no planner: the whole frame
-        )
-        return found[0]
-    return detector.detect([frame.image])[0]
+    return detect_planned(detector, [frame.image], [plan])[0]

@@ -22,14 +22,14 @@ from fastapi import (
     WebSocketDisconnect,
     status,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.search.backscan import (
     BackscanBusy,
     BackscanError,
     BackscanOptions,
-    BackscanProgress,
     BackscanService,
+    JobState,
 )
 from alerts.search.cases import Candidate, CaseNotFound, CaseService, CaseView
 from alerts.search.colours import top_colours
@@ -100,15 +100,19 @@ class BackscanCreate(BaseModel):
 
 
 class BackscanCameraPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     camera_id: str
     walk_s: float = Field(description="Walking seconds from the last-seen place.")
-    state: str
+    state: JobState
     segments: int
     segments_done: int
     sightings: int
 
 
 class BackscanErrorPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     camera_id: str
     path: str
     start: float
@@ -116,11 +120,13 @@ class BackscanErrorPublic(BaseModel):
 
 
 class BackscanPublic(BaseModel):
-    """A back-scan job's progress; sightings it found are among the case's candidates."""
+    """A back-scan job's progress (read from `BackscanProgress`); its sightings are among the candidates."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     job_id: str
     case_id: str
-    state: str = Field(description="queued, running, done, failed or cancelled.")
+    state: JobState
     requested_by: str
     window_start: float
     window_end: float
@@ -141,47 +147,6 @@ class BackscanPublic(BaseModel):
     started_at: float | None
     finished_at: float | None
     message: str
-
-    @classmethod
-    def from_progress(cls, p: BackscanProgress) -> "BackscanPublic":
-        return cls(
-            job_id=p.job_id,
-            case_id=p.case_id,
-            state=p.state.value,
-            requested_by=p.requested_by,
-            window_start=p.window_start,
-            window_end=p.window_end,
-            anchor_camera=p.anchor_camera,
-            cameras_total=p.cameras_total,
-            cameras_done=p.cameras_done,
-            segments_total=p.segments_total,
-            segments_done=p.segments_done,
-            segments_skipped=p.segments_skipped,
-            video_seconds=p.video_seconds,
-            frames=p.frames,
-            sightings=p.sightings,
-            sighting_ids=list(p.sighting_ids),
-            current_camera=p.current_camera,
-            cameras=[
-                BackscanCameraPublic(
-                    camera_id=c.camera_id,
-                    walk_s=c.walk_s,
-                    state=c.state.value,
-                    segments=c.segments,
-                    segments_done=c.segments_done,
-                    sightings=c.sightings,
-                )
-                for c in p.cameras
-            ],
-            errors=[
-                BackscanErrorPublic(camera_id=e.camera_id, path=e.path, start=e.start, error=e.error)
-                for e in p.errors
-            ],
-            submitted_at=p.submitted_at,
-            started_at=p.started_at,
-            finished_at=p.finished_at,
-            message=p.message,
-        )
 
 
 @router.post("", dependencies=_OPERATOR, status_code=status.HTTP_201_CREATED)
@@ -312,7 +277,7 @@ def start_backscan(
             raise HTTPException(
                 status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)
             ) from error
-    return BackscanPublic.from_progress(progress)
+    return BackscanPublic.model_validate(progress)
 
 
 @router.get("/{case_id}/backscan", dependencies=_OPERATOR)
@@ -323,14 +288,14 @@ def read_backscan(case_id: str, cases: CasesDep, backscan: BackscanDep) -> Backs
     progress = backscan.progress(case_id)
     if progress is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"case {case_id}: no back-scan yet")
-    return BackscanPublic.from_progress(progress)
+    return BackscanPublic.model_validate(progress)
 
 
 @router.delete("/{case_id}/backscan", dependencies=_OPERATOR)
 def cancel_backscan(case_id: str, user: CurrentUser, backscan: BackscanDep) -> BackscanPublic:
     """Cancel the case's back-scan (audited); sightings found so far stay. A finished job comes back as is."""
     with _errors():
-        return BackscanPublic.from_progress(backscan.cancel(case_id, user.name))
+        return BackscanPublic.model_validate(backscan.cancel(case_id, user.name))
 
 
 @router.websocket("/{case_id}/watch", dependencies=[Depends(require_websocket_role(Role.OPERATOR))])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -46,7 +47,6 @@ from detectors.tiling import (
     TileDetections,
     merge_tiles,
     pack_cells,
-    packed_inputs,
     tile_regions,
     unpack_mosaic,
 )
@@ -90,12 +90,20 @@ class ModelPass:
     layers: tuple[int, int] = ALL_LAYERS
     packed: tuple[float, float] | None = None
 
+    @cached_property
+    def packing(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """`pack_cells` of a packed pass, computed once: (K,) input index and (K, 4) slot per cell."""
+        if self.packed is None:
+            raise ValueError("ModelPass.packing: the pass is not packed")
+        return pack_cells(self.regions, self.size, self.packed)
+
     @property
     def inputs(self) -> int:
         """Model inputs this pass costs."""
         if self.packed is None:
             return len(self.regions)
-        return packed_inputs(self.regions, self.size, self.packed)
+        index, _ = self.packing
+        return int(index.max()) + 1 if len(index) else 0
 
 
 class SsdliteDetector:
@@ -371,7 +379,7 @@ class SsdliteDetector:
                     ]
                     continue
                 whole = np.array([0, 0, *p.size], np.int64)
-                index, slots = pack_cells(p.regions, p.size, p.packed)
+                index, slots = p.packing
                 for k in range(p.inputs):
                     found = self._tile_detections(
                         encodings[row + k], scores[row + k], whole, p.size, p.layers
@@ -474,7 +482,7 @@ def _model_inputs(image: Image, model_pass: ModelPass) -> list[Image]:
     """The pass's model inputs: each region resized, or its regions packed into mosaics."""
     if model_pass.packed is None:
         return [_crop_resized(image, region, model_pass.size) for region in model_pass.regions]
-    index, slots = pack_cells(model_pass.regions, model_pass.size, model_pass.packed)
+    index, slots = model_pass.packing
     width, height = model_pass.size
     inputs = [np.full((height, width, 3), MOSAIC_FILL, np.uint8) for _ in range(model_pass.inputs)]
     for k, (x1, y1, x2, y2), cell in zip(index, slots, model_pass.regions, strict=True):

@@ -78,6 +78,11 @@ def test_demo_example_validates() -> None:
         (lambda d: d["rules"][0].update(camera="cam2"), "rules[0].zone: camera 'cam2' has no zone"),
         # an unknown rule type
         (lambda d: d["rules"][0].update(type="teleport"), "rules[0]"),
+        # an unknown model precision (int8 and fp32 exist)
+        (
+            lambda d: d.update(detector={"precision": "fp16"}),
+            "detector.precision: Input should be 'int8' or 'fp32'",
+        ),
         # secrets from env: a missing variable without default
         (
             lambda d: d["cameras"][0].update(url="rtsp://${NVR_HOST}/1"),

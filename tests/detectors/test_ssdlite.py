@@ -74,6 +74,18 @@ def test_onnx_build_is_deterministic_and_cached(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [first]  # no temporary file left behind
 
 
+def test_int8_without_calibration_videos_warns_and_runs_float32(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import detectors.ssdlite as ssdlite
+
+    monkeypatch.setattr(ssdlite, "CALIBRATION_VIDEOS", tmp_path / "no-samples")
+    with caplog.at_level("WARNING", logger=ssdlite.__name__):
+        model = ssdlite._default_model("int8", tmp_path)
+    assert model == ensure_onnx_model(cache_dir=tmp_path)  # the float model, nothing quantized
+    assert "no calibration videos" in caplog.text
+
+
 def test_int8_model_is_quantized_once_and_cached(tmp_path: Path) -> None:
     fp32 = ensure_onnx_model(cache_dir=tmp_path)
     calls: list[int] = []

@@ -56,6 +56,9 @@ SHARD_NICENESS = 0
 short: on an oversubscribed 2-core box, 19 gave AI decode 1.00 of source rate but recording only
 0.70 of live (gaps); 0 gave recording 1.00 and AI 0.65. Evidence comes first, so 0."""
 _STATS_PERIOD_S = 1.0
+DETECT_BURST_S = 0.2
+"""AI sources decode in bursts of this many seconds of video (`StreamSource` ``burst_s``): one
+detect period at 5 fps, so detection sees each frame at most one period later."""
 
 
 class RecordingSink(Protocol):
@@ -416,6 +419,9 @@ class IngestSupervisor:
                 backoff_max=8.0,
                 loop=True,
                 skip_loop_filter=self.fast_detect_decode and camera.detect_url is not None,
+                burst_s=DETECT_BURST_S,
+                # A burst may hold two due frames: keep both for detection (the tracker wants the cadence).
+                queue_size=2,
             )
             self._sources[camera.id] = source
             source.start()

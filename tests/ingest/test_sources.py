@@ -95,6 +95,33 @@ def test_stream_source_delivers_at_detect_fps(rtsp_sim: Simulator) -> None:
 
 
 @pytest.mark.rtsp
+def test_burst_decoding_keeps_the_source_rate_and_the_frame_spacing(rtsp_sim: Simulator) -> None:
+    # A 10 fps camera read in 0.4 s bursts at 5 detect fps: two due frames per burst, both kept
+    # (queue of 2), stamped with their capture time, not the instant the burst was decoded.
+    with StreamSource("cam1", rtsp_sim.urls[0], detect_fps=5.0, burst_s=0.4, queue_size=2) as source:
+        first = source.read(timeout=10.0)
+        assert first is not None
+        decoded0, started = source.decoded, time.monotonic()
+        frames = [first]
+        while time.monotonic() - started < 4.0:
+            frame = source.read(timeout=2.0)
+            if frame is not None:
+                frames.append(frame)
+        decoded_rate = (source.decoded - decoded0) / (time.monotonic() - started)
+    assert decoded_rate >= 8.0, decoded_rate  # keeps up with the 10 fps source
+    gaps = sorted(b.timestamp - a.timestamp for a, b in zip(frames, frames[1:], strict=False))
+    assert len(gaps) >= 15, len(frames)
+    assert 0.15 <= gaps[len(gaps) // 2] <= 0.25, gaps  # media spacing (0.2 s), not burst spacing (~0)
+    assert gaps[0] >= 0.09, gaps
+    assert 0.0 <= time.time() - frames[-1].timestamp < 2.0  # capture time, at most a burst old
+
+
+def test_negative_burst_is_rejected() -> None:
+    with pytest.raises(ValueError, match="burst_s"):
+        StreamSource("cam", "rtsp://127.0.0.1:1/cam1", burst_s=-0.1)
+
+
+@pytest.mark.rtsp
 def test_slow_consumer_gets_the_freshest_frame_and_drops_are_counted(rtsp_sim: Simulator) -> None:
     with StreamSource("cam2", rtsp_sim.urls[1]) as source:
         assert source.read(timeout=10.0) is not None

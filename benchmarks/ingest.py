@@ -8,7 +8,8 @@ Against `vigil sim` (720p25 main + 640x360 sub mounts per camera, shared media),
 - baseline: one OpenCV ``VideoCapture`` per camera decoding every frame of the stream it uses
   (AI: sub, record-only: main), in threads, nothing recorded.
 
-Reported: client CPU % (this process and its shard processes; 100 % = one core), the server's
+Reported: client CPU % (this process and its shard processes; 100 % = one core; also split into
+the detect side, this process, and the record shards), the server's
 CPU % measured separately on its own pid, AI decode ratio (frames decoded / source frames) and
 detect ratio (frames delivered / detect-fps frames), record coverage (recorded seconds inside
 the window / window, over record-only cameras), and the baseline's CPU and frame ratio.
@@ -151,7 +152,8 @@ def run_vigil(
     time.sleep(seconds)
     wall = time.perf_counter() - wall0
     t1 = time.time()
-    cpu = sum(proc_cpu_seconds(pid) - cpu0[pid] for pid in pids)
+    used = {pid: proc_cpu_seconds(pid) - cpu0[pid] for pid in pids}
+    cpu = sum(used.values())
     srv = proc_cpu_seconds(sim.pid) - srv0
     dec = {cid: sup.source(cid).decoded - dec0[cid] for cid in delivered}  # type: ignore[union-attr]
     dlv = {cid: delivered[cid] - del0[cid] for cid in delivered}
@@ -168,6 +170,10 @@ def run_vigil(
     online = sum(h.state.value == "online" for h in health.values())
     return {
         "client_cpu_percent": round(100 * cpu / wall, 1),
+        # Where the client CPU goes: this process (AI sub-stream decode and hand-over, the
+        # supervisor) and the record shards (demux, remux, keyframe health of every camera).
+        "client_cpu_detect_percent": round(100 * used[pids[0]] / wall, 1),
+        "client_cpu_record_percent": round(100 * sum(used[p] for p in pids[1:]) / wall, 1),
         "server_cpu_percent": round(100 * srv / wall, 1),
         "ai_fps_ratio": round(sum(ai_ratio) / len(ai_ratio), 3) if ai_ratio else None,
         "ai_fps_ratio_min": round(min(ai_ratio), 3) if ai_ratio else None,

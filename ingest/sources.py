@@ -60,11 +60,33 @@ class FrameSource(Protocol):
         """Stop reading and release the stream; bounded in time, idempotent."""
 
 
-_CAUGHT_UP_S = 0.002
-"""A demux read that took longer than this waited for the network: the reader is live."""
+_LIVE_LAG_S = 0.05
+"""A packet read less than this behind the live edge means the reader has caught up."""
 _MAX_DRIFT_S = 2.0
-"""Live timestamps follow media time from the first frame; past this drift from the wall clock
-(a camera clock running fast or slow, a server that stalled) they are re-anchored."""
+"""Past this drift between media time and the wall clock (a camera clock running fast or slow,
+a server that stalled, a reader left far behind) the live edge is re-anchored."""
+
+
+class _LiveEdge:
+    """Maps a stream's media time to wall-clock capture time, from the packets that arrived soonest.
+
+    The edge is the smallest ``wall - media_time`` seen: the packet that reached us with the least
+    delay. Every other packet's lag is how much later than that it was read.
+    """
+
+    def __init__(self) -> None:
+        self.anchor: float | None = None  # wall time of media time 0
+
+    def lag(self, wall: float, media_time: float) -> float:
+        """Seconds behind the live edge this media time is read at ``wall`` (updates the edge)."""
+        edge = wall - media_time
+        if self.anchor is None or edge < self.anchor or edge - self.anchor > _MAX_DRIFT_S:
+            self.anchor = edge
+        return edge - self.anchor
+
+    def capture_time(self, media_time: float) -> float:
+        assert self.anchor is not None
+        return self.anchor + media_time
 
 
 class _Stalled(Exception):
@@ -331,16 +353,19 @@ class StreamSource:
         next_due: float | None = None
         first_pts: int | None = None
         wall_start = time.monotonic()
-        anchor: float | None = None  # wall time of media time 0, for live timestamps
+        live_edge = _LiveEdge()
         last_frame = time.monotonic()
-        read_done = time.monotonic()
         for packet in container.demux(stream):
             if self._stop.is_set():
                 return
-            caught_up = time.monotonic() - read_done > _CAUGHT_UP_S
-            # The read waited for the camera: let a burst of packets queue up in the socket.
-            if self.burst_s and caught_up and self._stop.wait(self.burst_s):
-                return
+            if self.burst_s and packet.pts is not None:
+                first_pts = packet.pts if first_pts is None else first_pts
+                lag = live_edge.lag(time.time(), (packet.pts - first_pts) * time_base)
+                # Caught up with the camera: let a burst of packets queue up in the socket. Judged
+                # by media time, not by how long the read took, so a reader that is behind (or
+                # merely preempted on a busy machine) never sleeps.
+                if lag < _LIVE_LAG_S and self._stop.wait(self.burst_s):
+                    return
             for av_frame in packet.decode():
                 now = time.monotonic()
                 last_frame = now
@@ -360,19 +385,16 @@ class StreamSource:
                 keep = next_due is None or media_time + slack >= next_due
                 if keep:
                     next_due = media_time + period if next_due is None else max(next_due + period, media_time)
-                    if not self.realtime:
-                        timestamp = self.file_epoch + media_time
-                    else:
+                    if self.realtime:
                         # Capture time, not decode time: frames decoded in one burst keep their spacing.
-                        wall = time.time()
-                        if anchor is None or abs(anchor + media_time - wall) > _MAX_DRIFT_S:
-                            anchor = wall - media_time
-                        timestamp = anchor + media_time
+                        live_edge.lag(time.time(), media_time)
+                        timestamp = live_edge.capture_time(media_time)
+                    else:
+                        timestamp = self.file_epoch + media_time
                     image = to_bgr(av_frame)
                     self._deliver(Frame(self.camera_id, index, timestamp, image))
                 index += 1
-            read_done = time.monotonic()
-            if read_done - last_frame > self.stall_timeout:
+            if time.monotonic() - last_frame > self.stall_timeout:
                 raise _Stalled(f"stalled: no frame for {self.stall_timeout:g} s")
         if self.is_network:
             raise _EndOfStream("stream ended")

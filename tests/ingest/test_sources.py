@@ -177,3 +177,15 @@ def test_stalled_stream_is_detected_and_reopened(rtsp_sim_factory: SimulatorFact
         health.clear()
         health.wait_for(lambda h: h.state is HealthState.ONLINE, timeout=10.0)
     assert stalled.reason
+
+
+def test_live_edge_measures_lag_from_the_soonest_packet_and_reanchors_after_drift() -> None:
+    from ingest.sources import _LiveEdge
+
+    edge = _LiveEdge()
+    assert edge.lag(100.0, 0.0) == 0.0  # first packet defines the edge
+    assert edge.lag(100.5, 0.4) == pytest.approx(0.1)  # read 0.1 s late
+    assert edge.lag(100.75, 0.8) == 0.0  # arrived sooner than any before: new edge
+    assert edge.capture_time(0.8) == pytest.approx(100.75)
+    assert edge.lag(104.0, 1.0) == 0.0  # 3 s behind: clock drift or a long stall, re-anchored
+    assert edge.capture_time(1.0) == pytest.approx(104.0)

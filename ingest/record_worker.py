@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.demux import open_input
+from ingest.live import LIVE_LAG_S, WAITED_S, LiveEdge
 from ingest.recorder import Segment, SegmentWriter
 from vigil.types import HealthState
 
@@ -55,6 +56,9 @@ class RecordJob:
         stall_timeout_s: No packet for this long reopens the stream.
         open_timeout_s: Seconds allowed to open it.
         backoff_initial_s / backoff_max_s: Reconnect delay, doubling per failure, capped.
+        burst_s: Once caught up with the camera, sleep this long and then read what arrived in
+            one go (`ingest.live`); 0 reads as packets come. Recording then runs up to
+            `burst_s` behind live, with each packet still stamped with its capture time.
     """
 
     camera_id: str
@@ -68,6 +72,7 @@ class RecordJob:
     open_timeout_s: float = 10.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
+    burst_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,11 @@ class RecordStats:
 
 Event = HealthChange | Segment | Gap
 Emit = Callable[[Event], None]
+
+
+_PENDING_MAX = 250
+"""Packets held back while the live edge is unknown (10 s at 25 fps); past it they are written
+stamped with the time they were read."""
 
 
 class RecordLoop:
@@ -190,18 +200,44 @@ class RecordLoop:
             # Snapshots are 480x270 thumbnails and a proof that the stream decodes: deblocking would
             # cost 28 % of each keyframe's decode and the downscale hides what it fixes.
             decoder.options = {"skip_loop_filter": "all"}
+            time_base = float(stream.time_base) if stream.time_base else 1 / 90000
+            edge = LiveEdge()
+            first_pts: int | None = None
+            media_time = 0.0
+            clock_at = [time.time()]  # capture time of the packet being written (the writer's clock)
+            # Packets read before the live edge is known (a server's start-up burst) wait here, so
+            # the segment is anchored to when they were sent, not to when the burst was read.
+            pending: list[tuple[Any, float]] = []
             if job.record:
                 writer = SegmentWriter(
-                    job.camera_id, job.directory, stream, job.segment_seconds, self._segment
+                    job.camera_id,
+                    job.directory,
+                    stream,
+                    job.segment_seconds,
+                    self._segment,
+                    clock=lambda: clock_at[0],
                 )
             next_snapshot = 0.0
             last_cpu = 0.0
+            read_done = time.monotonic()
             for packet in container.demux(stream):
+                waited = time.monotonic() - read_done > WAITED_S
                 if self.stop.is_set():
-                    break
+                    break  # (with bursts, up to burst_s of buffered video is not written)
                 if packet.size == 0:
                     continue
                 now = time.time()
+                captured = now
+                # Decode order (dts) is arrival order; pts runs ahead of it around B-frames.
+                arrival = packet.dts if packet.dts is not None else packet.pts
+                if arrival is not None:
+                    first_pts = arrival if first_pts is None else first_pts
+                    media_time = (arrival - first_pts) * time_base
+                    lag = edge.lag(now, media_time, waited=waited)
+                    live = waited and lag < LIVE_LAG_S
+                    captured = edge.capture_time(media_time, now)
+                    if job.burst_s and live and not self.stop.is_set():
+                        self.stop.wait(job.burst_s)  # caught up: let a burst queue up in the socket
                 if self._stalled_since is not None:
                     raise _Stalled(f"stalled: no packet for {now - self._stalled_since:.0f} s")
                 self.stats.packets += 1
@@ -214,19 +250,32 @@ class RecordLoop:
                     elif self.stats.keyframes_decoded == 0 and self.stats.packets > 500:
                         raise ValueError("packets arrive but no keyframe decodes")
                 if writer is not None:
-                    before = writer.bytes_written
-                    writer.write(packet)
-                    if writer.bytes_written == before:
-                        self.stats.dropped += 1
-                    self.stats.bytes_recorded += writer.bytes_written - before
+                    if edge.anchor is None and arrival is not None and len(pending) < _PENDING_MAX:
+                        pending.append((packet, media_time))
+                    else:
+                        for held, held_media in pending:
+                            self._write(writer, held, edge.capture_time(held_media, now), clock_at)
+                        pending.clear()
+                        self._write(writer, packet, captured, clock_at)
                 if now - last_cpu > 1.0:
                     self.stats.cpu_seconds = time.thread_time()
                     last_cpu = now
+                read_done = time.monotonic()
             return self._state is HealthState.ONLINE
         finally:
             if writer is not None:
+                for held, _ in pending:
+                    self._write(writer, held, clock_at[0], clock_at)
                 writer.close()
             container.close()
+
+    def _write(self, writer: SegmentWriter, packet: Any, captured: float, clock_at: list[float]) -> None:
+        clock_at[0] = captured
+        before = writer.bytes_written
+        writer.write(packet)
+        if writer.bytes_written == before:
+            self.stats.dropped += 1
+        self.stats.bytes_recorded += writer.bytes_written - before
 
     def check_stall(self, now: float) -> None:
         """Watchdog, called about once a second from another thread: degrade a silent camera.

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from ingest.demux import open_input
+from ingest.live import LIVE_LAG_S, WAITED_S, LiveEdge
 from vigil.errors import SourceError
 from vigil.types import CameraHealth, Frame, HealthState, Image
 
@@ -58,35 +59,6 @@ class FrameSource(Protocol):
 
     def stop(self) -> None:
         """Stop reading and release the stream; bounded in time, idempotent."""
-
-
-_LIVE_LAG_S = 0.05
-"""A packet read less than this behind the live edge means the reader has caught up."""
-_MAX_DRIFT_S = 2.0
-"""Past this drift between media time and the wall clock (a camera clock running fast or slow,
-a server that stalled, a reader left far behind) the live edge is re-anchored."""
-
-
-class _LiveEdge:
-    """Maps a stream's media time to wall-clock capture time, from the packets that arrived soonest.
-
-    The edge is the smallest ``wall - media_time`` seen: the packet that reached us with the least
-    delay. Every other packet's lag is how much later than that it was read.
-    """
-
-    def __init__(self) -> None:
-        self.anchor: float | None = None  # wall time of media time 0
-
-    def lag(self, wall: float, media_time: float) -> float:
-        """Seconds behind the live edge this media time is read at ``wall`` (updates the edge)."""
-        edge = wall - media_time
-        if self.anchor is None or edge < self.anchor or edge - self.anchor > _MAX_DRIFT_S:
-            self.anchor = edge
-        return edge - self.anchor
-
-    def capture_time(self, media_time: float) -> float:
-        assert self.anchor is not None
-        return self.anchor + media_time
 
 
 class _Stalled(Exception):
@@ -133,9 +105,9 @@ class StreamSource:
             sub-stream, not for anything shown to people.
         burst_s: Live network streams only: once the reader has caught up with the camera, it
             sleeps this long and then decodes what arrived in one go (the socket buffers it).
-            Decoding a stream's frames back to back keeps its reference frames in cache:
-            23 sub-streams in one process cost 15 % less CPU with 0.2 s bursts. The price is
-            up to `burst_s` more latency before a frame reaches detection. 0 reads as packets come.
+            Decoding a stream's frames back to back keeps its reference frames in cache
+            (`ingest.live`). The price is up to `burst_s` more latency before a frame reaches
+            detection. 0 reads as packets come.
 
     ``Frame.index`` counts decoded frames since the stream was (re)opened, so frames thinned
     out by `detect_fps` show as gaps and a reconnect restarts it at 0 (trackers should reset).
@@ -353,18 +325,21 @@ class StreamSource:
         next_due: float | None = None
         first_pts: int | None = None
         wall_start = time.monotonic()
-        live_edge = _LiveEdge()
-        last_frame = time.monotonic()
+        live_edge = LiveEdge()
+        first_dts: int | None = None
+        last_frame = read_done = time.monotonic()
         for packet in container.demux(stream):
             if self._stop.is_set():
                 return
-            if self.burst_s and packet.pts is not None:
-                first_pts = packet.pts if first_pts is None else first_pts
-                lag = live_edge.lag(time.time(), (packet.pts - first_pts) * time_base)
-                # Caught up with the camera: let a burst of packets queue up in the socket. Judged
-                # by media time, not by how long the read took, so a reader that is behind (or
-                # merely preempted on a busy machine) never sleeps.
-                if lag < _LIVE_LAG_S and self._stop.wait(self.burst_s):
+            waited = time.monotonic() - read_done > WAITED_S
+            # Decode order (dts) is arrival order; pts runs ahead of it around B-frames.
+            arrival = packet.dts if packet.dts is not None else packet.pts
+            if self.is_network and arrival is not None:
+                first_dts = arrival if first_dts is None else first_dts
+                lag = live_edge.lag(time.time(), (arrival - first_dts) * time_base, waited=waited)
+                # Caught up with the camera: let a burst of packets queue up in the socket.
+                live = waited and lag < LIVE_LAG_S
+                if self.burst_s and live and self._stop.wait(self.burst_s):
                     return
             for av_frame in packet.decode():
                 now = time.monotonic()
@@ -385,16 +360,24 @@ class StreamSource:
                 keep = next_due is None or media_time + slack >= next_due
                 if keep:
                     next_due = media_time + period if next_due is None else max(next_due + period, media_time)
-                    if self.realtime:
-                        # Capture time, not decode time: frames decoded in one burst keep their spacing.
-                        live_edge.lag(time.time(), media_time)
-                        timestamp = live_edge.capture_time(media_time)
-                    else:
+                    if not self.realtime:
                         timestamp = self.file_epoch + media_time
+                    elif self.is_network:
+                        # Capture time, not decode time: frames decoded in one burst keep their spacing.
+                        on_edge = (
+                            (av_frame.pts - first_dts) * time_base
+                            if av_frame.pts is not None and first_dts is not None
+                            else None
+                        )
+                        wall = time.time()
+                        timestamp = wall if on_edge is None else live_edge.capture_time(on_edge, wall)
+                    else:
+                        timestamp = time.time()  # a file paced as a camera
                     image = to_bgr(av_frame)
                     self._deliver(Frame(self.camera_id, index, timestamp, image))
                 index += 1
-            if time.monotonic() - last_frame > self.stall_timeout:
+            read_done = time.monotonic()
+            if read_done - last_frame > self.stall_timeout:
                 raise _Stalled(f"stalled: no frame for {self.stall_timeout:g} s")
         if self.is_network:
             raise _EndOfStream("stream ended")

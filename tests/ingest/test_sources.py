@@ -109,7 +109,8 @@ def test_burst_decoding_keeps_the_source_rate_and_the_frame_spacing(rtsp_sim: Si
                 frames.append(frame)
         decoded_rate = (source.decoded - decoded0) / (time.monotonic() - started)
     assert decoded_rate >= 8.0, decoded_rate  # keeps up with the 10 fps source
-    gaps = sorted(b.timestamp - a.timestamp for a, b in zip(frames, frames[1:], strict=False))
+    # From the second frame on: the first is stamped before the live edge is known.
+    gaps = sorted(b.timestamp - a.timestamp for a, b in zip(frames[1:], frames[2:], strict=False))
     assert len(gaps) >= 15, len(frames)
     assert 0.15 <= gaps[len(gaps) // 2] <= 0.25, gaps  # media spacing (0.2 s), not burst spacing (~0)
     assert gaps[0] >= 0.09, gaps
@@ -179,13 +180,27 @@ def test_stalled_stream_is_detected_and_reopened(rtsp_sim_factory: SimulatorFact
     assert stalled.reason
 
 
-def test_live_edge_measures_lag_from_the_soonest_packet_and_reanchors_after_drift() -> None:
-    from ingest.sources import _LiveEdge
+def test_live_edge_is_set_by_packets_that_came_live() -> None:
+    from ingest.live import LiveEdge
 
-    edge = _LiveEdge()
-    assert edge.lag(100.0, 0.0) == 0.0  # first packet defines the edge
-    assert edge.lag(100.5, 0.4) == pytest.approx(0.1)  # read 0.1 s late
-    assert edge.lag(100.75, 0.8) == 0.0  # arrived sooner than any before: new edge
-    assert edge.capture_time(0.8) == pytest.approx(100.75)
-    assert edge.lag(104.0, 1.0) == 0.0  # 3 s behind: clock drift or a long stall, re-anchored
-    assert edge.capture_time(1.0) == pytest.approx(104.0)
+    edge = LiveEdge()
+    assert edge.lag(100.0, 0.0, waited=False) == float("inf")  # unknown: never "caught up"
+    assert edge.capture_time(0.0, 100.0) == 100.0  # read time until then
+    assert edge.lag(100.5, 0.4, waited=True) == 0.0  # the first live packet sets the edge
+    assert edge.lag(100.8, 0.44, waited=False) == pytest.approx(0.26, abs=0.01)  # read from a backlog
+    assert edge.lag(100.9, 0.85, waited=True) == 0.0  # sooner than any before: new edge
+    assert edge.capture_time(0.85, 101.0) == pytest.approx(100.9)
+    assert edge.lag(104.0, 1.0, waited=True) == 0.0  # 3 s late but live: a stall, re-anchored
+
+
+def test_live_edge_ignores_a_start_up_burst_and_sees_a_reader_fall_behind() -> None:
+    from ingest.live import LiveEdge
+
+    edge = LiveEdge()
+    for k in range(30):  # the server sends its first 1.2 s of video at once ...
+        edge.lag(100.0, k * 0.04, waited=k == 0)
+    live = [edge.lag(101.2 + t * 0.04, 1.2 + t * 0.04, waited=True) for t in range(25)]
+    assert max(live[1:]) < 0.01  # ... then live: the live packets define the edge
+    # A reader that keeps up with 80 % of the rate: its lag grows, it is never "caught up".
+    behind = [edge.lag(102.2 + t * 0.05, 2.2 + t * 0.04, waited=False) for t in range(1, 50)]
+    assert behind[-1] > 0.4 and all(b > a for a, b in zip(behind, behind[1:], strict=False))

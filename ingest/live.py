@@ -19,6 +19,10 @@ burst keep (to within the edge's drift) the time they were sent.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 LIVE_LAG_S = 0.5
 """A read that waited counts as caught up only if its packet is less than this behind the edge."""
 
@@ -70,3 +74,52 @@ class LiveEdge:
     def capture_time(self, media_time: float, wall: float) -> float:
         """Wall time at which `media_time` was live (`wall`, the read time, before the edge is known)."""
         return wall if self.anchor is None else min(wall, self.anchor + media_time)
+
+
+class LiveClock:
+    """One stream session's packets against its live edge: the twin of every burst reader.
+
+    Wrap the demuxer with `read`; after each packet it yields, `media_time` is the packet's time
+    on the arrival axis (decode order: dts, else pts; None without timestamps), `caught_up` says
+    whether its read waited for the network near the live edge, and `capture_time` maps media
+    times (of packets, or of frames via `media_time_of`) to when they were sent.
+
+    Args:
+        time_base: Seconds per timestamp tick of the stream.
+    """
+
+    def __init__(self, time_base: float) -> None:
+        self.time_base = time_base
+        self.edge = LiveEdge()
+        self.media_time: float | None = None
+        self.caught_up = False
+        self._first: int | None = None
+
+    def read(self, packets: Iterable[Any]) -> Iterator[Any]:
+        """Yield `packets`, timing each read and placing each packet against the live edge."""
+        source = iter(packets)
+        while True:
+            started = time.monotonic()
+            try:
+                packet = next(source)
+            except StopIteration:
+                return
+            waited = time.monotonic() - started > WAITED_S
+            # Decode order (dts) is arrival order; pts runs ahead of it around B-frames.
+            arrival = packet.dts if packet.dts is not None else packet.pts
+            if arrival is None:
+                self.media_time, self.caught_up = None, False
+            else:
+                self._first = arrival if self._first is None else self._first
+                self.media_time = (arrival - self._first) * self.time_base
+                lag = self.edge.lag(time.time(), self.media_time, waited=waited)
+                self.caught_up = waited and lag < LIVE_LAG_S
+            yield packet
+
+    def media_time_of(self, pts: int | None) -> float | None:
+        """A frame's pts on the same axis as `media_time` (None before the first packet)."""
+        return None if pts is None or self._first is None else (pts - self._first) * self.time_base
+
+    def capture_time(self, media_time: float | None, wall: float) -> float:
+        """When `media_time` was live; `wall` (the read time) while that is unknown."""
+        return wall if media_time is None else self.edge.capture_time(media_time, wall)

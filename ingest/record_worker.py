@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.demux import open_input
-from ingest.live import LIVE_LAG_S, WAITED_S, LiveEdge
+from ingest.live import LiveClock
 from ingest.recorder import Segment, SegmentWriter
 from vigil.types import HealthState
 
@@ -146,6 +146,7 @@ class RecordLoop:
         self._session_packets = 0
         self._gap_from: float | None = None
         self._gap_reason = ""
+        self._captured = time.time()  # capture time of the packet being written: the writer's clock
 
     def run(self) -> None:
         # Staggered start: a site's cameras do not all hit the recorder (or the NVR) in the same instant.
@@ -200,11 +201,7 @@ class RecordLoop:
             # Snapshots are 480x270 thumbnails and a proof that the stream decodes: deblocking would
             # cost 28 % of each keyframe's decode and the downscale hides what it fixes.
             decoder.options = {"skip_loop_filter": "all"}
-            time_base = float(stream.time_base) if stream.time_base else 1 / 90000
-            edge = LiveEdge()
-            first_pts: int | None = None
-            media_time = 0.0
-            clock_at = [time.time()]  # capture time of the packet being written (the writer's clock)
+            clock = LiveClock(float(stream.time_base) if stream.time_base else 1 / 90000)
             # Packets read before the live edge is known (a server's start-up burst) wait here, so
             # the segment is anchored to when they were sent, not to when the burst was read.
             pending: list[tuple[Any, float]] = []
@@ -215,29 +212,20 @@ class RecordLoop:
                     stream,
                     job.segment_seconds,
                     self._segment,
-                    clock=lambda: clock_at[0],
+                    clock=lambda: self._captured,
                 )
             next_snapshot = 0.0
             last_cpu = 0.0
-            read_done = time.monotonic()
-            for packet in container.demux(stream):
-                waited = time.monotonic() - read_done > WAITED_S
+            for packet in clock.read(container.demux(stream)):
                 if self.stop.is_set():
                     break  # (with bursts, up to burst_s of buffered video is not written)
                 if packet.size == 0:
                     continue
                 now = time.time()
-                captured = now
-                # Decode order (dts) is arrival order; pts runs ahead of it around B-frames.
-                arrival = packet.dts if packet.dts is not None else packet.pts
-                if arrival is not None:
-                    first_pts = arrival if first_pts is None else first_pts
-                    media_time = (arrival - first_pts) * time_base
-                    lag = edge.lag(now, media_time, waited=waited)
-                    live = waited and lag < LIVE_LAG_S
-                    captured = edge.capture_time(media_time, now)
-                    if job.burst_s and live and not self.stop.is_set():
-                        self.stop.wait(job.burst_s)  # caught up: let a burst queue up in the socket
+                media_time = clock.media_time
+                captured = clock.capture_time(media_time, now)
+                if job.burst_s and clock.caught_up:
+                    self.stop.wait(job.burst_s)  # caught up: let a burst queue up in the socket
                 if self._stalled_since is not None:
                     raise _Stalled(f"stalled: no packet for {now - self._stalled_since:.0f} s")
                 self.stats.packets += 1
@@ -250,27 +238,27 @@ class RecordLoop:
                     elif self.stats.keyframes_decoded == 0 and self.stats.packets > 500:
                         raise ValueError("packets arrive but no keyframe decodes")
                 if writer is not None:
-                    if edge.anchor is None and arrival is not None and len(pending) < _PENDING_MAX:
+                    if clock.edge.anchor is None and media_time is not None and len(pending) < _PENDING_MAX:
                         pending.append((packet, media_time))
                     else:
                         for held, held_media in pending:
-                            self._write(writer, held, edge.capture_time(held_media, now), clock_at)
+                            self._write(writer, held, clock.capture_time(held_media, now))
                         pending.clear()
-                        self._write(writer, packet, captured, clock_at)
+                        self._write(writer, packet, captured)
                 if now - last_cpu > 1.0:
                     self.stats.cpu_seconds = time.thread_time()
                     last_cpu = now
-                read_done = time.monotonic()
             return self._state is HealthState.ONLINE
         finally:
             if writer is not None:
                 for held, _ in pending:
-                    self._write(writer, held, clock_at[0], clock_at)
+                    self._write(writer, held, self._captured)
                 writer.close()
             container.close()
 
-    def _write(self, writer: SegmentWriter, packet: Any, captured: float, clock_at: list[float]) -> None:
-        clock_at[0] = captured
+    def _write(self, writer: SegmentWriter, packet: Any, captured: float) -> None:
+        """Write one packet, `captured` being its capture time (the writer's clock meanwhile)."""
+        self._captured = captured
         before = writer.bytes_written
         writer.write(packet)
         if writer.bytes_written == before:

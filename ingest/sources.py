@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from ingest.demux import open_input
-from ingest.live import LIVE_LAG_S, WAITED_S, LiveEdge
+from ingest.live import LiveClock
 from vigil.errors import SourceError
 from vigil.types import CameraHealth, Frame, HealthState, Image
 
@@ -325,22 +325,14 @@ class StreamSource:
         next_due: float | None = None
         first_pts: int | None = None
         wall_start = time.monotonic()
-        live_edge = LiveEdge()
-        first_dts: int | None = None
-        last_frame = read_done = time.monotonic()
-        for packet in container.demux(stream):
+        clock = LiveClock(time_base)
+        last_frame = time.monotonic()
+        for packet in clock.read(container.demux(stream)):
             if self._stop.is_set():
                 return
-            waited = time.monotonic() - read_done > WAITED_S
-            # Decode order (dts) is arrival order; pts runs ahead of it around B-frames.
-            arrival = packet.dts if packet.dts is not None else packet.pts
-            if self.is_network and arrival is not None:
-                first_dts = arrival if first_dts is None else first_dts
-                lag = live_edge.lag(time.time(), (arrival - first_dts) * time_base, waited=waited)
-                # Caught up with the camera: let a burst of packets queue up in the socket.
-                live = waited and lag < LIVE_LAG_S
-                if self.burst_s and live and self._stop.wait(self.burst_s):
-                    return
+            # Caught up with the camera: let a burst of packets queue up in the socket.
+            if self.burst_s and clock.caught_up and self._stop.wait(self.burst_s):
+                return
             for av_frame in packet.decode():
                 now = time.monotonic()
                 last_frame = now
@@ -364,20 +356,13 @@ class StreamSource:
                         timestamp = self.file_epoch + media_time
                     elif self.is_network:
                         # Capture time, not decode time: frames decoded in one burst keep their spacing.
-                        on_edge = (
-                            (av_frame.pts - first_dts) * time_base
-                            if av_frame.pts is not None and first_dts is not None
-                            else None
-                        )
-                        wall = time.time()
-                        timestamp = wall if on_edge is None else live_edge.capture_time(on_edge, wall)
+                        timestamp = clock.capture_time(clock.media_time_of(av_frame.pts), time.time())
                     else:
                         timestamp = time.time()  # a file paced as a camera
                     image = to_bgr(av_frame)
                     self._deliver(Frame(self.camera_id, index, timestamp, image))
                 index += 1
-            read_done = time.monotonic()
-            if read_done - last_frame > self.stall_timeout:
+            if time.monotonic() - last_frame > self.stall_timeout:
                 raise _Stalled(f"stalled: no frame for {self.stall_timeout:g} s")
         if self.is_network:
             raise _EndOfStream("stream ended")

@@ -14,6 +14,9 @@ CPU % measured separately on its own pid, AI decode ratio (frames decoded / sour
 detect ratio (frames delivered / detect-fps frames), record coverage (recorded seconds inside
 the window / window, over record-only cameras), and the baseline's CPU and frame ratio.
 
+With ``--compare-bursts`` the same site is also run with bursts off (every packet read as it
+comes, `ingest.live`), and ``bursts_cpu_ratio`` is client CPU with bursts / without.
+
 Run: ``python benchmarks/ingest.py --cameras 141 --ai-cameras 23 --seconds 60`` or
 ``vigil bench ingest --cameras 141 --ai-cameras 23 --seconds 60 --json``.
 """
@@ -109,6 +112,7 @@ def run_vigil(
     workdir: Path,
     shards: int = 0,
     fast: bool = False,
+    bursts: bool = True,
 ) -> dict[str, Any]:
     from ingest.settings import RecordingConfig
     from ingest.workers import IngestSupervisor
@@ -122,6 +126,7 @@ def run_vigil(
         index=sink,
         shards=shards,
         fast_detect_decode=fast,
+        bursts=bursts,
     )
     sup.start()
     stop = threading.Event()
@@ -257,7 +262,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="AI sub-streams decoded without deblocking (~20 %% cheaper)",
     )
+    parser.add_argument(
+        "--compare-bursts",
+        action="store_true",
+        help="also run Vigil reading every packet as it comes (no bursts, ingest/live.py) and report "
+        "both CPU figures and their ratio",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per N")
+
+
+_COMPARED = (
+    "client_cpu_percent",
+    "client_cpu_detect_percent",
+    "client_cpu_record_percent",
+    "ai_fps_ratio",
+    "record_coverage",
+)
 
 
 def _videos(args: argparse.Namespace) -> list[Path]:
@@ -286,6 +306,17 @@ def main(args: argparse.Namespace) -> int:
                     sim, n, ai, args.warmup, args.seconds, workdir, args.shards, args.fast_decode
                 )
                 print(json.dumps(result), file=sys.stderr, flush=True)
+                if args.compare_bursts:
+                    time.sleep(2.0)
+                    plain = run_vigil(
+                        sim, n, ai, args.warmup, args.seconds, workdir / "no-bursts", args.shards,
+                        args.fast_decode, bursts=False,
+                    )  # fmt: skip
+                    result |= {f"no_bursts_{key}": plain[key] for key in _COMPARED}
+                    result["bursts_cpu_ratio"] = round(
+                        result["client_cpu_percent"] / plain["client_cpu_percent"], 3
+                    )
+                    print(json.dumps(result), file=sys.stderr, flush=True)
                 if not args.no_baseline:
                     time.sleep(2.0)
                     urls = sim.sub_urls[:ai] + sim.urls[ai:n]

@@ -118,7 +118,9 @@ def resolve_url(url: str, camera: CameraConfig) -> str:
     return urlunsplit(parts._replace(netloc=f"{login}@{parts.netloc}"))
 
 
-def record_job(camera: CameraConfig, recording: RecordingConfig, data_dir: Path) -> RecordJob:
+def record_job(
+    camera: CameraConfig, recording: RecordingConfig, data_dir: Path, burst_s: float = RECORD_BURST_S
+) -> RecordJob:
     """The record-side job for one camera."""
     directory = recording.directory or data_dir / "recordings"
     return RecordJob(
@@ -130,7 +132,7 @@ def record_job(camera: CameraConfig, recording: RecordingConfig, data_dir: Path)
         segment_seconds=recording.segment_seconds,
         snapshot_interval_s=recording.snapshot_interval_s,
         stall_timeout_s=camera.stall_timeout_s,
-        burst_s=RECORD_BURST_S,
+        burst_s=burst_s,
     )
 
 
@@ -248,6 +250,8 @@ class IngestSupervisor:
         shards: Record processes; 0 uses ``recording.shards`` or one per 36 cameras.
         fast_detect_decode: Decode AI sub-streams without deblocking (~20 % cheaper; see
             `StreamSource` ``skip_loop_filter``). Only where a ``detect_url`` is set.
+        bursts: Read caught-up streams in bursts (`RECORD_BURST_S`, `DETECT_BURST_S`); False
+            reads every packet as it comes (the benchmark's comparison).
     """
 
     def __init__(
@@ -260,9 +264,11 @@ class IngestSupervisor:
         on_health: HealthCallback | None = None,
         shards: int = 0,
         fast_detect_decode: bool = False,
+        bursts: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.fast_detect_decode = fast_detect_decode
+        self.bursts = bursts
         self.recording = recording or RecordingConfig()
         self.index = index
         self.on_health = on_health
@@ -412,7 +418,8 @@ class IngestSupervisor:
         shard = min(self._shards, key=lambda s: len(s.jobs))
         # `CameraConfig.recording` (per-camera overrides) exists once config/models.py hooks it in.
         override = getattr(camera, "recording", None)
-        shard.add(record_job(camera, self.recording.for_camera(override), self.data_dir))
+        burst_s = RECORD_BURST_S if self.bursts else 0.0
+        shard.add(record_job(camera, self.recording.for_camera(override), self.data_dir, burst_s))
         if camera.role is CameraRole.AI:
             source = StreamSource(
                 camera.id,
@@ -423,7 +430,7 @@ class IngestSupervisor:
                 backoff_max=8.0,
                 loop=True,
                 skip_loop_filter=self.fast_detect_decode and camera.detect_url is not None,
-                burst_s=DETECT_BURST_S,
+                burst_s=DETECT_BURST_S if self.bursts else 0.0,
                 # A burst may hold two due frames: keep both for detection (the tracker wants the cadence).
                 queue_size=2,
             )

@@ -29,6 +29,7 @@ from typing import Any
 
 from vigil.errors import DependencyError, ServiceError, ValidationError
 from vigil.events import Event, Topic, decode, encode, topic_of, wrap
+from vigil.kafka_group import AssignmentGuard, await_partitions, resubscribe
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ BatchHandler = Callable[[list[Any]], object]
 
 _TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 _POLL_TIMEOUT_MS = 100  # bounds how long `stop` waits for the consumer thread
-
-
 _METADATA_MAX_AGE_MS = 5_000
 
 
@@ -212,10 +211,10 @@ class KafkaBus:
             raise DependencyError(f"Kafka at {self.bootstrap_servers} does not answer: {error}") from error
         topics = sorted({*self._handlers, *self._batch_handlers})
         if topics:
-            consumer = self._consumer(topics)
+            consumer, guard = self._consumer(topics)
             self._stop.clear()
             self._thread = threading.Thread(
-                target=self._consume, args=(consumer,), name="kafka-bus", daemon=True
+                target=self._consume, args=(consumer, guard), name="kafka-bus", daemon=True
             )
             self._thread.start()
         log.info(
@@ -252,7 +251,8 @@ class KafkaBus:
             self.publish_failed += 1
         log.error("event %s on %s keyed %s was not delivered: %s", event_id, topic.value, key, error)
 
-    def _consumer(self, topics: Sequence[Topic]) -> Any:
+    def _consumer(self, topics: Sequence[Topic]) -> tuple[Any, AssignmentGuard]:
+        """A consumer subscribed only once the brokers list every partition of its topics."""
         from kafka import KafkaConsumer
 
         consumer = KafkaConsumer(
@@ -265,20 +265,26 @@ class KafkaBus:
             session_timeout_ms=self._session_timeout_ms,
             heartbeat_interval_ms=max(100, self._session_timeout_ms // 3),
             fetch_max_wait_ms=self._fetch_max_wait_ms,
-            # A group that formed before the broker published the new topics' partitions is
-            # assigned nothing; refreshing metadata often makes it rebalance onto them in
-            # seconds rather than at the 5-minute default.
+            # Partitions added later (ensure_topics grows topics) are seen within seconds
+            # rather than at the 5-minute default.
             metadata_max_age_ms=_METADATA_MAX_AGE_MS,
         )
-        consumer.subscribe([self._kafka_topic(topic) for topic in topics])
-        return consumer
+        names = [self._kafka_topic(topic) for topic in topics]
+        try:
+            await_partitions(consumer, dict.fromkeys(names, self.partitions))
+        except DependencyError:
+            consumer.close(autocommit=False)
+            raise
+        consumer.subscribe(names)
+        return consumer, AssignmentGuard(names, resubscribe(consumer, names))
 
-    def _consume(self, consumer: Any) -> None:
+    def _consume(self, consumer: Any, guard: AssignmentGuard) -> None:
         from kafka.errors import KafkaError
 
         try:
             while not self._stop.is_set():
                 polled = consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
+                guard.check(consumer)
                 if not polled:
                     continue
                 if not self._handle(polled):

@@ -22,6 +22,7 @@ from typing import Any
 
 from vigil.errors import DependencyError, ValidationError
 from vigil.kafka_bus import ensure_topics
+from vigil.kafka_group import AssignmentGuard, await_partitions, resubscribe
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +112,19 @@ class CameraOwnership:
             )
         except KafkaError as error:
             raise DependencyError(f"Kafka at {self.bootstrap_servers} does not answer: {error}") from error
-        consumer.subscribe([self.topic], listener=_Listener(self))
+        try:
+            await_partitions(consumer, {self.topic: len(self.cameras)})
+        except DependencyError:
+            consumer.close(autocommit=False)
+            raise
+        listener = _Listener(self)
+        consumer.subscribe([self.topic], listener=listener)
+        # More edge nodes than cameras leaves some idle; the guard's pauses grow, so that costs little.
+        guard = AssignmentGuard([self.topic], resubscribe(consumer, [self.topic], listener))
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(consumer,), name="ownership", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(consumer, guard), name="ownership", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -126,11 +137,12 @@ class CameraOwnership:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _run(self, consumer: Any) -> None:
+    def _run(self, consumer: Any, guard: AssignmentGuard) -> None:
         try:
             while not self._stop.is_set():
                 # Nothing is ever written here: polling drives heartbeats and rebalances.
                 consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
+                guard.check(consumer)
         finally:
             consumer.close(autocommit=False)  # revokes every partition, then leaves the group
             self._revoke(list(self._owned))

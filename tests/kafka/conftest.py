@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from vigil.db.store import Store
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "kafka.sh"
 
@@ -83,3 +85,10 @@ def kafka_broker() -> Iterator[Broker]:
     finally:
         broker.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A real SQLite store of the central node under test."""
+    with Store.open(tmp_path / "vigil.db") as opened:
+        yield opened

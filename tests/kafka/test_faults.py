@@ -8,71 +8,22 @@ and then checks the database by event id: every event stored, none twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.kafka.conftest import Broker
-from tests.kafka.helpers import Worker, unique, wait_until
-from tests.kafka.workers import FeedEdge, make_sighting
+from tests.kafka.helpers import Worker, assert_exactly_once, ids, unique, wait_until, workload
+from tests.kafka.workers import FeedEdge
 from vigil.db.store import Store
 from vigil.events import Topic
 from vigil.kafka_bus import KafkaBus
 from vigil.roles import CentralConsumer
-from vigil.types import Alert, AlertKind, Sighting
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 SIGHTINGS = 10_000
-ALERTS = 1_000
 SESSION_TIMEOUT_MS = 3000
-DRAIN_TIMEOUT_S = 90
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "vigil.db") as opened:
-        yield opened
-
-
-def _alert(i: int) -> Alert:
-    return Alert(
-        AlertKind.ZONE_INTRUSION,
-        "gate",
-        f"cam{i % 8}",
-        1_000.0 + i,
-        "in gate",
-        i,
-        "gate",
-        id=f"alert-{i:06d}",
-    )
-
-
-def _workload() -> list[tuple[Topic, Sighting | Alert]]:
-    """10,000 sightings over 8 cameras with an alert after every tenth."""
-    events: list[tuple[Topic, Sighting | Alert]] = []
-    for i in range(SIGHTINGS):
-        events.append((Topic.SIGHTINGS, make_sighting(f"cam{i % 8}", i, 1_000.0 + i)))
-        if i % 10 == 9:
-            events.append((Topic.ALERTS, _alert(i // 10)))
-    return events
-
-
-def _assert_exactly_once(store: Store, sighting_ids: set[str], alert_ids: set[str]) -> None:
-    def complete() -> bool:
-        counts = store.counts()
-        return counts.sightings >= len(sighting_ids) and counts.alerts >= len(alert_ids)
-
-    wait_until(complete, timeout=DRAIN_TIMEOUT_S, interval=0.2)
-    stored_sightings = [s.id for s in store.list_sightings(limit=10 * len(sighting_ids))[0]]
-    stored_alerts = [a.id for a in store.list_alerts(limit=10 * len(alert_ids) + 10)[0]]
-    assert len(stored_sightings) == len(set(stored_sightings)), "duplicated sightings"
-    assert len(stored_alerts) == len(set(stored_alerts)), "duplicated alerts"
-    assert set(stored_sightings) == sighting_ids, (
-        f"lost {len(sighting_ids - set(stored_sightings))} sightings"
-    )
-    assert set(stored_alerts) == alert_ids, f"lost {len(alert_ids - set(stored_alerts))} alerts"
 
 
 def _central(broker: Broker, store: Store, prefix: str) -> KafkaBus:
@@ -92,7 +43,7 @@ def test_broker_restart_mid_stream(kafka_broker: Broker, store: Store) -> None:
     central = _central(kafka_broker, store, prefix)
     producer = KafkaBus(kafka_broker.bootstrap_servers, topic_prefix=prefix)
     producer.start()
-    events = _workload()
+    events = workload()
     try:
         for n, (topic, event) in enumerate(events):
             producer.publish(topic, event.camera_id, event)
@@ -103,10 +54,10 @@ def test_broker_restart_mid_stream(kafka_broker: Broker, store: Store) -> None:
                 kafka_broker.start()
         producer.flush(60)
         assert producer.publish_failed == 0
-        _assert_exactly_once(
+        assert_exactly_once(
             store,
-            {e.id for t, e in events if t is Topic.SIGHTINGS},
-            {e.id for t, e in events if t is Topic.ALERTS},
+            ids(events, Topic.SIGHTINGS),
+            ids(events, Topic.ALERTS),
         )
     finally:
         kafka_broker.start()  # no-op when it runs: later tests need it
@@ -144,7 +95,7 @@ def test_edge_node_killed_its_cameras_move_and_nothing_is_lost(kafka_broker: Bro
         doomed.kill()
         assert wait_until(lambda: survivor.node.running == set(cameras), timeout=30)
         print(f"edge failover after SIGKILL: {time.monotonic() - killed_at:.1f} s")
-        _assert_exactly_once(
+        assert_exactly_once(
             store, {f"{camera}-{seq:06d}" for camera in cameras for seq in range(per_camera)}, set()
         )
     finally:
@@ -161,7 +112,7 @@ def test_central_consumer_killed_mid_batch_and_restarted(
     args += ["--db", str(tmp_path / "vigil.db"), "--session-timeout-ms", str(SESSION_TIMEOUT_MS)]
     producer = KafkaBus(kafka_broker.bootstrap_servers, topic_prefix=prefix)
     producer.start()
-    events = _workload()
+    events = workload()
     for topic, event in events:
         producer.publish(topic, event.camera_id, event)
     producer.flush(60)
@@ -173,10 +124,10 @@ def test_central_consumer_killed_mid_batch_and_restarted(
         stored_at_kill = store.counts().sightings
         assert stored_at_kill < SIGHTINGS
         second = Worker(*args)
-        _assert_exactly_once(
+        assert_exactly_once(
             store,
-            {e.id for t, e in events if t is Topic.SIGHTINGS},
-            {e.id for t, e in events if t is Topic.ALERTS},
+            ids(events, Topic.SIGHTINGS),
+            ids(events, Topic.ALERTS),
         )
     finally:
         first.kill()

@@ -1,0 +1,135 @@
+"""Joining a Kafka consumer group only once its topics have partitions, and noticing when it got none.
+
+The start-up race this closes: a consumer that subscribes while the broker does not yet
+list its topics' partitions (just created by this node or another, metadata not yet
+propagated) joins a group whose leader assigns it nothing ("No partition metadata for
+topic ..."). kafka-python rejoins when a later metadata refresh shows the partitions, but
+nothing guarantees that refresh comes before events are due, and a group formed that way
+has been seen to sit on zero partitions while 10,000 events waited. So:
+
+- `await_partitions` blocks before ``subscribe`` until the consumer's own metadata lists
+  every partition of every topic it will subscribe to (or fails loudly after a timeout);
+- `AssignmentGuard` watches the poll loop: a member holding no partition while its topics
+  have some asks the group to rebalance, with a growing pause, and logs each time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from vigil.errors import DependencyError
+
+log = logging.getLogger(__name__)
+
+PARTITIONS_TIMEOUT_S = 60.0
+"""How long a consumer waits for its topics' partitions before start fails."""
+EMPTY_GRACE_S = 5.0
+"""A member that still holds no partition this long after joining asks for a rebalance."""
+EMPTY_BACKOFF_MAX_S = 60.0
+"""Longest pause between such requests (more members than partitions is legitimate)."""
+
+
+def await_partitions(
+    consumer: Any, expected: Mapping[str, int], timeout_s: float = PARTITIONS_TIMEOUT_S
+) -> None:
+    """Block until `consumer`'s metadata lists at least `expected[topic]` partitions of each topic.
+
+    Args:
+        consumer: A `kafka.KafkaConsumer` that has not subscribed yet.
+        expected: Partitions each topic must show (what `ensure_topics` asked for).
+        timeout_s: Give up after this long.
+
+    Raises:
+        DependencyError: A topic still lacks partitions after `timeout_s`; says which.
+    """
+    deadline = time.monotonic() + timeout_s
+    pause = 0.05
+    while True:
+        consumer.topics()  # always a remote call: refreshes the consumer's own metadata cache
+        missing = {
+            topic: (len(consumer.partitions_for_topic(topic) or ()), count)
+            for topic, count in expected.items()
+            if len(consumer.partitions_for_topic(topic) or ()) < count
+        }
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            shown = ", ".join(
+                f"{topic} has {have} of {want}" for topic, (have, want) in sorted(missing.items())
+            )
+            raise DependencyError(
+                f"Kafka topics have no partitions after {timeout_s:.0f} s ({shown}): "
+                "is the broker healthy and does it let this client create and describe topics?"
+            )
+        time.sleep(pause)
+        pause = min(1.0, pause * 2)
+
+
+class AssignmentGuard:
+    """Asks the group to rebalance while this member holds no partition but its topics have some.
+
+    Call `check` from the poll loop after each ``poll``. Eager or cooperative rebalances
+    both work: the check reads ``consumer.assignment()`` only.
+
+    Args:
+        topics: The Kafka topics the consumer subscribed to.
+        rejoin: Makes the member rejoin the group (e.g. unsubscribe, then subscribe again).
+        clock: Monotonic seconds (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        rejoin: Callable[[], object],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._topics = list(topics)
+        self._rejoin = rejoin
+        self._clock = clock
+        self._empty_since: float | None = None
+        self._wait = EMPTY_GRACE_S
+        self.rejoins = 0
+        """Rebalances this guard asked for."""
+
+    def check(self, consumer: Any) -> None:
+        """Rejoin when the member has held nothing for the current wait while its topics have partitions."""
+        if consumer.assignment():
+            self._empty_since, self._wait = None, EMPTY_GRACE_S
+            return
+        now = self._clock()
+        if self._empty_since is None:
+            self._empty_since = now
+            return
+        if now - self._empty_since < self._wait:
+            return
+        available = sum(len(consumer.partitions_for_topic(topic) or ()) for topic in self._topics)
+        if available == 0:
+            return  # nothing to be assigned: topics without partitions are await_partitions' failure
+        self.rejoins += 1
+        log.warning(
+            "consumer holds none of %d partitions of %s after %.0f s: asking the group to rebalance "
+            "(more members than partitions would explain it; otherwise the group formed before the "
+            "partitions were known)",
+            available,
+            ", ".join(self._topics),
+            now - self._empty_since,
+        )
+        self._rejoin()
+        self._empty_since = now
+        self._wait = min(EMPTY_BACKOFF_MAX_S, self._wait * 2)
+
+
+def resubscribe(consumer: Any, topics: Sequence[str], listener: Any = None) -> Callable[[], None]:
+    """A `rejoin` for `AssignmentGuard`: a new subscription makes kafka-python rejoin the group."""
+
+    def rejoin() -> None:
+        consumer.unsubscribe()
+        if listener is None:
+            consumer.subscribe(list(topics))
+        else:
+            consumer.subscribe(list(topics), listener=listener)
+
+    return rejoin

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from vigil.types import Alert, Detections
+from vigil.core.types import Alert, Detections
 
 
 class Rule(Protocol):

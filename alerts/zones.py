@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vigil.errors import ValidationError
-from vigil.types import Alert, AlertKind, Detections
+from vigil.core.errors import ValidationError
+from vigil.core.types import Alert, AlertKind, Detections
 
 
 def points_in_polygon(

@@ -1,11 +1,11 @@
 """Who is calling and what they may do.
 
-Users (`vigil.db.users`, created with ``vigil user add``) log in at ``POST /auth/login`` and
+Users (`vigil.infra.db.users`, created with ``vigil user add``) log in at ``POST /auth/login`` and
 get a JWT (HS256; claims ``sub``, ``role``, ``ver``, ``iat``, ``exp``; 8 h by default, one
 control-room shift). Every other request sends it as ``Authorization: Bearer <token>``; the
 WebSocket routes take it as the ``token`` query parameter (browsers cannot set headers there).
 
-Roles are ordered (`vigil.db.users.Role`): each one may do everything the roles below it may.
+Roles are ordered (`vigil.infra.db.users.Role`): each one may do everything the roles below it may.
 
 - ``viewer``: camera status, alert list and sighting metadata (a wall display).
 - ``operator``: also sees people — sighting crops — to search and triage.
@@ -41,10 +41,10 @@ import jwt
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketException, status
 from fastapi.security import OAuth2PasswordBearer
 
-from vigil.db.cases import AuditRecord, CaseStore
-from vigil.db.store import Store
-from vigil.db.users import LOGIN, LOGIN_FAILED, Role, UserRecord, UserStore
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
+from vigil.infra.db.cases import AuditRecord, CaseStore
+from vigil.infra.db.store import Store
+from vigil.infra.db.users import LOGIN, LOGIN_FAILED, Role, UserRecord, UserStore
 
 __all__ = [
     "Authenticator",

@@ -9,13 +9,13 @@ from fastapi import Depends, HTTPException, Query, Request, status
 
 from api.auth import Authenticator
 from config.models import VigilConfig
-from vigil.db import Store
-from vigil.errors import ValidationError
-from vigil.times import parse_epoch
-from vigil.types import CameraHealth
+from vigil.core.errors import ValidationError
+from vigil.core.times import parse_epoch
+from vigil.core.types import CameraHealth
+from vigil.infra.db import Store
 
 if TYPE_CHECKING:
-    from alerts.search.cases import CaseService
+    from vigil.services.cases import CaseService
 
 MAX_PAGE = 500
 MAX_OFFSET = 1_000_000_000  # beyond this SQLite's 64-bit integers are no longer the limit, abuse is

@@ -1,6 +1,6 @@
 """Response models: one Public model per resource and a list-with-count for each list.
 
-Models are built from `vigil.types` dataclasses and the config with ``from_*``
+Models are built from `vigil.core.types` dataclasses and the config with ``from_*``
 constructors; the database never reaches a response directly.
 """
 
@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from config.models import CameraConfig, CameraRole
-from vigil.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
+from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
 
 Box = tuple[float, float, float, float]
 

@@ -41,7 +41,7 @@ CAMERAS = 23  # the site's AI cameras
 
 
 def _sighting(i: int, at: float) -> Any:
-    from vigil.types import PathPoint, Sighting
+    from vigil.core.types import PathPoint, Sighting
 
     camera = f"cam{i % CAMERAS:02d}"
     # `end` carries the publish time, so the consumer can compute latency without a side channel.
@@ -71,7 +71,7 @@ def _publish(bus: Any, count: int, rate: float | None) -> None:
 
 def _edge(bootstrap: str, prefix: str, count: int, rate: float | None) -> None:
     """The edge process: publish `count` sightings to Kafka, then wait for the acknowledgements."""
-    from vigil.kafka_bus import KafkaBus
+    from vigil.infra.kafka_bus import KafkaBus
 
     logging.getLogger("kafka").setLevel(logging.ERROR)
     bus = KafkaBus(bootstrap, client_id="bench-edge", topic_prefix=prefix)
@@ -109,8 +109,8 @@ class _Sink:
 
 
 def _memory(count: int, rate: float | None, workdir: Path) -> dict[str, float]:
-    from vigil.bus import MemoryBus
-    from vigil.db.store import Store
+    from vigil.infra.bus import MemoryBus
+    from vigil.infra.db.store import Store
     from vigil.roles import CentralConsumer
 
     with Store.open(workdir / f"memory-{uuid.uuid4().hex[:6]}.db") as store:
@@ -126,8 +126,8 @@ def _memory(count: int, rate: float | None, workdir: Path) -> dict[str, float]:
 
 
 def _kafka(bootstrap: str, count: int, rate: float | None, workdir: Path) -> dict[str, float]:
-    from vigil.db.store import Store
-    from vigil.kafka_bus import KafkaBus
+    from vigil.infra.db.store import Store
+    from vigil.infra.kafka_bus import KafkaBus
     from vigil.roles import CentralConsumer
 
     prefix = f"bench-{uuid.uuid4().hex[:6]}."
@@ -174,7 +174,7 @@ def _broker(bootstrap: str | None) -> Iterator[str]:
 
 
 def run(bootstrap: str | None, count: int, latency_count: int, rate: float) -> dict[str, Any]:
-    from vigil.db.store import Store
+    from vigil.infra.db.store import Store
 
     logging.getLogger("kafka").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="vigil-bench-bus-") as tmp, _broker(bootstrap) as servers:

@@ -99,8 +99,8 @@ def gating(
     from detectors.ssd_anchors import box_iou
     from tracker.sighting import SightingBuilder
     from tracker.vigil_track import VigilTracker
-    from vigil.processing import CameraProcessor
-    from vigil.types import Detections, Frame
+    from vigil.core.types import Detections, Frame
+    from vigil.pipeline import CameraProcessor
 
     # The planner's own full-frame tiling: 4x3 at 1280x720; a 4x3 grid on a smaller frame
     # would cut people into pieces that no region-sized detection overlaps.
@@ -238,7 +238,7 @@ def _batched(
 
     from detectors import SsdliteDetector
     from detectors.service import DetectionService
-    from vigil.types import Detections
+    from vigil.core.types import Detections
 
     detector = SsdliteDetector()
     detector.detect_many_regions(frames[:1], [regions])

@@ -3,7 +3,7 @@
 The naive loop is what a first prototype does: OpenCV decodes every frame, the detector
 runs on every frame, the tracker follows. Vigil reads the clip as a camera: PyAV
 decodes, only frames at the camera's ``detect_fps`` are converted and detected, then
-tracked, turned into sightings and checked against rules (`vigil.processing`); the
+tracked, turned into sightings and checked against rules (`vigil.pipeline`); the
 "vigil" row sees every detect frame whole, the "vigil_gated" row adds motion gating, as
 the runtime does by default (`motion.enabled`).
 
@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 import numpy as np
 
 from benchmarks.common import FOOTAGE, Meter, require
-from vigil.types import Detections
+from vigil.core.types import Detections
 
 
 def _naive(clip: Path, detector: Any, seconds: float | None) -> dict[str, float]:
@@ -65,7 +65,7 @@ def _vigil(
     from ingest.sources import StreamSource
     from tracker.sighting import SightingBuilder
     from tracker.vigil_track import VigilTracker
-    from vigil.processing import CameraProcessor, detect_planned
+    from vigil.pipeline import CameraProcessor, detect_planned
 
     source = StreamSource("bench", str(clip), detect_fps=detect_fps, realtime=False, queue_size=4)
     processor = CameraProcessor(

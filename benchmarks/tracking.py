@@ -38,7 +38,7 @@ SWEEP_FRAMES = 150
 def synthetic_scene(n_objects: int, n_frames: int = SWEEP_FRAMES, seed: int = 0) -> list[Any]:
     """Walkers on a 1920x1080 image: constant velocity, bouncing off the borders, jittered
     boxes, random scores in [0.2, 1], 5 % of detections missed."""
-    from vigil.types import Detections
+    from vigil.core.types import Detections
 
     rng = np.random.default_rng(seed)
     size = np.stack([rng.uniform(20, 60, n_objects), rng.uniform(50, 150, n_objects)], axis=1)
@@ -73,7 +73,7 @@ def _time_sweep(factory: Any, n_objects: int) -> float:
 
 
 def run(mot_dir: Path, trackers: list[str]) -> dict[str, Any]:
-    from vigil.errors import DependencyError
+    from vigil.core.errors import DependencyError
     from vigil.evaluation.baselines import TRACKERS
     from vigil.evaluation.mot import COMBINED, evaluate, list_sequences, run_tracker
 

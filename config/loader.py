@@ -12,7 +12,7 @@ import pydantic
 import yaml
 
 from config.models import VigilConfig
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from detectors.settings import FilterSettings, MotionSettings
-from ingest.settings import CameraRecording, RecordingConfig
+from config.detection import FilterSettings, MotionSettings
+from config.ingest import CameraRecording, RecordingConfig
 
 Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from vigil.types import Detections, Image
+from vigil.core.types import Detections, Image
 
 
 class Detector(Protocol):

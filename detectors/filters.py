@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vigil.types import Detections
+from vigil.core.types import Detections
 
 NormalisedPolygon = Sequence[tuple[float, float]]
 

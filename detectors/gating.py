@@ -47,8 +47,8 @@ import numpy.typing as npt
 from detectors.motion import Motion, MotionDetector
 from detectors.ssd_anchors import MODEL_SIZE
 from detectors.tiling import Cells, packed_inputs, tile_regions
-from vigil.errors import ValidationError
-from vigil.types import Image
+from vigil.core.errors import ValidationError
+from vigil.core.types import Image
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vigil.errors import ValidationError
-from vigil.types import Image
+from vigil.core.errors import ValidationError
+from vigil.core.types import Image
 
 NormalisedPolygon = Sequence[tuple[float, float]]
 

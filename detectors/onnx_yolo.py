@@ -20,8 +20,8 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from detectors.ssd_anchors import nms
-from vigil.errors import ModelError, ValidationError
-from vigil.types import Detections, Image
+from vigil.core.errors import ModelError, ValidationError
+from vigil.core.types import Detections, Image
 
 _PAD_VALUE = 114  # Ultralytics' letterbox grey
 _MAX_CANDIDATES = 1000

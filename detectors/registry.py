@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from config.models import DetectorConfig
 from detectors.base import Detector
-from vigil.errors import ModelError
+from vigil.core.errors import ModelError
 
 
 def _ssdlite(config: DetectorConfig) -> Detector:

@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.base import Detector
-from vigil.errors import ValidationError
-from vigil.types import Detections, Image
+from vigil.core.errors import ValidationError
+from vigil.core.types import Detections, Image
 
 
 class RegionDetector(Protocol):

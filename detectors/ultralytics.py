@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from vigil.errors import ModelError, ValidationError
-from vigil.types import Detections, Image
+from vigil.core.errors import ModelError, ValidationError
+from vigil.core.types import Detections, Image
 
 
 def prepare_offline(config_dir: Path) -> None:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from vigil.errors import VigilError
+from vigil.core.errors import VigilError
 
 GAP_TOLERANCE_S = 0.5
 """Segments further apart than this are a gap (less is timestamp rounding between segments)."""
@@ -70,7 +70,7 @@ class ClipManifest:
     sha256: str
     created_at: float = field(default_factory=time.time)
     exported_by: str | None = None
-    """Chain of custody: who exported it (`vigil.evidence`)."""
+    """Chain of custody: who exported it (`vigil.services.evidence`)."""
     reason: str | None = None
     """Chain of custody: why (a case or a mediation reference)."""
     case_id: str | None = None

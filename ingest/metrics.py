@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from ingest.workers import CameraStats
-from vigil.types import CameraHealth, HealthState
+from vigil.core.types import CameraHealth, HealthState
 
 
 class _Source(Protocol):

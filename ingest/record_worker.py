@@ -33,7 +33,7 @@ from typing import Any
 from ingest.demux import open_input
 from ingest.live import LiveClock
 from ingest.recorder import Segment, SegmentWriter
-from vigil.types import HealthState
+from vigil.core.types import HealthState
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from vigil.errors import DependencyError, SourceError
+from vigil.core.errors import DependencyError, SourceError
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SERVER_SCRIPT = Path(__file__).resolve().with_name("rtsp_server.py")

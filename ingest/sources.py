@@ -37,8 +37,8 @@ import numpy as np
 
 from ingest.demux import open_input
 from ingest.live import LiveClock
-from vigil.errors import SourceError
-from vigil.types import CameraHealth, Frame, HealthState, Image
+from vigil.core.errors import SourceError
+from vigil.core.types import CameraHealth, Frame, HealthState, Image
 
 logger = logging.getLogger(__name__)
 

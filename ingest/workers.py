@@ -41,12 +41,12 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from config.ingest import RecordingConfig
 from config.models import CameraConfig, CameraRole
 from ingest.record_worker import Gap, HealthChange, RecordJob, RecordLoop, RecordStats
 from ingest.recorder import Segment
-from ingest.settings import RecordingConfig
 from ingest.sources import StreamSource
-from vigil.types import CameraHealth, HealthState
+from vigil.core.types import CameraHealth, HealthState
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ RECORD_BURST_S = 0.5
 
 
 class RecordingSink(Protocol):
-    """Where closed segments and gaps go (`vigil.db.recordings.RecordingIndex` is one)."""
+    """Where closed segments and gaps go (`vigil.infra.db.recordings.RecordingIndex` is one)."""
 
     def add_segments(self, segments: Sequence[Segment]) -> None: ...
 
@@ -245,7 +245,7 @@ class IngestSupervisor:
         cameras: Camera configs; disabled ones are known but not run.
         data_dir: Root for recordings (unless ``recording.directory``) and snapshots.
         recording: Site recording settings.
-        index: Where closed segments and gaps are written (`vigil.db.recordings.RecordingIndex`).
+        index: Where closed segments and gaps are written (`vigil.infra.db.recordings.RecordingIndex`).
         on_health: Called (from the dispatcher or a reader thread) on every camera health change.
         shards: Record processes; 0 uses ``recording.shards`` or one per 36 cameras.
         fast_detect_decode: Decode AI sub-streams without deblocking (~20 % cheaper; see

@@ -37,7 +37,7 @@ def rtsp_sim_factory() -> Iterator[SimulatorFactory]:
     Every simulator started through it is stopped at the end of the session.
     """
     from ingest.sim import Simulator, check_dependencies
-    from vigil.errors import DependencyError
+    from vigil.core.errors import DependencyError
 
     try:
         check_dependencies()

@@ -8,9 +8,9 @@ import httpx
 import numpy as np
 from argon2 import PasswordHasher
 
-from vigil.db.store import Store
-from vigil.db.users import Role, UserStore
-from vigil.types import Detections, Frame
+from vigil.core.types import Detections, Frame
+from vigil.infra.db.store import Store
+from vigil.infra.db.users import Role, UserStore
 
 TEST_PASSWORD = "correct horse battery"
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)

@@ -13,7 +13,7 @@ from api import ApiServices, Role, create_app
 from config.loader import parse_config
 from tests.conftest import PERSON_CLIP, SimulatorFactory
 from tests.factories import auth_headers
-from vigil.db import Store
+from vigil.infra.db import Store
 from vigil.runtime import Runtime, database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.rtsp]

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from vigil.types import Detections
+from vigil.core.types import Detections
 
 
 @runtime_checkable

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vigil.types import Image
+from vigil.core.types import Image
 
 Array = npt.NDArray[np.float64]
 Grey = npt.NDArray[np.uint8]

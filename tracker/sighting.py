@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from vigil.types import Detections, Frame, Image, PathPoint, Sighting
+from vigil.core.types import Detections, Frame, Image, PathPoint, Sighting
 
 CropSaver = Callable[[str, str, Image], str | None]
 """(sighting id, camera id, BGR crop) -> path to store in `Sighting.crop_path`, or None."""

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from tracker.flow import box_shifts, grey_small
 from tracker.kalman import KalmanFilter, cxcywh_to_xyxy, xyxy_to_cxcywh
 from tracker.matching import assign, cosine_distance, direction_consistency, height_ratio, iou_matrix
-from vigil.types import Detections
+from vigil.core.types import Detections
 
 Array = npt.NDArray[np.float64]
 Index = npt.NDArray[np.int64]

@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     # Alembic announces every plugin and migration step at INFO: only its warnings matter here.
     logging.getLogger("alembic").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
-    from vigil.errors import VigilError
+    from vigil.core.errors import VigilError
 
     try:
         return int(args.handler(args))

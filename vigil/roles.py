@@ -1,7 +1,7 @@
 """The two halves of a distributed Vigil, and the bus each runs on.
 
 - **edge** (`EdgeNode`): ingest, detection and tracking for the cameras Kafka gives
-  this node (`vigil.ownership`); publishes sightings, live tracks, alerts and health.
+  this node (`vigil.infra.ownership`); publishes sightings, live tracks, alerts and health.
 - **central** (`CentralConsumer`): stores every event from every edge node, runs the
   site-wide stages (case matching) and serves the API.
 - **all**: both halves in one process, today's single box; on the memory bus the edge
@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from config.models import BusConfig
-from vigil.bus import MemoryBus
-from vigil.events import Topic
-from vigil.kafka_bus import KafkaBus
-from vigil.ownership import CONTROL_TOPIC, CameraOwnership
-from vigil.types import Alert, CameraHealth, Sighting
+from vigil.core.events import Topic
+from vigil.core.types import Alert, CameraHealth, Sighting
+from vigil.infra.bus import MemoryBus
+from vigil.infra.kafka_bus import KafkaBus
+from vigil.infra.ownership import CONTROL_TOPIC, CameraOwnership
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class Bus(Protocol):
 
 
 class EventStore(Protocol):
-    """The store methods the central half needs (`vigil.db.store.Store`)."""
+    """The store methods the central half needs (`vigil.infra.db.store.Store`)."""
 
     def add_sighting(self, sighting: Sighting) -> bool: ...
     def add_alert(self, alert: Alert) -> bool: ...

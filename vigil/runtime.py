@@ -11,9 +11,9 @@ Threads and processes:
   keeping only its freshest frame;
 - one detection worker that takes the freshest frame of every AI camera that has one,
   runs them through the shared detector in small chunks, then tracks, builds sightings
-  and evaluates rules per camera (`vigil.processing.CameraProcessor`);
+  and evaluates rules per camera (`vigil.pipeline.CameraProcessor`);
 - the bus dispatcher, which writes events to the database;
-- the back-scan worker (`alerts.search.backscan`), started on a case's first back-scan;
+- the back-scan worker (`vigil.services.backscan`), started on a case's first back-scan;
 - the API server (uvicorn), when asked for.
 """
 
@@ -41,23 +41,23 @@ from detectors.filters import ClassFilter, DetectionFilter, ScoreMedian
 from detectors.gating import RegionPlanner
 from detectors.motion import MotionDetector
 from detectors.registry import build_detector
+from ingest.masks import apply_privacy_masks
 from ingest.metrics import IngestCollector
-from ingest.retention import RetentionPolicy, run_periodically
 from ingest.workers import IngestSupervisor
 from tracker.sighting import SightingBuilder
 from tracker.vigil_track import VigilTracker, VigilTrackerConfig
-from vigil.db.recordings import RecordingIndex
-from vigil.db.store import Store
-from vigil.errors import ConfigError, ServiceError
-from vigil.events import Topic
-from vigil.masks import apply_privacy_masks
-from vigil.processing import CameraProcessor, detect_planned
+from vigil.core.errors import ConfigError, ServiceError
+from vigil.core.events import Topic
+from vigil.core.types import Alert, CameraHealth, Detections, Frame, HealthState, Image, Sighting
+from vigil.infra.db.recordings import RecordingIndex
+from vigil.infra.db.store import Store
+from vigil.pipeline import CameraProcessor, detect_planned
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
-from vigil.types import Alert, CameraHealth, Detections, Frame, HealthState, Image, Sighting
+from vigil.services.retention import RetentionPolicy, run_periodically
 
 if TYPE_CHECKING:
-    from alerts.search.backscan import BackscanService
-    from alerts.search.cases import CaseService
+    from vigil.services.backscan import BackscanService
+    from vigil.services.cases import CaseService
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class RunStats:
 
 
 def database_url(config: VigilConfig) -> str:
-    return config.database_url or f"sqlite:///{Path(config.data_dir) / 'vigil.db'}"
+    return config.database_url or f"sqlite:///{Path(config.data_dir) / 'vigil.infra.db'}"
 
 
 def build_tracker_config(config: VigilConfig) -> VigilTrackerConfig:
@@ -448,9 +448,9 @@ class Runtime:
 
     def _build_case_service(self, store: Store) -> CaseService:
         """Cases need the detector only to find the person in an uploaded photo: built on first upload."""
-        from alerts.search.cases import CaseService
         from alerts.search.graph import CameraGraph
-        from vigil.db.cases import CaseStore
+        from vigil.infra.db.cases import CaseStore
+        from vigil.services.cases import CaseService
 
         return CaseService(
             store,
@@ -461,9 +461,9 @@ class Runtime:
 
     def _build_backscan(self, store: Store, cases: CaseService) -> BackscanService:
         """Back-scan runs record-only cameras' recordings through the AI cameras' own processors."""
-        from alerts.search.backscan import BackscanService
         from alerts.search.graph import CameraGraph
-        from vigil.db.cases import CaseStore
+        from vigil.infra.db.cases import CaseStore
+        from vigil.services.backscan import BackscanService
 
         def processor(camera: CameraConfig) -> CameraProcessor:
             self._ensure_detector()

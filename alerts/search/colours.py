@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vigil.errors import ValidationError
+from vigil.core.errors import ValidationError
 
 COLOURS: tuple[str, ...] = (
     "black", "white", "grey", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",

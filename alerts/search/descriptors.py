@@ -35,8 +35,8 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.search.colours import COLOURS, ColourScore, colour_distribution, top_colours
-from vigil.errors import ValidationError
-from vigil.types import Image, Sighting
+from vigil.core.errors import ValidationError
+from vigil.core.types import Image, Sighting
 
 Vector = npt.NDArray[np.float32]
 

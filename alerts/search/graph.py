@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from config.models import CameraConfig
-from vigil.types import Sighting
+from vigil.core.types import Sighting
 
 _FLOOR = 0.05
 

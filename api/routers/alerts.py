@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from api.auth import Role, require_role
 from api.deps import CameraFilter, PageDep, StoreDep, TimeRangeDep
 from api.schemas import AlertList, AlertPublic
-from vigil.types import AlertKind
+from vigil.core.types import AlertKind
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 

@@ -3,7 +3,7 @@
 Operators open cases and search; the audit log of a case is for mediators. Every search,
 photo upload and verdict is audited by the case service with the user and the case reason.
 ``/cases/{id}/backscan`` runs detection over record-only cameras' recordings for the case
-(`alerts.search.backscan`); its start, cancel and end are audited too.
+(`vigil.services.backscan`); its start, cancel and end are audited too.
 """
 
 import asyncio
@@ -24,14 +24,6 @@ from fastapi import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.search.backscan import (
-    BackscanBusy,
-    BackscanError,
-    BackscanOptions,
-    BackscanService,
-    JobState,
-)
-from alerts.search.cases import Candidate, CaseNotFound, CaseService, CaseView
 from alerts.search.colours import top_colours
 from alerts.search.descriptors import Descriptor
 from api.auth import CurrentUser, Role, require_role, require_websocket_role
@@ -49,9 +41,17 @@ from api.schemas import (
     ReachablePublic,
     SightingPublic,
 )
-from vigil.db.cases import CaseRecord, Verdict
-from vigil.errors import ValidationError
-from vigil.types import Alert
+from vigil.core.errors import ValidationError
+from vigil.core.types import Alert
+from vigil.infra.db.cases import CaseRecord, Verdict
+from vigil.services.backscan import (
+    BackscanBusy,
+    BackscanError,
+    BackscanOptions,
+    BackscanService,
+    JobState,
+)
+from vigil.services.cases import Candidate, CaseNotFound, CaseService, CaseView
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 

@@ -6,7 +6,7 @@ import vigil
 from api.auth import public
 from api.deps import ConfigDep, ServicesDep, camera_health
 from api.schemas import HealthPublic
-from vigil.types import HealthState
+from vigil.core.types import HealthState
 
 router = APIRouter(prefix="/health", tags=["health"])
 

@@ -16,8 +16,8 @@ from fastapi.responses import FileResponse, Response
 from api.auth import CurrentUser, Role, public, require_role
 from api.deps import ConfigDep, StoreDep, parse_time
 from ingest.clips import ClipError, ClipManifest, export_clip
-from vigil.db.recordings import RecordingIndex
-from vigil.evidence import export_evidence
+from vigil.infra.db.recordings import RecordingIndex
+from vigil.services.evidence import export_evidence
 
 router = APIRouter(tags=["recordings"])
 

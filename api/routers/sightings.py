@@ -8,8 +8,8 @@ from fastapi.responses import FileResponse
 from api.auth import Role, require_role
 from api.deps import CameraFilter, PageDep, ServicesDep, StoreDep, TimeRangeDep
 from api.schemas import SightingList, SightingPublic
-from vigil.db import Store
-from vigil.types import Sighting
+from vigil.core.types import Sighting
+from vigil.infra.db import Store
 
 logger = logging.getLogger(__name__)
 

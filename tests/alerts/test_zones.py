@@ -3,8 +3,8 @@ import pytest
 
 from alerts.zones import ZoneIntrusion
 from tests.factories import make_detections
-from vigil.errors import ValidationError
-from vigil.types import AlertKind
+from vigil.core.errors import ValidationError
+from vigil.core.types import AlertKind
 
 # Zone: the lower-right quarter of a 100x100 frame.
 QUARTER = [[0.5, 0.5], [1.0, 0.5], [1.0, 1.0], [0.5, 1.0]]

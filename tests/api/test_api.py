@@ -17,8 +17,8 @@ from api.auth import Public, RoleRequirement
 from config.models import VigilConfig
 from tests.db.test_store import make_alert, make_sighting
 from tests.factories import auth_headers
-from vigil.db import Store
-from vigil.types import AlertKind, CameraHealth, HealthState
+from vigil.core.types import AlertKind, CameraHealth, HealthState
+from vigil.infra.db import Store
 
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
 
@@ -47,7 +47,7 @@ def make_site(tmp_path: Path, *, role: Role | None = Role.ADMIN) -> Site:
     """A site whose client is logged in with `role` (None: not logged in)."""
     data_dir = tmp_path / "data"
     (data_dir / "crops").mkdir(parents=True)
-    store = Store.open(data_dir / "vigil.db")
+    store = Store.open(data_dir / "vigil.infra.db")
     live: dict[str, CameraHealth] = {}
     services = ApiServices(store=store, health=lambda: live, data_dir=data_dir)
     client = TestClient(create_app(make_config(), services))

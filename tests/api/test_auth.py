@@ -17,7 +17,6 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from alerts.search.cases import CaseService
 from alerts.search.graph import CameraGraph
 from api import ApiServices, Role, create_app
 from api.auth import LOGIN_DETAIL, Authenticator, load_secret
@@ -26,11 +25,12 @@ from ingest.recorder import Segment
 from tests.conftest import PERSON_CLIP
 from tests.db.test_store import make_sighting
 from tests.factories import FAST_HASHER, TEST_PASSWORD, make_user
-from vigil.db import Store
-from vigil.db.cases import CaseRecord, CaseStore
-from vigil.db.recordings import RecordingIndex
-from vigil.db.users import UserStore
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
+from vigil.infra.db import Store
+from vigil.infra.db.cases import CaseRecord, CaseStore
+from vigil.infra.db.recordings import RecordingIndex
+from vigil.infra.db.users import UserStore
+from vigil.services.cases import CaseService
 
 SECRET = "test-secret-" + "x" * 40
 SHIFT_S = 8 * 3600
@@ -84,7 +84,7 @@ def site(tmp_path: Path) -> Iterator[AuthSite]:
     config = VigilConfig.model_validate(
         {"cameras": [{"id": "cam1", "url": "rtsp://10.0.0.1/main", "role": "ai"}]}
     )
-    store = Store.open(data_dir / "vigil.db")
+    store = Store.open(data_dir / "vigil.infra.db")
     clock = Clock()
     users = UserStore.for_store(store, hasher=FAST_HASHER)
     audit = CaseStore.for_store(store)

@@ -8,19 +8,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from alerts.search.cases import CaseService
 from alerts.search.graph import CameraGraph
 from api import ApiServices, Role, create_app
 from config.models import VigilConfig
 from tests.factories import auth_headers
-from vigil.db import Store
-from vigil.db.cases import CaseStore
+from vigil.infra.db import Store
+from vigil.infra.db.cases import CaseStore
+from vigil.services.cases import CaseService
 
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[tuple[TestClient, CaseStore]]:
     config = VigilConfig.model_validate({"cameras": [{"id": "cam1", "url": "rtsp://127.0.0.1/cam1"}]})
-    store = Store.open(tmp_path / "vigil.db")
+    store = Store.open(tmp_path / "vigil.infra.db")
     cases = CaseStore.for_store(store)
     service = CaseService(store, cases, CameraGraph.from_cameras(config.cameras), detector=None)
     services = ApiServices(store=store, health=dict, data_dir=tmp_path, cases=service)

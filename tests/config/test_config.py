@@ -6,7 +6,7 @@ import yaml
 from config.loader import ConfigErrors, load_config, parse_config
 from config.models import CameraRole
 from vigil.cli import main
-from vigil.errors import ConfigError
+from vigil.core.errors import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from vigil.errors import ValidationError
-from vigil.events import SCHEMA_VERSION, SCHEMAS, Command, CommandAction, Topic, decode, encode, wrap
-from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.core.errors import ValidationError
+from vigil.core.events import SCHEMA_VERSION, SCHEMAS, Command, CommandAction, Topic, decode, encode, wrap
+from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
 
 SIGHTING = Sighting(
     camera_id="cam1",

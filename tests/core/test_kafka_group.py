@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from vigil.kafka_group import EMPTY_BACKOFF_MAX_S, EMPTY_GRACE_S, AssignmentGuard
+from vigil.infra.kafka_group import EMPTY_BACKOFF_MAX_S, EMPTY_GRACE_S, AssignmentGuard
 
 
 @dataclass

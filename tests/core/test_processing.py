@@ -1,11 +1,11 @@
 import numpy as np
 
 from alerts.zones import ZoneIntrusion
+from ingest.masks import apply_privacy_masks
 from tests.factories import make_detections, make_frame
 from tracker.sighting import SightingBuilder
 from tracker.vigil_track import VigilTracker
-from vigil.masks import apply_privacy_masks
-from vigil.processing import CameraProcessor
+from vigil.pipeline import CameraProcessor
 
 
 def make_processor() -> CameraProcessor:
@@ -80,7 +80,7 @@ def test_gated_processor_skips_still_frames_and_plans_regions_around_motion() ->
     assert plans[-1] is None
     moved = still.copy()
     moved[100:180, 200:240] = 255  # a bright "person" appears on the right
-    from vigil.types import Frame
+    from vigil.core.types import Frame
 
     processor.plan(Frame("cam1", 3, 0.8, still))
     plan = processor.plan(Frame("cam1", 4, 1.0, moved))
@@ -96,7 +96,7 @@ def test_processor_without_planner_detects_every_frame() -> None:
 
 def test_gated_processor_coasts_tracks_on_skipped_frames_and_keeps_ids() -> None:
     from detectors.gating import RegionPlanner
-    from vigil.types import Frame
+    from vigil.core.types import Frame
 
     processor = CameraProcessor(
         "cam1",

@@ -1,7 +1,7 @@
 import pytest
 
-from vigil.errors import ValidationError
-from vigil.times import parse_epoch
+from vigil.core.errors import ValidationError
+from vigil.core.times import parse_epoch
 
 
 @pytest.mark.parametrize(

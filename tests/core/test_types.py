@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.factories import make_detections, make_frame
-from vigil.errors import ValidationError
-from vigil.types import Detections, Frame, Sighting
+from vigil.core.errors import ValidationError
+from vigil.core.types import Detections, Frame, Sighting
 
 
 @pytest.mark.parametrize(

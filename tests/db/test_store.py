@@ -12,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 
-from vigil.db import Store, StoreCounts
-from vigil.db.cases import cases_metadata
-from vigil.db.recordings import recordings_metadata
-from vigil.db.tables import metadata
-from vigil.errors import ConfigError, ValidationError
-from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.core.errors import ConfigError, ValidationError
+from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.infra.db import Store, StoreCounts
+from vigil.infra.db.cases import cases_metadata
+from vigil.infra.db.recordings import recordings_metadata
+from vigil.infra.db.tables import metadata
 
 HEAD = "0004"  # latest migration (0002 cases, 0003 recordings, 0004 users)
 
@@ -59,7 +59,7 @@ def make_alert(
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "vigil.db"
+    return tmp_path / "data" / "vigil.infra.db"
 
 
 @pytest.fixture
@@ -298,8 +298,8 @@ def test_writer_and_readers_in_threads(store: Store) -> None:
 
 def test_new_sqlite_file_is_owner_only(tmp_path: Path) -> None:
     # It holds password hashes, case notes and the audit log.
-    store = Store.open(tmp_path / "site" / "vigil.db")
+    store = Store.open(tmp_path / "site" / "vigil.infra.db")
     try:
-        assert (tmp_path / "site" / "vigil.db").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "site" / "vigil.infra.db").stat().st_mode & 0o777 == 0o600
     finally:
         store.close()

@@ -12,7 +12,7 @@ import pytest
 
 from config.models import DetectorConfig
 from detectors.registry import build_detector
-from vigil.errors import ModelError
+from vigil.core.errors import ModelError
 
 FRAME = (
     Path(__file__).resolve().parents[2]

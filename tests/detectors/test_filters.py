@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from detectors.filters import ClassFilter, DetectionFilter, ScoreMedian
-from vigil.types import Detections
+from vigil.core.types import Detections
 
 
 def make_detections(

@@ -10,8 +10,8 @@ from detectors.motion import MotionDetector
 from tests.factories import make_detections
 from tracker.sighting import SightingBuilder
 from tracker.vigil_track import VigilTracker
-from vigil.processing import CameraProcessor
-from vigil.types import Frame, Image
+from vigil.core.types import Frame, Image
+from vigil.pipeline import CameraProcessor
 
 
 def make_frame(boxes: list[tuple[int, int, int, int]] = (), brightness: int = 120) -> Image:  # type: ignore[assignment]

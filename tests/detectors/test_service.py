@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.service import DetectionService
-from vigil.types import Detections, Image
+from vigil.core.types import Detections, Image
 
 
 class FakeDetector:

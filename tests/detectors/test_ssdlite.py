@@ -26,8 +26,8 @@ from detectors.tiling import (
     tile_regions,
     unpack_mosaic,
 )
-from vigil.errors import ModelError, ValidationError
-from vigil.types import Detections, Image
+from vigil.core.errors import ModelError, ValidationError
+from vigil.core.types import Detections, Image
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 MOT = DATA / "mot17_frames" / "MOT17-02-FRCNN"

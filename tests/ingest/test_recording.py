@@ -15,10 +15,10 @@ import pytest
 from ingest.clips import ClipError, export_clip
 from ingest.record_worker import Gap, RecordJob, RecordLoop
 from ingest.recorder import Segment
-from ingest.retention import RetentionPolicy, enforce
 from tests.conftest import SimulatorFactory
-from vigil.db.recordings import RecordingIndex
-from vigil.db.store import Store
+from vigil.infra.db.recordings import RecordingIndex
+from vigil.infra.db.store import Store
+from vigil.services.retention import RetentionPolicy, enforce
 
 
 def record(url: str, directory: Path, seconds: float, segment_seconds: float = 2.0) -> list[Segment]:
@@ -40,7 +40,7 @@ def recorded(rtsp_sim_factory: SimulatorFactory, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture
 def index(tmp_path: Path, recorded: list[Segment]) -> RecordingIndex:
-    store = Store.open(tmp_path / "vigil.db")
+    store = Store.open(tmp_path / "vigil.infra.db")
     idx = RecordingIndex.for_store(store)
     idx.add_segments(recorded)
     return idx
@@ -162,7 +162,7 @@ def test_api_clip_mp4_manifest_and_errors(
     from config.models import VigilConfig
     from tests.factories import auth_headers
 
-    store = Store.open(tmp_path / "vigil.db")  # the same file the `index` fixture filled
+    store = Store.open(tmp_path / "vigil.infra.db")  # the same file the `index` fixture filled
     config = VigilConfig.model_validate({"cameras": [{"id": "cam1", "url": "rtsp://10.0.0.1/main"}]})
     services = ApiServices(store=store, health=dict, data_dir=tmp_path)
     client = TestClient(create_app(config, services))
@@ -189,7 +189,7 @@ def test_api_clip_mp4_manifest_and_errors(
     missing = client.get("/cameras/nope/clip.mp4", params={"start": start, "end": end, "reason": reason})
     assert missing.status_code == 404
     # The export is in the audit log with who and why, and its span is held against retention.
-    from vigil.db.cases import CaseStore
+    from vigil.infra.db.cases import CaseStore
 
     audit = [r for r in CaseStore.for_store(store).audit_trail() if r.action == "export_clip"]
     assert len(audit) == 1 and audit[0].reason == reason and audit[0].user == "test-mediator"
@@ -204,7 +204,7 @@ def test_metrics_collector_reports_per_camera_counters() -> None:
 
     from ingest.metrics import IngestCollector
     from ingest.workers import CameraStats
-    from vigil.types import CameraHealth, HealthState
+    from vigil.core.types import CameraHealth, HealthState
 
     class Fake:
         def stats(self) -> dict[str, CameraStats]:
@@ -232,7 +232,7 @@ def test_vigil_clip_command_writes_clip_and_manifest(
 
     out = tmp_path / "evidence.mp4"
     start, end = recorded[0].start + 0.5, recorded[1].start + 0.5
-    args = ["clip", "--db", str(tmp_path / "vigil.db"), "--camera", "cam1", "-o", str(out)]
+    args = ["clip", "--db", str(tmp_path / "vigil.infra.db"), "--camera", "cam1", "-o", str(out)]
     with pytest.raises(SystemExit):  # --reason is required: argparse refuses the call
         main([*args, "--start", str(start), "--end", str(end)])
     args += ["--reason", "mediation 2026-114", "--user", "mediator1"]

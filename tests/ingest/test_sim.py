@@ -15,7 +15,7 @@ import pytest
 
 from ingest.sim import Simulator, check_dependencies
 from tests.conftest import PERSON_CLIP, SimulatorFactory
-from vigil.errors import DependencyError, SourceError
+from vigil.core.errors import DependencyError, SourceError
 
 
 def read_frames(url: str, count: int, timeout: float = 15.0) -> list[Any]:

@@ -14,8 +14,8 @@ import pytest
 from ingest.sim import Simulator
 from ingest.sources import FileSource, FrameSource, StreamSource
 from tests.conftest import PERSON_CLIP, SimulatorFactory
-from vigil.errors import SourceError
-from vigil.types import CameraHealth, HealthState
+from vigil.core.errors import SourceError
+from vigil.core.types import CameraHealth, HealthState
 
 
 class HealthLog:

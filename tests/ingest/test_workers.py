@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
+from config.ingest import RecordingConfig
 from config.models import CameraConfig, CameraRole
 from ingest.record_worker import Gap
 from ingest.recorder import Segment
-from ingest.settings import RecordingConfig
 from ingest.sim import Simulator
 from ingest.workers import IngestSupervisor
 from tests.conftest import CAR_CLIP, PERSON_CLIP, SimulatorFactory
-from vigil.types import CameraHealth, HealthState
+from vigil.core.types import CameraHealth, HealthState
 
 RECOVERY_S = 10.0
 

@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.kafka.workers import make_sighting
-from vigil.db.store import Store
-from vigil.events import Topic
-from vigil.types import Alert, AlertKind, Sighting
+from vigil.core.events import Topic
+from vigil.core.types import Alert, AlertKind, Sighting
+from vigil.infra.db.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 DRAIN_TIMEOUT_S = 90

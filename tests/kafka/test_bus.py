@@ -7,10 +7,10 @@ import pytest
 from tests.kafka.conftest import Broker
 from tests.kafka.helpers import unique, wait_until
 from tests.kafka.workers import make_sighting
-from vigil.bus import MemoryBus
-from vigil.events import Command, CommandAction, Event, Topic
-from vigil.kafka_bus import KafkaBus
-from vigil.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
+from vigil.core.events import Command, CommandAction, Event, Topic
+from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
+from vigil.infra.bus import MemoryBus
+from vigil.infra.kafka_bus import KafkaBus
 
 pytestmark = pytest.mark.kafka
 

@@ -15,9 +15,9 @@ import pytest
 from tests.kafka.conftest import Broker
 from tests.kafka.helpers import Worker, assert_exactly_once, ids, unique, wait_until, workload
 from tests.kafka.workers import FeedEdge
-from vigil.db.store import Store
-from vigil.events import Topic
-from vigil.kafka_bus import KafkaBus
+from vigil.core.events import Topic
+from vigil.infra.db.store import Store
+from vigil.infra.kafka_bus import KafkaBus
 from vigil.roles import CentralConsumer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
@@ -109,7 +109,7 @@ def test_central_consumer_killed_mid_batch_and_restarted(
 ) -> None:
     prefix, group = unique("centralkill") + ".", unique("central")
     args = ["central", "--bootstrap", kafka_broker.bootstrap_servers, "--group", group, "--prefix", prefix]
-    args += ["--db", str(tmp_path / "vigil.db"), "--session-timeout-ms", str(SESSION_TIMEOUT_MS)]
+    args += ["--db", str(tmp_path / "vigil.infra.db"), "--session-timeout-ms", str(SESSION_TIMEOUT_MS)]
     producer = KafkaBus(kafka_broker.bootstrap_servers, topic_prefix=prefix)
     producer.start()
     events = workload()

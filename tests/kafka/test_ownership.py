@@ -8,7 +8,7 @@ import pytest
 
 from tests.kafka.conftest import Broker
 from tests.kafka.helpers import Worker, unique, wait_until
-from vigil.ownership import CameraOwnership
+from vigil.infra.ownership import CameraOwnership
 
 pytestmark = pytest.mark.kafka
 

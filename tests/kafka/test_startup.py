@@ -14,14 +14,14 @@ import time
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-import vigil.kafka_bus as kafka_bus
+import vigil.infra.kafka_bus as kafka_bus
 from tests.kafka.conftest import Broker
 from tests.kafka.helpers import assert_exactly_once, cpu_hog, ids, unique, wait_until, workload
-from vigil.db.store import Store
-from vigil.errors import DependencyError
-from vigil.events import Topic
-from vigil.kafka_bus import KafkaBus, ensure_topics
-from vigil.kafka_group import AssignmentGuard, await_partitions, resubscribe
+from vigil.core.errors import DependencyError
+from vigil.core.events import Topic
+from vigil.infra.db.store import Store
+from vigil.infra.kafka_bus import KafkaBus, ensure_topics
+from vigil.infra.kafka_group import AssignmentGuard, await_partitions, resubscribe
 from vigil.roles import CentralConsumer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]

@@ -13,10 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from vigil.events import Topic
-from vigil.kafka_bus import KafkaBus
+from vigil.core.events import Topic
+from vigil.core.types import PathPoint, Sighting
+from vigil.infra.kafka_bus import KafkaBus
 from vigil.roles import CentralConsumer, EdgeNode
-from vigil.types import PathPoint, Sighting
 
 
 def make_sighting(camera_id: str, seq: int, at: float) -> Sighting:
@@ -151,7 +151,7 @@ def main(argv: list[str]) -> int:
         )
         edge.start()
     else:
-        from vigil.db.store import Store
+        from vigil.infra.db.store import Store
 
         bus = KafkaBus(
             args.bootstrap,

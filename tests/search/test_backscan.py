@@ -18,7 +18,6 @@ import httpx
 import numpy as np
 import pytest
 
-from alerts.search.backscan import BackscanBusy, BackscanOptions, JobState, SegmentDecoder, rank_cameras
 from alerts.search.graph import CameraGraph
 from api.auth import Role
 from config.loader import parse_config
@@ -26,13 +25,14 @@ from config.models import VigilConfig
 from ingest.recorder import Segment, SegmentWriter
 from tests.conftest import PERSON_CLIP
 from tests.factories import auth_headers
-from vigil.bus import MemoryBus
-from vigil.db.cases import CaseRecord
-from vigil.db.recordings import RecordingIndex
-from vigil.errors import ValidationError
+from vigil.core.errors import ValidationError
+from vigil.core.types import AlertKind
+from vigil.infra.bus import MemoryBus
+from vigil.infra.db.cases import CaseRecord
+from vigil.infra.db.recordings import RecordingIndex
 from vigil.roles import Role as RuntimeRole
 from vigil.runtime import Runtime
-from vigil.types import AlertKind
+from vigil.services.backscan import BackscanBusy, BackscanOptions, JobState, SegmentDecoder, rank_cameras
 
 BASE = 1_800_000_000.0
 """Wall time the recordings start at."""

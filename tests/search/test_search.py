@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from alerts.search.cases import CaseService
 from alerts.search.colours import COLOURS, colour_distribution, top_colours
 from alerts.search.descriptors import HSV_DIM, LAB_DIM, Descriptor, describe_crop
 from alerts.search.graph import CameraGraph
@@ -17,10 +16,11 @@ from alerts.search.ranking import Gallery, Query, ReRanking, rerank, score
 from api import ApiServices, Role, create_app
 from config.models import VigilConfig
 from tests.factories import auth_headers
-from vigil.db import Store
-from vigil.db.cases import CaseStore
+from vigil.core.types import AlertKind, PathPoint, Sighting
 from vigil.evaluation.search import Result, score_ranking
-from vigil.types import AlertKind, PathPoint, Sighting
+from vigil.infra.db import Store
+from vigil.infra.db.cases import CaseStore
+from vigil.services.cases import CaseService
 
 BGR = {"red": (0, 0, 220), "blue": (200, 40, 0), "green": (0, 180, 0), "black": (10, 10, 10),
        "white": (240, 240, 240), "yellow": (0, 220, 230), "grey": (128, 128, 128)}  # fmt: skip
@@ -98,7 +98,7 @@ def test_graph_marks_impossible_jump_implausible() -> None:
 
 
 def make_client(tmp_path: Path, role: Role = Role.OPERATOR) -> tuple[TestClient, Store, CaseService]:
-    store = Store.open(tmp_path / "vigil.db")
+    store = Store.open(tmp_path / "vigil.infra.db")
     config = VigilConfig.model_validate({"cameras": [
         {"id": "cam1", "url": "rtsp://10.0.0.1/a", "role": "ai", "position": {"x": 0, "y": 0}},
         {"id": "cam2", "url": "rtsp://10.0.0.2/a", "role": "ai", "position": {"x": 900, "y": 0}},

@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import make_detections, make_frame
 from tracker.sighting import SightingBuilder, geometric_quality, sharpness
-from vigil.types import Frame
+from vigil.core.types import Frame
 
 
 def textured_frame(index: int, timestamp: float, size: tuple[int, int] = (320, 240)) -> Frame:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.factories import make_detections
 from tracker import Tracker, VigilTracker, VigilTrackerConfig
-from vigil.types import Detections
+from vigil.core.types import Detections
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from alerts.search.backscan import BackscanProgress, BackscanService
+    from vigil.services.backscan import BackscanProgress, BackscanService
 
 HELP = "Back-scan a case: detect and track on record-only cameras' recordings near her last-seen place."
 
@@ -38,13 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import getpass
 
-    from alerts.search.backscan import BackscanError, BackscanOptions, JobState
-    from alerts.search.cases import CaseNotFound
     from config.loader import load_config
-    from vigil.bus import MemoryBus
-    from vigil.errors import ValidationError
+    from vigil.core.errors import ValidationError
+    from vigil.infra.bus import MemoryBus
     from vigil.roles import Role
     from vigil.runtime import Runtime
+    from vigil.services.backscan import BackscanError, BackscanOptions, JobState
+    from vigil.services.cases import CaseNotFound
 
     config = load_config(args.config)
     try:

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from config.loader import ConfigErrors, load_config
-    from vigil.errors import ConfigError
+    from vigil.core.errors import ConfigError
 
     try:
         config = load_config(args.file)

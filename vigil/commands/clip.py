@@ -23,17 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--config", type=Path, help="site YAML (its database is used)")
-    where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.db)")
+    where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.infra.db)")
 
 
 def run(args: argparse.Namespace) -> int:
     import getpass
 
     from ingest.clips import ClipError
-    from vigil.db.store import Store
-    from vigil.errors import ValidationError
-    from vigil.evidence import export_evidence
-    from vigil.times import parse_epoch
+    from vigil.core.errors import ValidationError
+    from vigil.core.times import parse_epoch
+    from vigil.infra.db.store import Store
+    from vigil.services.evidence import export_evidence
 
     try:
         start = parse_epoch(args.start)
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"vigil clip: --start/--end: {error}, got {args.start!r} .. {args.end!r}", file=sys.stderr)
         return 2
-    url: str | Path = args.db or "vigil-data/vigil.db"
+    url: str | Path = args.db or "vigil-data/vigil.infra.db"
     if args.config is not None:
         from config.loader import load_config
         from vigil.runtime import database_url

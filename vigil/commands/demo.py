@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from config.loader import load_config
     from ingest.sim import Simulator
     from vigil.console import run_until_done
-    from vigil.errors import SourceError
+    from vigil.core.errors import SourceError
     from vigil.runtime import Runtime
 
     missing = [str(path) for path in SAMPLES if not path.is_file()]

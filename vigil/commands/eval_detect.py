@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from config.models import DetectorConfig
     from detectors.registry import build_detector
-    from vigil.errors import VigilError
+    from vigil.core.errors import VigilError
     from vigil.evaluation.detect import evaluate_detector, list_sequences
 
     try:

@@ -37,15 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from detectors.ssdlite import SsdliteDetector
-    from vigil.errors import VigilError
-    from vigil.evaluation.search import (
-        Method,
-        describe_gallery,
-        parse_description,
-        person_in_photo,
-        rank,
-        read_image,
-    )
+    from vigil.core.errors import VigilError
+    from alerts.search.photo import person_in_photo
+    from vigil.evaluation.search import Method, describe_gallery, parse_description, rank, read_image
 
     try:
         if args.query is None and args.describe is None:

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vigil.errors import VigilError
+    from vigil.core.errors import VigilError
     from vigil.evaluation.baselines import TRACKERS
     from vigil.evaluation.mot import METRIC_NAMES, evaluate, list_sequences, run_tracker
 

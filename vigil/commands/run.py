@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from config.loader import load_config
     from vigil.console import run_until_done
-    from vigil.errors import ConfigError
+    from vigil.core.errors import ConfigError
     from vigil.roles import Role
     from vigil.runtime import Runtime
 

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     import threading
 
     from ingest.sim import Simulator, site_simulator
-    from vigil.errors import DependencyError, SourceError
+    from vigil.core.errors import DependencyError, SourceError
 
     stop = threading.Event()
     # SIGTERM (docker stop, systemd) must stop the server like Ctrl-C does; setting SIGINT too makes

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from config.models import VigilConfig
-    from vigil.db.users import UserStore
+    from vigil.infra.db.users import UserStore
 
 HELP = "Manage the users who may log in to the API: add, list, disable, enable, passwd."
 
@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for sub in (add, listing, disable, enable, passwd):
         where = sub.add_mutually_exclusive_group()
         where.add_argument("--config", type=Path, help="site YAML (its database is used)")
-        where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.db)")
+        where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.infra.db)")
 
 
 def _password_option(parser: argparse.ArgumentParser) -> None:
@@ -60,10 +60,10 @@ def _password_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vigil.db.store import Store
-    from vigil.db.users import UserStore
+    from vigil.infra.db.store import Store
+    from vigil.infra.db.users import UserStore
 
-    url: str | Path = args.db or "vigil-data/vigil.db"
+    url: str | Path = args.db or "vigil-data/vigil.infra.db"
     if args.config is not None:
         from config.loader import load_config
         from vigil.runtime import database_url
@@ -75,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
         if action == "list":
             return _list(users)
         if action == "add":
-            from vigil.db.users import Role, check_name
+            from vigil.infra.db.users import Role, check_name
 
             check_name(args.name)  # before asking for a password
             users.add(args.name, Role(args.role), _password(args, confirm=True))
             print(f"user {args.name!r} added with role {args.role!r}")
         elif action == "passwd":
             if users.get(args.name) is None:
-                from vigil.db.users import UserNotFound
+                from vigil.infra.db.users import UserNotFound
 
                 raise UserNotFound(f"no user {args.name!r} (see `vigil user list`)")
             users.set_password(args.name, _password(args, confirm=True))
@@ -97,8 +97,8 @@ def _password(args: argparse.Namespace, *, confirm: bool) -> str:
     import getpass
     import os
 
-    from vigil.db.users import check_password_rules
-    from vigil.errors import ValidationError
+    from vigil.core.errors import ValidationError
+    from vigil.infra.db.users import check_password_rules
 
     if args.password_env is not None:
         password = os.environ.get(args.password_env)
@@ -149,7 +149,7 @@ def _list(users: UserStore) -> int:
 
 
 def ensure_first_admin_for(config: VigilConfig, *, generate: bool) -> str | None:
-    """Before serving the API: make sure someone can log in (see `vigil.db.users.ensure_first_admin`).
+    """Before serving the API: make sure someone can log in (see `vigil.infra.db.users.ensure_first_admin`).
 
     Args:
         config: The site; its database holds the users.
@@ -164,8 +164,8 @@ def ensure_first_admin_for(config: VigilConfig, *, generate: bool) -> str | None
     """
     import os
 
-    from vigil.db.store import Store
-    from vigil.db.users import ADMIN_PASSWORD_ENV, UserStore, ensure_first_admin
+    from vigil.infra.db.store import Store
+    from vigil.infra.db.users import ADMIN_PASSWORD_ENV, UserStore, ensure_first_admin
     from vigil.runtime import database_url
 
     with Store.open(database_url(config)) as store:

@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tracker.base import Tracker
-from vigil.errors import DependencyError
-from vigil.types import Detections
+from vigil.core.errors import DependencyError
+from vigil.core.types import Detections
 
 
 class SupervisionByteTrack:

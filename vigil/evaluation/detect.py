@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.base import Detector
-from vigil.errors import ValidationError
-from vigil.types import Detections
+from vigil.core.errors import ValidationError
+from vigil.core.types import Detections
 
 PEDESTRIAN = 1
 IGNORED_CLASSES = frozenset({2, 7, 8, 12})  # person on vehicle, static person, distractor, reflection

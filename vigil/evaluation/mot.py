@@ -32,8 +32,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tracker.base import Tracker
-from vigil.errors import DependencyError, ValidationError
-from vigil.types import Detections
+from vigil.core.errors import DependencyError, ValidationError
+from vigil.core.types import Detections
 
 COMBINED = "COMBINED"
 METRIC_NAMES = ("HOTA", "DetA", "AssA", "MOTA", "IDF1")

@@ -25,7 +25,7 @@ from detectors.filters import DetectionFilter, ScoreMedian
 from detectors.gating import RegionPlan, RegionPlanner
 from tracker.base import CoastingTracker, Tracker
 from tracker.sighting import SightingBuilder
-from vigil.types import Alert, Detections, Frame, Image, Sighting
+from vigil.core.types import Alert, Detections, Frame, Image, Sighting
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """`CaseStore`: cases, their photos, operator feedback and the audit log, in the store's database.
 
-The tables come with migration ``0002``; like `vigil.db.recordings` they are declared
-here (``cases_metadata``) so this module lands without touching `vigil.db.tables`.
+The tables come with migration ``0002``; like `vigil.infra.db.recordings` they are declared
+here (``cases_metadata``) so this module lands without touching `vigil.infra.db.tables`.
 Rows go in and out as the dataclasses below; no SQLAlchemy object leaves this module.
 The audit log is append-only: nothing here updates or deletes an audit row.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vigil.db.store import _BEGIN_OPTION, Store
+from vigil.infra.db.store import _BEGIN_OPTION, Store
 
 cases_metadata = sa.MetaData()
 

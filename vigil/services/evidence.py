@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from ingest.clips import ClipManifest, export_clip
-from vigil.db.cases import AuditRecord, CaseStore
-from vigil.db.recordings import RecordingIndex
-from vigil.db.store import Store
-from vigil.errors import ValidationError
+from vigil.core.errors import ValidationError
+from vigil.infra.db.cases import AuditRecord, CaseStore
+from vigil.infra.db.recordings import RecordingIndex
+from vigil.infra.db.store import Store
 
 MIN_REASON_CHARS = 3
 

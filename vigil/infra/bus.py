@@ -1,7 +1,7 @@
 """The in-process event bus: the embedded default between pipeline stages and storage.
 
 Topics and payloads are the same that a Kafka deployment carries (see README,
-"Event topics", and `vigil.events.Topic`), keyed by camera id.
+"Event topics", and `vigil.core.events.Topic`), keyed by camera id.
 Delivery is in publish order per bus; handlers run on one dispatcher thread so a
 slow database never stalls frame processing, and the queue is bounded so a stalled
 database applies back-pressure instead of growing memory without limit.

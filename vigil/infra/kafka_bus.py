@@ -1,8 +1,8 @@
 """`KafkaBus`: the event bus on Apache Kafka, for a site that outgrows one machine.
 
-Same contract as `vigil.bus.MemoryBus` — ``subscribe(topic, handler)``,
+Same contract as `vigil.infra.bus.MemoryBus` — ``subscribe(topic, handler)``,
 ``publish(topic, key, event)``, ``start()``, ``stop()`` — and the same events: each
-one travels as a `vigil.events` envelope (versioned JSON), keyed by camera id, so one
+one travels as a `vigil.core.events` envelope (versioned JSON), keyed by camera id, so one
 camera's events keep their order within their partition.
 
 Delivery is at-least-once with exactly-once effects where it matters:
@@ -16,7 +16,7 @@ Delivery is at-least-once with exactly-once effects where it matters:
   id it already holds (`Store.add_sighting` returns False), and the event id is the
   sighting's / alert's own id.
 
-Transport stays here: handlers see `vigil.types` dataclasses only.
+Transport stays here: handlers see `vigil.core.types` dataclasses only.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from vigil.errors import DependencyError, ServiceError, ValidationError
-from vigil.events import Event, Topic, decode, encode, topic_of, wrap
-from vigil.kafka_group import AssignmentGuard, await_partitions, resubscribe
+from vigil.core.errors import DependencyError, ServiceError, ValidationError
+from vigil.core.events import Event, Topic, decode, encode, topic_of, wrap
+from vigil.infra.kafka_group import AssignmentGuard, await_partitions, resubscribe
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vigil.db.recordings import CONTINUOUS, EVENT, RecordingIndex, SegmentRecord
+from vigil.infra.db.recordings import CONTINUOUS, EVENT, RecordingIndex, SegmentRecord
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vigil.errors import ValidationError
+from vigil.core.errors import ValidationError
 
 # Stored as float32 / int64; any float / integer array is accepted and converted.
 FloatArray = npt.NDArray[np.floating[Any]]

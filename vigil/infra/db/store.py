@@ -4,7 +4,7 @@ SQLite by default (one file in the data directory), any SQLAlchemy URL for
 PostgreSQL. Opening a store applies the packaged Alembic migrations, so a fresh
 file becomes a current database and a current one is left alone.
 
-The store speaks only `vigil.types` dataclasses: rows are converted on the way in
+The store speaks only `vigil.core.types` dataclasses: rows are converted on the way in
 and out, and no SQLAlchemy object leaves this module. It is safe to share between
 threads (the pipeline writes while the API reads): every call takes its own pooled
 connection for one short transaction. On SQLite the file runs in WAL mode, so
@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,9 +32,9 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
-from vigil.db import tables
-from vigil.errors import ConfigError, ValidationError
-from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.core.errors import ConfigError, ValidationError
+from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.infra.db import tables
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class Store:
         database already at the latest revision is not touched.
 
         Args:
-            url: SQLAlchemy URL (``sqlite:///vigil-data/vigil.db``,
+            url: SQLAlchemy URL (``sqlite:///vigil-data/vigil.infra.db``,
                 ``postgresql+psycopg://...``) or a filesystem path to a SQLite file.
 
         Returns:
@@ -369,6 +370,23 @@ def _create_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
+def _enable_wal(cursor: Any) -> None:
+    """Switch a database file to WAL (it stays so); retried, since SQLite answers a switch
+    racing another connection's with "database is locked" at once, without its busy handler."""
+    deadline = time.monotonic() + _SQLITE_BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(0.2, pause * 2)
+
+
 def _configure_sqlite(engine: sa.Engine) -> None:
     # pysqlite's own transaction handling skips BEGIN before DDL and cannot take the
     # write lock early; switch it off and emit BEGIN ourselves (SQLAlchemy's documented recipe).
@@ -377,7 +395,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(cursor)
         # In WAL mode NORMAL loses at most the last commits on power loss, never integrity.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

@@ -1,7 +1,7 @@
 """Vigil's database schema as SQLAlchemy Core tables.
 
 The tables here describe the schema *after* the latest migration. Migrations under
-``vigil/db/migrations/versions`` are the source of truth for how a database gets
+``vigil/infra/db/migrations/versions`` are the source of truth for how a database gets
 there; keep the two in step (the store tests compare them).
 
 Times are epoch seconds (float), as everywhere in Vigil; boxes, paths and

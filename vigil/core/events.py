@@ -19,7 +19,7 @@ on Kafka::
   readers ignore fields they do not know.
 
 `SCHEMAS` holds the JSON Schema (draft 2020-12) of every topic's envelope; the README
-lists the topics. `encode` / `decode` convert between the `vigil.types` dataclasses and
+lists the topics. `encode` / `decode` convert between the `vigil.core.types` dataclasses and
 UTF-8 JSON bytes and reject malformed input with a message naming the field.
 """
 
@@ -36,8 +36,8 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from vigil.errors import ValidationError
-from vigil.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.core.errors import ValidationError
+from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
 
 SCHEMA_VERSION = 1
 """Version of the envelope and payload schemas this code writes and reads."""

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from vigil.errors import DependencyError
+from vigil.core.errors import DependencyError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ Only the AI cameras detect live; the others only record. A back-scan job takes t
 record-only cameras nearest (walking time on the camera graph) to where she was last
 seen, decodes their recorded segments over the case window at each camera's
 ``detect_fps``, and runs the frames through the live pipeline's own stages: privacy
-masks, the shared detector, `vigil.processing.CameraProcessor` (filters, tracker, sighting
+masks, the shared detector, `vigil.pipeline.CameraProcessor` (filters, tracker, sighting
 builder, built by the runtime exactly as for an AI camera) and the same descriptors.
 Sightings carry the recording's wall time and leave through the live publish path (the
 ``sightings`` topic: stored, then scored against open cases, raising a case alert above
@@ -34,18 +34,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from alerts.search.cases import CaseNotFound, CaseService
 from alerts.search.descriptors import describe
 from alerts.search.graph import CameraGraph, Reachable
 from config.models import CameraConfig, CameraRole, VigilConfig
 from detectors.base import Detector
-from vigil.db.cases import AuditRecord, CaseRecord, CaseStore
-from vigil.db.recordings import RecordingIndex, SegmentRecord
-from vigil.db.store import Store
-from vigil.errors import ValidationError, VigilError
-from vigil.masks import apply_privacy_masks
-from vigil.processing import CameraProcessor, detect_planned
-from vigil.types import Detections, Frame, Image, Sighting
+from ingest.masks import apply_privacy_masks
+from vigil.core.errors import ValidationError, VigilError
+from vigil.core.types import Detections, Frame, Image, Sighting
+from vigil.infra.db.cases import AuditRecord, CaseRecord, CaseStore
+from vigil.infra.db.recordings import RecordingIndex, SegmentRecord
+from vigil.infra.db.store import Store
+from vigil.pipeline import CameraProcessor, detect_planned
+from vigil.services.cases import CaseNotFound, CaseService
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from vigil.errors import ValidationError
+from vigil.core.errors import ValidationError
 
 
 def parse_epoch(text: str) -> float:

@@ -20,9 +20,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from vigil.errors import DependencyError, ValidationError
-from vigil.kafka_bus import ensure_topics
-from vigil.kafka_group import AssignmentGuard, await_partitions, resubscribe
+from vigil.core.errors import DependencyError, ValidationError
+from vigil.infra.kafka_bus import ensure_topics
+from vigil.infra.kafka_group import AssignmentGuard, await_partitions, resubscribe
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Alembic environment for Vigil.
 
-`vigil.db.Store.open` runs migrations programmatically and hands over an open
+`vigil.infra.db.Store.open` runs migrations programmatically and hands over an open
 connection (already inside the transaction that holds the migration lock) through
 ``config.attributes["connection"]``. For development, ``sqlalchemy.url`` in an
 alembic config works too (e.g. to autogenerate a new revision).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-from vigil.db.tables import metadata
+from vigil.infra.db.tables import metadata
 
 
 def _run(connection: sa.Connection) -> None:

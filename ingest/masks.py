@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from vigil.types import Image
+from vigil.core.types import Image
 
 Polygon = Sequence[tuple[float, float]]
 

@@ -1,7 +1,7 @@
 """`RecordingIndex`: recorded segments, gaps and evidence holds, in the store's database.
 
 The tables come with migration ``0003``; they are declared here (``recordings_metadata``)
-rather than in `vigil.db.tables` so this module can land without touching the store.
+rather than in `vigil.infra.db.tables` so this module can land without touching the store.
 Segment paths are stored as given (absolute, or relative to the recording root).
 
 A *hold* protects every segment of a camera overlapping its span (a case, an evidence
@@ -18,7 +18,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from vigil.db.store import _BEGIN_OPTION, Store
+from vigil.infra.db.store import _BEGIN_OPTION, Store
 
 recordings_metadata = sa.MetaData()
 

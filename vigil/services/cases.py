@@ -1,6 +1,6 @@
 """The case service: open a case, add photos, rank candidates, take feedback, watch live.
 
-One `CaseService` per site. It speaks `vigil.types` and the case store; the API router
+One `CaseService` per site. It speaks `vigil.core.types` and the case store; the API router
 and the CLI are thin shells over it. Every search, photo upload and verdict is written
 to the audit log with the user, the case and its reason before the result is returned.
 """
@@ -18,10 +18,13 @@ import numpy as np
 
 from alerts.search.descriptors import Descriptor, Embedder, describe_crop
 from alerts.search.graph import CameraGraph, Reachable
+from alerts.search.photo import person_in_photo
 from alerts.search.ranking import Gallery, Query, SizeModel, Weights, score
 from detectors.base import Detector
-from vigil.db import Store
-from vigil.db.cases import (
+from vigil.core.errors import ValidationError
+from vigil.core.types import Alert, AlertKind, Image, Sighting
+from vigil.infra.db import Store
+from vigil.infra.db.cases import (
     AuditRecord,
     CaseRecord,
     CaseStatus,
@@ -30,8 +33,6 @@ from vigil.db.cases import (
     PhotoRecord,
     Verdict,
 )
-from vigil.errors import ValidationError
-from vigil.types import Alert, AlertKind, Image, Sighting
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +125,6 @@ class CaseService:
         case = self._case(case_id)
         if self._detector is None:
             raise ValidationError("photo upload: no detector configured")
-        from vigil.evaluation.search import person_in_photo
-
         descriptor = describe_crop(person_in_photo(photo, self._detector), embedder=self._embedder)
         self._cases.add_photo(PhotoRecord(case_id, descriptor.to_vector(), user, time.time()))
         self._audit(user, "upload_photo", case, {"photo_shape": list(photo.shape)})

@@ -1,5 +1,5 @@
 """Vigil's database: sightings, alerts and camera health behind one `Store`."""
 
-from vigil.db.store import HealthEvent, Store, StoreCounts
+from vigil.infra.db.store import HealthEvent, Store, StoreCounts
 
 __all__ = ["HealthEvent", "Store", "StoreCounts"]

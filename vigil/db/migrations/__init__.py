@@ -1,1 +1,0 @@
-"""Alembic migrations for Vigil's database, applied by `vigil.db.Store.open`."""

@@ -1,0 +1,1 @@
+"""Services over stages and storage: missing-person cases, back-scan, evidence, retention."""

@@ -2,13 +2,19 @@
 
 Models are built from `vigil.core.types` dataclasses and the config with ``from_*``
 constructors; the database never reaches a response directly.
+
+The Public models of records (`SightingPublic`, `AlertPublic`, `CameraHealthPublic`) list
+the record's public fields (`vigil.core.records`) with the same names, plus what the API adds
+(a sighting's ``crop_url``); their ``from_*`` constructors copy every public field by name,
+and tests/core/test_records.py fails when a model and its record drift apart.
 """
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from config.models import CameraConfig, CameraRole
+from vigil.core.records import public_values
 from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
 
 Box = tuple[float, float, float, float]
@@ -32,14 +38,7 @@ class CameraHealthPublic(BaseModel):
 
     @classmethod
     def from_health(cls, health: CameraHealth) -> "CameraHealthPublic":
-        return cls(
-            state=health.state,
-            reason=health.reason,
-            since=health.since,
-            last_frame_at=health.last_frame_at,
-            frames=health.frames,
-            reconnects=health.reconnects,
-        )
+        return cls.model_validate(public_values(health))
 
 
 class CameraPublic(BaseModel):
@@ -92,19 +91,10 @@ class SightingPublic(BaseModel):
 
     @classmethod
     def from_sighting(cls, sighting: Sighting) -> "SightingPublic":
-        return cls(
-            id=sighting.id,
-            camera_id=sighting.camera_id,
-            tracker_id=sighting.tracker_id,
-            start=sighting.start,
-            end=sighting.end,
-            best_box=sighting.best_box,
-            crop_url=None if sighting.crop_path is None else f"/sightings/{sighting.id}/crop.jpg",
-            path=[PathPointPublic(timestamp=p.timestamp, x=p.x, y=p.y) for p in sighting.path],
-            confidence=sighting.confidence,
-            frames=sighting.frames,
-            short=sighting.short,
-        )
+        crop_url = None if sighting.crop_path is None else f"/sightings/{sighting.id}/crop.jpg"
+        # from_attributes: the path's `PathPoint`s become `PathPointPublic`s.
+        values: dict[str, Any] = {**public_values(sighting), "crop_url": crop_url}
+        return cls.model_validate(values, from_attributes=True)
 
 
 class SightingList(BaseModel):
@@ -125,17 +115,7 @@ class AlertPublic(BaseModel):
 
     @classmethod
     def from_alert(cls, alert: Alert) -> "AlertPublic":
-        return cls(
-            id=alert.id,
-            kind=alert.kind,
-            rule=alert.rule,
-            camera_id=alert.camera_id,
-            timestamp=alert.timestamp,
-            message=alert.message,
-            tracker_id=alert.tracker_id,
-            zone=alert.zone,
-            box=alert.box,
-        )
+        return cls.model_validate(public_values(alert))
 
 
 class AlertList(BaseModel):

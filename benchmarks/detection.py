@@ -3,12 +3,14 @@
 - gating: model inputs per frame and person recall of motion gating + regions, without and
   with coasting between full looks, against 4x3 tiled detection on every frame (the
   reference for recall: no ground truth here), on a crowded and a quiet clip.
-- batching: K cameras at 5 fps with motion regions through one `DetectionService` vs one
+- batching: K cameras at 5 fps with motion regions detected as the runtime does (one detect
+  thread batching every camera's newest frame through `vigil.pipeline.detect_planned`) vs one
   detector per camera in its own thread (the naive deployment): capacity, p95 added latency
   and frames dropped per camera (`BATCHING`).
 - backends: latency per input size (SSDLite cv2-free onnxruntime, YOLO ONNX, ultralytics).
 
-Run: ``python benchmarks/detection.py [--json] [--frames N]`` or ``vigil bench detect --json``.
+Run: ``python benchmarks/detection.py [--json] [--frames N] [--only gating|batching] [--seconds S]``
+or ``vigil bench detect --json``.
 """
 
 from __future__ import annotations
@@ -164,41 +166,51 @@ def gating(
 
 BATCHING = (
     "K cameras, each arriving at `fps`, each frame carrying `regions` motion regions of "
-    "`region_px` (MotionSettings.region_px) resized to the 300x300 model input. independent: the "
-    "naive deployment, one SsdliteDetector (own onnxruntime session, default threads = all cores) "
-    "per camera in its own thread. batched: one DetectionService over one detector. capacity_fps: "
-    "frames per second all cameras together get through when every camera submits its next frame "
-    "as soon as the last is answered (closed loop); speedup = batched / independent. At `fps` "
-    "(open loop): a camera whose detector (or queue slot) is busy keeps only its newest frame; "
-    "the others are dropped and counted per camera. added_p95_ms: 95th percentile of (answer - "
-    "arrival) minus the solo time of one request on an idle detector (solo_ms)."
+    "`region_px` (MotionSettings.region_px) resized to the 300x300 model input, detected through "
+    "`vigil.pipeline.detect_planned` on both sides (planning and tracking, the same on both, are "
+    "left out). batched: what the runtime does, one detect thread and one SsdliteDetector taking "
+    "the newest waiting frame of every camera and detecting them together, `chunk` frames per model "
+    "call (vigil.pipeline.DETECT_CHUNK), waiting 10 ms when none waits. independent: the naive "
+    "deployment, one SsdliteDetector (own onnxruntime session, the default 2 threads) per camera in "
+    "its own thread. capacity_fps: frames per second all cameras together get through when every "
+    "camera's next frame is always waiting (closed loop); speedup = batched / independent. At `fps` "
+    "(open loop): a camera whose frame is not taken before the next one arrives keeps only its "
+    "newest; the others are dropped and counted per camera. added_p95_ms: 95th percentile of "
+    "(detections - arrival) minus the time of one frame on an idle detector (solo_ms)."
 )
 
+_POLL_S = 0.01
+"""How long the runtime's detect thread waits when no camera has a new frame (`DetectWorker` idle_s)."""
 
-def _solo_ms(detector: Any, frame: Any, regions: Any) -> float:
-    detector.detect_many_regions([frame], [regions])
+
+def _solo_ms(detector: Any, frame: Any, plan: Any) -> float:
+    from vigil.pipeline import detect_planned
+
+    detect_planned(detector, [frame], [plan])
     times = []
     for _ in range(15):
         started = time.perf_counter()
-        detector.detect_many_regions([frame], [regions])
+        detect_planned(detector, [frame], [plan])
         times.append(time.perf_counter() - started)
     return 1000 * float(np.median(times))
 
 
 def _independent(
-    frames: list[Any], cameras: int, regions: Any, fps: float | None, seconds: float
+    frames: list[Any], cameras: int, plan: Any, fps: float | None, seconds: float
 ) -> tuple[list[float], list[int]]:
     """One detector per camera thread. Returns (latencies s, dropped per camera); fps None: closed loop."""
     from detectors import SsdliteDetector
+    from vigil.pipeline import detect_planned
 
     detectors = [SsdliteDetector() for _ in range(cameras)]
     for detector in detectors:
-        detector.detect_many_regions(frames[:1], [regions])
+        detect_planned(detector, frames[:1], [plan])
     latencies: list[list[float]] = [[] for _ in range(cameras)]
     dropped = [0] * cameras
     start = time.perf_counter() + 0.1
 
     def camera(k: int) -> None:
+        time.sleep(max(0.0, start - time.perf_counter()))  # every camera starts timing together
         index = 0
         period = 0.0 if fps is None else 1.0 / fps
         phase = 0.0 if fps is None else k * period / cameras
@@ -216,7 +228,7 @@ def _independent(
                 arrival = start + phase + index * period
                 if arrival > now:
                     time.sleep(arrival - now)
-            detectors[k].detect_many_regions([frames[(index * cameras + k) % len(frames)]], [regions])
+            detect_planned(detectors[k], [frames[(index * cameras + k) % len(frames)]], [plan])
             latencies[k].append(time.perf_counter() - arrival)
             index += 1
 
@@ -225,64 +237,41 @@ def _independent(
 
 
 def _batched(
-    frames: list[Any],
-    cameras: int,
-    regions: Any,
-    fps: float | None,
-    seconds: float,
-    max_batch: int,
-    max_wait_s: float,
+    frames: list[Any], cameras: int, plan: Any, fps: float | None, seconds: float, chunk: int
 ) -> tuple[list[float], list[int]]:
-    """All cameras through one `DetectionService`. Same returns as `_independent`."""
-    from concurrent.futures import Future, wait
-
+    """All cameras in one thread on one detector, as `vigil.runtime` detects; returns as `_independent`."""
     from detectors import SsdliteDetector
-    from detectors.service import DetectionService
-    from vigil.core.types import Detections
+    from vigil.pipeline import detect_planned
 
     detector = SsdliteDetector()
-    detector.detect_many_regions(frames[:1], [regions])
-    service = DetectionService(detector, max_batch=max_batch, max_wait_s=max_wait_s).start()
+    detect_planned(detector, frames[:1], [plan], chunk)
     latencies: list[float] = []
-    lock = threading.Lock()
+    dropped = [0] * cameras
+    taken = [0] * cameras  # per camera, the index of the next frame not yet taken
+    period = 0.0 if fps is None else 1.0 / fps
     start = time.perf_counter() + 0.1
-
-    def record(arrival: float) -> Any:
-        def done(future: Future[Detections]) -> None:
-            if not future.cancelled():
-                with lock:
-                    latencies.append(time.perf_counter() - arrival)
-
-        return done
-
-    if fps is None:
-
-        def camera(k: int) -> None:
-            index = 0
-            while time.perf_counter() - start < seconds:
-                arrival = time.perf_counter()
-                future = service.submit(f"cam{k}", frames[(index * cameras + k) % len(frames)], regions)
-                future.add_done_callback(record(arrival))
-                future.result(timeout=60)
-                index += 1
-
-        _run_cameras(camera, cameras)
-    else:
-        period = 1.0 / fps
-        arrivals = sorted(
-            (start + k * period / cameras + i * period, k, i)
-            for k in range(cameras)
-            for i in range(int(seconds * fps))
-        )
-        futures = []
-        for arrival, k, i in arrivals:
-            time.sleep(max(0.0, arrival - time.perf_counter()))
-            future = service.submit(f"cam{k}", frames[(i * cameras + k) % len(frames)], regions)
-            future.add_done_callback(record(arrival))
-            futures.append(future)
-        wait(futures, timeout=60)  # a cancelled (dropped) future counts as done
-    service.stop()
-    dropped = [service.stats.dropped.get(f"cam{k}", 0) for k in range(cameras)]
+    time.sleep(0.1)
+    while (now := time.perf_counter()) - start < seconds:
+        images, arrivals = [], []
+        for k in range(cameras):
+            if fps is None:
+                index, arrival = taken[k], now
+            else:
+                phase = k * period / cameras
+                newest = int(np.floor((now - start - phase) / period))
+                if newest < taken[k]:
+                    continue  # no new frame from this camera yet
+                dropped[k] += newest - taken[k]
+                index, arrival = newest, start + phase + newest * period
+            taken[k] = index + 1
+            images.append(frames[(index * cameras + k) % len(frames)])
+            arrivals.append(arrival)
+        if not images:
+            time.sleep(_POLL_S)
+            continue
+        detect_planned(detector, images, [plan] * len(images), chunk)
+        done = time.perf_counter()
+        latencies += [done - arrival for arrival in arrivals]
     return latencies, dropped
 
 
@@ -299,20 +288,22 @@ def batching(
     frames: list[Any],
     cameras: int,
     regions_per_camera: int,
-    max_batch: int,
-    max_wait_s: float,
+    chunk: int,
     fps: float = 5.0,
     seconds: float = 6.0,
     region_px: tuple[int, int] = (384, 288),
 ) -> dict[str, Any]:
-    """K cameras through one `DetectionService` vs one detector per camera, as `BATCHING` says."""
+    """K cameras in the runtime's one detect thread vs one detector per camera, as `BATCHING` says."""
     from detectors import SsdliteDetector
+    from detectors.gating import RegionPlan
+    from detectors.motion import Motion
 
     height, width = frames[0].shape[:2]
     xs = np.linspace(0, width - region_px[0], regions_per_camera).round()
     ys = np.full_like(xs, (height - region_px[1]) // 2)
-    regions = np.stack([xs, ys, xs + region_px[0], ys + region_px[1]], 1)
-    solo = _solo_ms(SsdliteDetector(), frames[0], regions)
+    regions = np.stack([xs, ys, xs + region_px[0], ys + region_px[1]], 1).astype(np.int64)
+    plan = RegionPlan(regions, Motion(np.zeros((0, 4), np.float32), 0.0, False))
+    solo = _solo_ms(SsdliteDetector(), frames[0], plan)
 
     def settle() -> None:
         # Let the previous phase's sessions and thread pools go before timing the next one.
@@ -320,13 +311,13 @@ def batching(
         time.sleep(0.5)
 
     settle()
-    closed_ind, _ = _independent(frames, cameras, regions, None, seconds)
+    closed_ind, _ = _independent(frames, cameras, plan, None, seconds)
     settle()
-    closed_bat, _ = _batched(frames, cameras, regions, None, seconds, max_batch, max_wait_s)
+    closed_bat, _ = _batched(frames, cameras, plan, None, seconds, chunk)
     settle()
-    open_bat, dropped_bat = _batched(frames, cameras, regions, fps, seconds, max_batch, max_wait_s)
+    open_bat, dropped_bat = _batched(frames, cameras, plan, fps, seconds, chunk)
     settle()
-    open_ind, dropped_ind = _independent(frames, cameras, regions, fps, seconds)
+    open_ind, dropped_ind = _independent(frames, cameras, plan, fps, seconds)
 
     def added_p95(latencies: list[float]) -> float:
         return float(np.percentile(latencies, 95)) * 1000 - solo if latencies else float("nan")
@@ -334,8 +325,7 @@ def batching(
     return {
         "cameras": cameras,
         "regions": regions_per_camera,
-        "max_batch": max_batch,
-        "max_wait_ms": 1000 * max_wait_s,
+        "chunk": chunk,
         "fps": fps,
         "solo_ms": solo,
         "independent_capacity_fps": len(closed_ind) / seconds,
@@ -390,13 +380,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=34, help="frames of the overhead clip at 5 fps")
     parser.add_argument("--gating-frames", type=int, default=68, help="frames per clip at 5 fps for gating")
     parser.add_argument("--cameras", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=6.0, help="batching: seconds per timed phase")
     parser.add_argument("--only", choices=["gating", "batching"], help="run one section only")
     args = parser.parse_args(argv)
+    from vigil.pipeline import DETECT_CHUNK
+
     clip = require(FOOTAGE / "overhead_crowd.avi")
     frames = read_frames(clip, step=10, limit=args.frames)  # 50 fps clip → 5 fps, as cameras detect
     if args.only == "batching":
         _print_batching(
-            [batching(frames, args.cameras, 2, 16, 0.02), batching(frames, args.cameras, 2, 16, 0.02, 15.0)]
+            [
+                batching(frames, args.cameras, 2, DETECT_CHUNK, fps, args.seconds)
+                for fps in (5.0, 15.0)  # as deployed; 15 fps overloads
+            ]
         )
         return 0
     rows = [
@@ -407,13 +403,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "gating":
         _print_gating(rows)
         return 0
-    # (regions per camera, max_batch, max_wait_s, fps): 5 fps as deployed; 15 fps overloads.
-    cases = [(2, 16, 0.02, 5.0), (2, 16, 0.05, 5.0), (1, 8, 0.02, 5.0), (2, 16, 0.02, 15.0)]
+    # (regions per camera, frames per model call, fps): the runtime's chunk, every camera in one
+    # call, one region each, and 15 fps (overload).
+    cases = [(2, DETECT_CHUNK, 5.0), (2, args.cameras, 5.0), (1, DETECT_CHUNK, 5.0), (2, DETECT_CHUNK, 15.0)]
     report: dict[str, Any] = {
         "gating": {"recall_definition": GATING_RECALL, "rows": rows},
         "batching": {
             "definition": BATCHING,
-            "rows": [batching(frames, args.cameras, per, cap, wait, fps) for per, cap, wait, fps in cases],
+            "rows": [
+                batching(frames, args.cameras, per, chunk, fps, args.seconds) for per, chunk, fps in cases
+            ],
         },
         "backends": backends(frames[0]),
     }
@@ -433,8 +432,8 @@ def _print_batching(rows: list[dict[str, Any]]) -> None:
     print("  " + textwrap.fill(BATCHING, 100, subsequent_indent="  "))
     for row in rows:
         print(
-            f"  K={row['cameras']} regions={row['regions']} max_batch={row['max_batch']} "
-            f"wait={row['max_wait_ms']:.0f} ms at {row['fps']:.0f} fps: capacity "
+            f"  K={row['cameras']} regions={row['regions']} chunk={row['chunk']} at {row['fps']:.0f} fps: "
+            f"capacity "
             f"{row['independent_capacity_fps']:.1f} -> {row['batched_capacity_fps']:.1f} fps "
             f"({row['speedup']:.2f}x); added p95 {row['independent_added_p95_ms']:.0f} -> "
             f"{row['batched_added_p95_ms']:.0f} ms (solo {row['solo_ms']:.1f} ms); dropped per camera "

@@ -3,9 +3,11 @@
 The naive loop is what a first prototype does: OpenCV decodes every frame, the detector
 runs on every frame, the tracker follows. Vigil reads the clip as a camera: PyAV
 decodes, only frames at the camera's ``detect_fps`` are converted and detected, then
-tracked, turned into sightings and checked against rules (`vigil.pipeline`); the
-"vigil" row sees every detect frame whole, the "vigil_gated" row adds motion gating, as
-the runtime does by default (`motion.enabled`).
+tracked, turned into sightings (best crops saved and described) and checked against rules
+by the runtime's own `vigil.pipeline.FramePipeline`, the camera's processor built from its
+config as for a live AI camera (`vigil.pipeline.build_processor`); the "vigil" row sees
+every detect frame whole, the "vigil_gated" row adds motion gating, as the runtime does by
+default (`motion.enabled`).
 
 Both cover the same video; the figure of merit is **video frames covered per CPU-second**
 (per core), with wall-clock figures beside it. Run: ``python benchmarks/pipeline.py`` or
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,6 @@ if __package__ in (None, ""):
 import numpy as np
 
 from benchmarks.common import FOOTAGE, Meter, require
-from vigil.core.types import Detections
 
 
 def _naive(clip: Path, detector: Any, seconds: float | None) -> dict[str, float]:
@@ -61,43 +63,34 @@ def _naive(clip: Path, detector: Any, seconds: float | None) -> dict[str, float]
 def _vigil(
     clip: Path, detector: Any, detect_fps: float, seconds: float | None, video_frames: int, gating: bool
 ) -> dict[str, float]:
-    from detectors.gating import RegionPlanner
+    from config.loader import parse_config
     from ingest.sources import StreamSource
-    from tracker.sighting import SightingBuilder
-    from tracker.vigil_track import VigilTracker
-    from vigil.pipeline import CameraProcessor, detect_planned
+    from vigil.pipeline import LIVE_MIN_AGE_S, FramePipeline, build_processor
 
     source = StreamSource("bench", str(clip), detect_fps=detect_fps, realtime=False, queue_size=4)
-    processor = CameraProcessor(
-        "bench",
-        VigilTracker(frame_rate=detect_fps),
-        SightingBuilder("bench"),
-        [],
-        planner=RegionPlanner() if gating else None,
-    )
-    processed = detections = inferred = 0
-    meter = Meter().start()
-    source.start()
-    for frame in source:
-        if seconds is not None and frame.timestamp > seconds:
-            break
-        # The runtime's path: motion-gated regions (vigil.runtime.Runtime._detect), one camera.
-        plan = processor.plan(frame)
-        found = Detections.empty()
-        if plan is not None:
-            found = detect_planned(detector, [frame.image], [plan])[0]
-            inferred += 1
-        processor.process(frame, found)
-        processed += 1
-        detections += len(found)
-    source.stop()
-    meter.stop()
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-") as data_dir:
+        # The runtime's own pipeline for one AI camera: built from its config, crops saved and
+        # described, provisional sightings as for live case matching.
+        camera = {"id": "bench", "url": str(clip), "role": "ai", "detect_fps": detect_fps}
+        config = parse_config({"data_dir": data_dir, "cameras": [{**camera, "motion": {"enabled": gating}}]})
+        pipeline = FramePipeline(detector, data_dir=Path(data_dir), live_min_age_s=LIVE_MIN_AGE_S)
+        pipeline.add(build_processor(config, config.camera("bench"), detector))
+        meter = Meter().start()
+        source.start()
+        for frame in source:
+            if seconds is not None and frame.timestamp > seconds:
+                break
+            pipeline.step([frame])
+        source.stop()
+        pipeline.finish()
+        meter.stop()
+    stats = pipeline.stats
     # Vigil covers the same span of video as the naive loop, detecting only detect_fps of it.
     return {
         "video_frames": video_frames,
-        "detector_frames": processed,
-        "inferred_frames": inferred,
-        "detections": detections,
+        "detector_frames": stats.frames,
+        "inferred_frames": stats.frames - stats.skipped,
+        "detections": stats.detections,
         "wall_s": meter.wall,
         "cpu_s": meter.cpu,
     }

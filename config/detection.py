@@ -1,7 +1,7 @@
-"""Config blocks the detector stage needs, to be hooked into `config.models` by its owner.
+"""Config blocks of the detector stage, used by ``CameraConfig`` in `config.models`.
 
-- ``DetectorConfig``: add ``input_px``, ``device``, ``classes``, ``batch``.
-- ``CameraConfig``: add ``motion: MotionSettings`` and ``filters: FilterSettings``.
+- ``motion: MotionSettings``: where to detect (motion gating).
+- ``filters: FilterSettings``: which detections to keep.
 
 Each model is strict (``extra="forbid"``) like the rest of the config.
 """
@@ -17,33 +17,6 @@ Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BatchSettings(_Strict):
-    """The shared detector service (`detectors.service.DetectionService`)."""
-
-    max_batch: int = Field(
-        default=16,
-        ge=1,
-        le=256,
-        description="Most model inputs per call; raising it "
-        "shares overhead better and makes each call longer.",
-    )
-    max_wait_ms: float = Field(
-        default=20.0,
-        ge=0,
-        le=1000,
-        description="Wait after the first request for "
-        "others to join; raising it fills batches and adds latency (8 cameras at 5 fps, 2 regions "
-        "each: 20 ms gave 2.0x the capacity of one detector per camera at 49 ms p95 added "
-        "latency, 50 ms the same capacity at 117 ms).",
-    )
-    per_camera_queue: int = Field(
-        default=1,
-        ge=1,
-        le=16,
-        description="Frames a camera may have waiting; newer ones replace the oldest (counted as dropped).",
-    )
 
 
 class MotionSettings(_Strict):

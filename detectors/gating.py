@@ -136,7 +136,7 @@ class RegionPlanner:
         pack: Cover boxes up to half a region wide with narrow cells packed several to a
             model input (`SsdliteDetector.detect_packed`; the plan's `cells`), where that
             needs fewer inputs. The detector call must pass `RegionPlan.packed`; turn it
-            off for detectors without packing.
+            off for detectors without packing (`detectors.base.RegionDetector.packs_cells`).
         cell_pad: Frame pixels of context left and right of what a cell holds. Raising it
             shows the model more around each person (measured: 0 px cost 2 points of
             recall on overhead_crowd) and fits fewer cells into an input.
@@ -219,9 +219,7 @@ class RegionPlanner:
         motion = self.motion.update(image)
         changed = self._changed(image)
         tracks = np.asarray(tracks_xyxy, np.float32).reshape(-1, 4)
-        grown = self._grow(tracks, 0)
-        self._trail.append(grown)
-        del self._trail[: -self.trail_frames]
+        grown = self._extend_trail(tracks)
         if motion.recalibrated:
             # No background yet, or a lighting change hid this frame's motion: look everywhere once.
             self._last_recheck = timestamp
@@ -232,18 +230,10 @@ class RegionPlanner:
         # Motion inside where tracks are or lately were (the background still shows them), or where
         # the detector looked since the last re-check and found no one (a person it cannot see), is explained.
         known = np.concatenate([*self._trail, *self._looked])
-        person = (
-            float(np.median((grown[:, 2] - grown[:, 0]) * (grown[:, 3] - grown[:, 1]))) if len(grown) else 0.0
-        )
-        if self.coast and not due and changed is not None:
-            # Between re-checks only what changed since the last frame outside every known box is news:
-            # a crowd merged into one moving blob is not looked at whole every frame.
-            unexplained = _news(changed, motion.boxes, known, self.explained * person, self.region_px)
-        else:
-            uncovered = 1.0 - _covered(motion.boxes, known, width, height)
-            area = (motion.boxes[:, 2] - motion.boxes[:, 0]) * (motion.boxes[:, 3] - motion.boxes[:, 1])
-            unexplained = motion.boxes[uncovered * area > self.explained * person]
-        if self.coast and not due:
+        person = float(np.median(_areas(grown))) if len(grown) else 0.0
+        between = self.coast and not due
+        unexplained = self._unexplained(motion, changed if between else None, known, person, (width, height))
+        if between:
             kept_tracks = np.asarray(() if pending_xyxy is None else pending_xyxy, np.float32).reshape(-1, 4)
             if len(unexplained) == 0 and len(kept_tracks) == 0:
                 return None
@@ -256,13 +246,43 @@ class RegionPlanner:
             return None
         regions, cells = self._cover(boxes, width, height)
         tiling = _tiling(width, height, self.region_px)
-        partial = self.coast and not due
         plan = RegionPlan(
-            regions, motion, len(kept_tracks), partial=partial, cells=cells, cell_scale=self.cell_scale
+            regions, motion, len(kept_tracks), partial=between, cells=cells, cell_scale=self.cell_scale
         )
         if len(plan) >= len(tiling):
             return RegionPlan(tiling, motion, len(kept_tracks), full_frame=True)  # nothing coasts
         return plan
+
+    def _unexplained(
+        self,
+        motion: Motion,
+        changed: npt.NDArray[np.bool_] | None,
+        known: FloatArray,
+        person: float,
+        size: tuple[int, int],
+    ) -> FloatArray:
+        """Moving areas no known box explains, (K, 4): the news worth a look.
+
+        Args:
+            motion: This frame's motion.
+            changed: Pixels changed since the last frame, between re-checks with `coast`; else None.
+            known: Boxes whose motion is explained (tracks, their trail, what was looked at).
+            person: Typical (median track) person area in pixels; 0 without tracks.
+            size: Frame (width, height) in pixels.
+        """
+        if changed is not None:
+            # Between re-checks only what changed since the last frame outside every known box is news:
+            # a crowd merged into one moving blob is not looked at whole every frame.
+            return _news(changed, motion.boxes, known, self.explained * person, self.region_px)
+        uncovered = 1.0 - _covered(motion.boxes, known, *size)
+        return motion.boxes[uncovered * _areas(motion.boxes) > self.explained * person]
+
+    def _extend_trail(self, tracks: FloatArray) -> FloatArray:
+        """The track boxes grown by `margin`, remembered for `trail_frames` frames."""
+        grown = self._grow(tracks, 0)
+        self._trail.append(grown)
+        del self._trail[: -self.trail_frames]
+        return grown
 
     @property
     def cell_scale(self) -> tuple[float, float]:
@@ -398,6 +418,11 @@ def _split(boxes: FloatArray, region_px: tuple[int, int]) -> FloatArray:
         tiles = _tiling(width, height, region_px)
         pieces.append((tiles + np.array([x1, y1, x1, y1])).astype(np.float32))
     return np.asarray(np.concatenate(pieces), np.float32).reshape(-1, 4)
+
+
+def _areas(boxes: FloatArray) -> FloatArray:
+    """Area (N,) of each xyxy box."""
+    return np.asarray((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), np.float32)
 
 
 def _covered(boxes: FloatArray, cover_boxes: FloatArray, width: int, height: int) -> FloatArray:

@@ -1,12 +1,18 @@
-"""Build the configured detector backend: an explicit registry keyed by `DetectorConfig.type`."""
+"""Build the configured detector backend: an explicit registry keyed by `DetectorConfig.type`.
+
+`build_detector` builds one now; `LazyDetector` builds it on first use (a central node may
+never need the model).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
 
 from config.models import DetectorConfig
 from detectors.base import Detector
 from vigil.core.errors import ModelError
+from vigil.core.types import Detections, Image
 
 
 def _ssdlite(config: DetectorConfig) -> Detector:
@@ -58,3 +64,44 @@ def build_detector(config: DetectorConfig) -> Detector:
             f"available: {', '.join(BACKENDS)}"
         )
     return factory(config)
+
+
+class LazyDetector:
+    """The configured detector, built on first use; a `Detector` itself.
+
+    `get` returns the built backend, with its optional features (`detectors.base.RegionDetector`):
+    hand that to code that uses them. Building is serialised, so threads asking at once share
+    one model.
+
+    Args:
+        config: What to build.
+        detector: An already built detector to hand out instead (tests, a caller's own backend).
+    """
+
+    def __init__(self, config: DetectorConfig, detector: Detector | None = None) -> None:
+        self._config = config
+        self._detector = detector
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """The configured backend's name (known without building it)."""
+        return self._config.type
+
+    @property
+    def class_names(self) -> Sequence[str]:
+        return self.get().class_names
+
+    def detect(self, images: Sequence[Image]) -> list[Detections]:
+        return self.get().detect(images)
+
+    def get(self) -> Detector:
+        """The detector, built now if it was not yet.
+
+        Raises:
+            ModelError: The backend is not available, or its model fails to load.
+        """
+        with self._lock:
+            if self._detector is None:
+                self._detector = build_detector(self._config)
+            return self._detector

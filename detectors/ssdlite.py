@@ -107,7 +107,7 @@ class ModelPass:
 
 
 class SsdliteDetector:
-    """Person detector on overlapping tiles; implements `detectors.base.Detector`.
+    """Person detector on overlapping tiles; implements `detectors.base.RegionDetector`.
 
     Args:
         score_threshold: Minimum person score. Raising it drops weak boxes: fewer false
@@ -149,6 +149,8 @@ class SsdliteDetector:
 
     name = "ssdlite"
     class_names: Sequence[str] = ("person",)
+    packs_cells = True
+    """`detect_many_regions` takes packed cells (`detectors.base.RegionDetector`)."""
 
     def __init__(
         self,

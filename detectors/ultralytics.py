@@ -60,7 +60,7 @@ class UltralyticsDetector:
             raise ModelError(f"ultralytics detector: model file {model_path} not found")
         prepare_offline(config_dir or Path("vigil-data") / "ultralytics")
         try:
-            from ultralytics import YOLO  # type: ignore[attr-defined]
+            from ultralytics import YOLO
         except ImportError as exc:
             raise ModelError(
                 "detector.type 'ultralytics' needs the ultralytics package: pip install 'vigil[ultralytics]'"

@@ -150,6 +150,7 @@ class _Cutter:
         self._last_dts: int | None = None
 
     def copy(self, segment: Any, part: Path) -> bool:
+        """Copy the packets of one segment that fall in the clip; returns whether any were written."""
         import av
 
         try:
@@ -177,23 +178,32 @@ class _Cutter:
                 if self.covered_start is None:
                     if not pending and not packet.is_keyframe:
                         continue  # no keyframe yet to start from
-                    if self.out is None:
-                        self.out = av.open(str(part), "w", format="mp4")
-                        self.ostream = self.out.add_stream_from_template(stream)
-                    pending.append((packet, at))
-                    self.covered_start = pending[0][1]
-                    for held, held_at in pending:
-                        self._mux(held, held_at, tb)
+                    self._begin(stream, part, [*pending, (packet, at)], tb)
                     pending = []
                     wrote = True
                     continue
                 self._mux(packet, at, tb)
                 wrote = True
-            rate = stream.average_rate
-            frame = 1.0 / float(rate) if rate else 0.04
             if wrote and not self.done:
-                self.covered_end = max(self.covered_end, min(segment.end, self.covered_end + frame))
+                self._cover_last_frame(stream, segment.end)
         return wrote
+
+    def _begin(self, stream: Any, part: Path, held: list[tuple[Any, float]], tb: float) -> None:
+        """Start the clip at the first held packet (a keyframe): open the output, write the GOP."""
+        import av
+
+        if self.out is None:
+            self.out = av.open(str(part), "w", format="mp4")
+            self.ostream = self.out.add_stream_from_template(stream)
+        self.covered_start = held[0][1]
+        for packet, at in held:
+            self._mux(packet, at, tb)
+
+    def _cover_last_frame(self, stream: Any, segment_end: float) -> None:
+        """The last packet written shows for one frame more, up to the segment's end."""
+        rate = stream.average_rate
+        frame = 1.0 / float(rate) if rate else 0.04
+        self.covered_end = max(self.covered_end, min(segment_end, self.covered_end + frame))
 
     def _mux(self, packet: Any, at: float, tb: float) -> None:
         assert self.covered_start is not None

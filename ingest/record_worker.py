@@ -25,7 +25,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,19 +192,15 @@ class RecordLoop:
         self._stalled_since = None
         self._session_packets = self.stats.packets  # packets before this session
         writer: SegmentWriter | None = None
+        # Packets read before the live edge is known (a server's start-up burst) wait here, so
+        # the segment is anchored to when they were sent, not to when the burst was read.
+        pending: list[tuple[Any, float]] = []
         try:
             if not container.streams.video:
                 raise ValueError(f"no video stream in {job.url}")
             stream = container.streams.video[0]
-            decoder = stream.codec_context
-            decoder.thread_count = 1
-            # Snapshots are 480x270 thumbnails and a proof that the stream decodes: deblocking would
-            # cost 28 % of each keyframe's decode and the downscale hides what it fixes.
-            decoder.options = {"skip_loop_filter": "all"}
+            decoder = _keyframe_decoder(stream)
             clock = LiveClock(float(stream.time_base) if stream.time_base else 1 / 90000)
-            # Packets read before the live edge is known (a server's start-up burst) wait here, so
-            # the segment is anchored to when they were sent, not to when the burst was read.
-            pending: list[tuple[Any, float]] = []
             if job.record:
                 writer = SegmentWriter(
                     job.camera_id,
@@ -214,40 +210,7 @@ class RecordLoop:
                     self._segment,
                     clock=lambda: self._captured,
                 )
-            next_snapshot = 0.0
-            last_cpu = 0.0
-            for packet in clock.read(container.demux(stream)):
-                if self.stop.is_set():
-                    break  # (with bursts, up to burst_s of buffered video is not written)
-                if packet.size == 0:
-                    continue
-                now = time.time()
-                media_time = clock.media_time
-                captured = clock.capture_time(media_time, now)
-                if job.burst_s and clock.caught_up:
-                    self.stop.wait(job.burst_s)  # caught up: let a burst queue up in the socket
-                if self._stalled_since is not None:
-                    raise _Stalled(f"stalled: no packet for {now - self._stalled_since:.0f} s")
-                self.stats.packets += 1
-                self.stats.last_packet_at = now
-                if packet.is_keyframe and now >= next_snapshot:
-                    if self._decode_keyframe(decoder, packet):
-                        next_snapshot = now + job.snapshot_interval_s
-                        if self._state is not HealthState.ONLINE:
-                            self._set(HealthState.ONLINE, "receiving keyframes")
-                    elif self.stats.keyframes_decoded == 0 and self.stats.packets > 500:
-                        raise ValueError("packets arrive but no keyframe decodes")
-                if writer is not None:
-                    if clock.edge.anchor is None and media_time is not None and len(pending) < _PENDING_MAX:
-                        pending.append((packet, media_time))
-                    else:
-                        for held, held_media in pending:
-                            self._write(writer, held, clock.capture_time(held_media, now))
-                        pending.clear()
-                        self._write(writer, packet, captured)
-                if now - last_cpu > 1.0:
-                    self.stats.cpu_seconds = time.thread_time()
-                    last_cpu = now
+            self._read_packets(container.demux(stream), decoder, clock, writer, pending)
             return self._state is HealthState.ONLINE
         finally:
             if writer is not None:
@@ -255,6 +218,81 @@ class RecordLoop:
                     self._write(writer, held, self._captured)
                 writer.close()
             container.close()
+
+    def _read_packets(
+        self,
+        packets: Iterable[Any],
+        decoder: Any,
+        clock: LiveClock,
+        writer: SegmentWriter | None,
+        pending: list[tuple[Any, float]],
+    ) -> None:
+        """The per-packet loop: pace by bursts, obey the watchdog, check health, record.
+
+        Returns when `stop` is set or the stream ends; raises `_Stalled` on the first packet
+        after a stall, and whatever the demuxer raises.
+        """
+        job = self.job
+        next_snapshot = 0.0
+        last_cpu = 0.0
+        for packet in clock.read(packets):
+            if self.stop.is_set():
+                break  # (with bursts, up to burst_s of buffered video is not written)
+            if packet.size == 0:
+                continue
+            now = time.time()
+            media_time = clock.media_time
+            captured = clock.capture_time(media_time, now)
+            if job.burst_s and clock.caught_up:
+                self.stop.wait(job.burst_s)  # caught up: let a burst queue up in the socket
+            if self._stalled_since is not None:
+                raise _Stalled(f"stalled: no packet for {now - self._stalled_since:.0f} s")
+            self.stats.packets += 1
+            self.stats.last_packet_at = now
+            if packet.is_keyframe and now >= next_snapshot and self._keyframe_decodes(decoder, packet):
+                next_snapshot = now + job.snapshot_interval_s
+            if writer is not None:
+                # Only until the live edge is known do packets wait; after that they go straight in.
+                if pending or (clock.edge.anchor is None and media_time is not None):
+                    self._hold_or_flush(writer, pending, clock, packet, media_time, captured, now)
+                else:
+                    self._write(writer, packet, captured)
+            if now - last_cpu > 1.0:
+                self.stats.cpu_seconds = time.thread_time()
+                last_cpu = now
+
+    def _keyframe_decodes(self, decoder: Any, packet: Any) -> bool:
+        """Decode a due keyframe for health and the snapshot; returns whether it decoded.
+
+        Raises:
+            ValueError: Hundreds of packets arrived and not one keyframe has decoded.
+        """
+        if self._decode_keyframe(decoder, packet):
+            if self._state is not HealthState.ONLINE:
+                self._set(HealthState.ONLINE, "receiving keyframes")
+            return True
+        if self.stats.keyframes_decoded == 0 and self.stats.packets > 500:
+            raise ValueError("packets arrive but no keyframe decodes")
+        return False
+
+    def _hold_or_flush(
+        self,
+        writer: SegmentWriter,
+        pending: list[tuple[Any, float]],
+        clock: LiveClock,
+        packet: Any,
+        media_time: float | None,
+        captured: float,
+        now: float,
+    ) -> None:
+        """Hold `packet` while the live edge is unknown; else write the held ones, then it."""
+        if clock.edge.anchor is None and media_time is not None and len(pending) < _PENDING_MAX:
+            pending.append((packet, media_time))
+            return
+        for held, held_media in pending:
+            self._write(writer, held, clock.capture_time(held_media, now))
+        pending.clear()
+        self._write(writer, packet, captured)
 
     def _write(self, writer: SegmentWriter, packet: Any, captured: float) -> None:
         """Write one packet, `captured` being its capture time (the writer's clock meanwhile)."""
@@ -326,6 +364,16 @@ class RecordLoop:
                 )
             self._state, self._reason = state, reason
             self.emit(HealthChange(self.job.camera_id, state, reason, time.time()))
+
+
+def _keyframe_decoder(stream: Any) -> Any:
+    """The stream's decoder, set up for the occasional keyframe (health and snapshots)."""
+    decoder = stream.codec_context
+    decoder.thread_count = 1
+    # Snapshots are 480x270 thumbnails and a proof that the stream decodes: deblocking would
+    # cost 28 % of each keyframe's decode and the downscale hides what it fixes.
+    decoder.options = {"skip_loop_filter": "all"}
+    return decoder
 
 
 class _Stalled(Exception):

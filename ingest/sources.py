@@ -137,24 +137,10 @@ class StreamSource:
         skip_loop_filter: bool = False,
         burst_s: float = 0.0,
     ) -> None:
-        if detect_fps is not None and detect_fps <= 0:
-            raise ValueError(f"StreamSource.detect_fps: expected > 0 or None, got {detect_fps}")
-        if burst_s < 0:
-            raise ValueError(f"StreamSource.burst_s: expected >= 0, got {burst_s}")
-        if queue_size < 1:
-            raise ValueError(f"StreamSource.queue_size: expected >= 1, got {queue_size}")
-        if stall_timeout <= 0 or open_timeout <= 0:
-            raise ValueError(
-                f"StreamSource: expected positive timeouts, got stall={stall_timeout} open={open_timeout}"
-            )
+        _check_arguments(detect_fps, burst_s, queue_size, stall_timeout, open_timeout)
         live_url = is_live_url(url)
-        if not live_url:
-            path = Path(url.removeprefix("file://"))
-            if not path.is_file():
-                raise SourceError(f"camera {camera_id}: video file not found: {path}")
-            url = str(path)
         self.camera_id = camera_id
-        self.url = url
+        self.url = url if live_url else _existing_file(camera_id, url)
         self.detect_fps = detect_fps
         self.on_health = on_health
         self.realtime = live_url if realtime is None else realtime
@@ -312,11 +298,17 @@ class StreamSource:
                 stream.codec_context.options = {"skip_loop_filter": "all"}
             if self.decode_threads != 1:
                 stream.codec_context.thread_type = "AUTO"
-            self._decode(container, stream)
+            if self._decode(container, stream) and self.is_network:
+                raise _EndOfStream("stream ended")  # a camera's stream has no end: it failed
         finally:
             container.close()
 
-    def _decode(self, container: Any, stream: Any) -> None:
+    def _decode(self, container: Any, stream: Any) -> bool:
+        """Decode and deliver until the stream ends (returns True) or `stop` is set (False).
+
+        Raises:
+            _Stalled: No frame decoded for ``stall_timeout`` seconds.
+        """
         time_base = float(stream.time_base) if stream.time_base else 0.0
         period = 0.0 if self.detect_fps is None else 1.0 / self.detect_fps
         # Half a millisecond of slack, so 25 fps thinned to 5 fps keeps exactly every 5th frame.
@@ -329,10 +321,10 @@ class StreamSource:
         last_frame = time.monotonic()
         for packet in clock.read(container.demux(stream)):
             if self._stop.is_set():
-                return
+                return False
             # Caught up with the camera: let a burst of packets queue up in the socket.
             if self.burst_s and clock.caught_up and self._stop.wait(self.burst_s):
-                return
+                return False
             for av_frame in packet.decode():
                 now = time.monotonic()
                 last_frame = now
@@ -352,20 +344,22 @@ class StreamSource:
                 keep = next_due is None or media_time + slack >= next_due
                 if keep:
                     next_due = media_time + period if next_due is None else max(next_due + period, media_time)
-                    if not self.realtime:
-                        timestamp = self.file_epoch + media_time
-                    elif self.is_network:
-                        # Capture time, not decode time: frames decoded in one burst keep their spacing.
-                        timestamp = clock.capture_time(clock.media_time_of(av_frame.pts), time.time())
-                    else:
-                        timestamp = time.time()  # a file paced as a camera
+                    timestamp = self._timestamp(clock, av_frame.pts, media_time)
                     image = to_bgr(av_frame)
                     self._deliver(Frame(self.camera_id, index, timestamp, image))
                 index += 1
             if time.monotonic() - last_frame > self.stall_timeout:
                 raise _Stalled(f"stalled: no frame for {self.stall_timeout:g} s")
+        return True
+
+    def _timestamp(self, clock: LiveClock, pts: int | None, media_time: float) -> float:
+        """A delivered frame's time: its media time for offline files, else a wall time."""
+        if not self.realtime:
+            return self.file_epoch + media_time
         if self.is_network:
-            raise _EndOfStream("stream ended")
+            # Capture time, not decode time: frames decoded in one burst keep their spacing.
+            return clock.capture_time(clock.media_time_of(pts), time.time())
+        return time.time()  # a file paced as a camera
 
     def _deliver(self, frame: Frame) -> None:
         with self._cond:
@@ -431,6 +425,30 @@ class FileSource(StreamSource):
             file_epoch=file_epoch,
             decode_threads=decode_threads,
         )
+
+
+def _check_arguments(
+    detect_fps: float | None, burst_s: float, queue_size: int, stall_timeout: float, open_timeout: float
+) -> None:
+    """Raise `ValueError` for the first out-of-range `StreamSource` argument."""
+    if detect_fps is not None and detect_fps <= 0:
+        raise ValueError(f"StreamSource.detect_fps: expected > 0 or None, got {detect_fps}")
+    if burst_s < 0:
+        raise ValueError(f"StreamSource.burst_s: expected >= 0, got {burst_s}")
+    if queue_size < 1:
+        raise ValueError(f"StreamSource.queue_size: expected >= 1, got {queue_size}")
+    if stall_timeout <= 0 or open_timeout <= 0:
+        raise ValueError(
+            f"StreamSource: expected positive timeouts, got stall={stall_timeout} open={open_timeout}"
+        )
+
+
+def _existing_file(camera_id: str, url: str) -> str:
+    """The local path `url` names (``file://`` removed); raises `SourceError` if it is not a file."""
+    path = Path(url.removeprefix("file://"))
+    if not path.is_file():
+        raise SourceError(f"camera {camera_id}: video file not found: {path}")
+    return str(path)
 
 
 def to_bgr(av_frame: Any) -> Image:

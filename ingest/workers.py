@@ -145,17 +145,7 @@ def _shard_main(index: int, commands: Any, events: Any) -> None:
     if SHARD_NICENESS:
         with contextlib.suppress(OSError):
             os.nice(SHARD_NICENESS)
-    loops: dict[str, tuple[RecordLoop, threading.Thread]] = {}
-
-    def emit(event: object) -> None:
-        events.put(("event", event))
-
-    def remove(camera_id: str) -> None:
-        entry = loops.pop(camera_id, None)
-        if entry is not None:
-            entry[0].stop.set()
-            entry[1].join(timeout=3.0)
-
+    recorders = _ShardRecorders(events)
     parent = os.getppid()
     running = True
     while running:
@@ -167,28 +157,60 @@ def _shard_main(index: int, commands: Any, events: Any) -> None:
             command = None
         if command is not None:
             verb, arg = command
-            if verb == "add":
-                remove(arg.camera_id)
-                loop = RecordLoop(arg, emit, start_delay_s=0.05 * (len(loops) % 40))
-                thread = threading.Thread(target=loop.run, name=f"rec-{arg.camera_id}", daemon=True)
-                loops[arg.camera_id] = (loop, thread)
-                thread.start()
-            elif verb == "remove":
-                remove(arg)
-            elif verb == "stop":
-                running = False
-        now = time.time()
-        for loop, _ in loops.values():
-            loop.check_stall(now)
-        events.put(("stats", {cid: replace(loop.stats) for cid, (loop, _) in loops.items()}))
-    for loop, _ in loops.values():
-        loop.stop.set()
-    # One deadline for all: a thread blocked in a read is bounded by FFmpeg's I/O timeout anyway.
-    deadline = time.monotonic() + 5.0
-    for _, thread in loops.values():
-        thread.join(max(0.0, deadline - time.monotonic()))
-    events.put(("stats", {cid: replace(loop.stats) for cid, (loop, _) in loops.items()}))
+            running = recorders.obey(verb, arg)
+        recorders.watch(time.time())
+    recorders.stop_all()
     events.put(("stopped", index))
+
+
+class _ShardRecorders:
+    """The `RecordLoop` threads of one shard process, by camera id (the child side of `_Shard`)."""
+
+    def __init__(self, events: Any) -> None:
+        self.events = events
+        self.loops: dict[str, tuple[RecordLoop, threading.Thread]] = {}
+
+    def emit(self, event: object) -> None:
+        self.events.put(("event", event))
+
+    def obey(self, verb: str, arg: Any) -> bool:
+        """Carry out one command from the supervisor; returns False for ``stop``."""
+        if verb == "add":
+            self.add(arg)
+        elif verb == "remove":
+            self.remove(arg)
+        return verb != "stop"
+
+    def add(self, job: RecordJob) -> None:
+        self.remove(job.camera_id)
+        loop = RecordLoop(job, self.emit, start_delay_s=0.05 * (len(self.loops) % 40))
+        thread = threading.Thread(target=loop.run, name=f"rec-{job.camera_id}", daemon=True)
+        self.loops[job.camera_id] = (loop, thread)
+        thread.start()
+
+    def remove(self, camera_id: str) -> None:
+        entry = self.loops.pop(camera_id, None)
+        if entry is not None:
+            entry[0].stop.set()
+            entry[1].join(timeout=3.0)
+
+    def watch(self, now: float) -> None:
+        """The once-a-period round: stall watchdog over every camera, then their counters out."""
+        for loop, _ in self.loops.values():
+            loop.check_stall(now)
+        self._send_stats()
+
+    def stop_all(self) -> None:
+        for loop, _ in self.loops.values():
+            loop.stop.set()
+        # One deadline for all: a thread blocked in a read is bounded by FFmpeg's I/O timeout anyway.
+        deadline = time.monotonic() + 5.0
+        for _, thread in self.loops.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._send_stats()
+
+    def _send_stats(self) -> None:
+        self.events.put(("stats", {cid: replace(loop.stats) for cid, (loop, _) in self.loops.items()}))
 
 
 class _Shard:
@@ -501,6 +523,19 @@ class IngestSupervisor:
     def _drain(self, block: float = 0.0) -> None:
         if self._events is None:
             return
+        segments, gaps, changed = self._read_events(block)
+        self.segments_closed += len(segments)
+        self.gaps += len(gaps)
+        self._write_index(segments, gaps)
+        for camera_id in changed:
+            self._publish(camera_id)
+
+    def _read_events(self, block: float) -> tuple[list[Segment], list[Gap], set[str]]:
+        """Apply queued counters and health; collect up to about 200 segments and gaps for the index.
+
+        Returns:
+            The segments and gaps read, and the ids of cameras whose record-side health changed.
+        """
         segments: list[Segment] = []
         gaps: list[Gap] = []
         changed: set[str] = set()
@@ -527,18 +562,19 @@ class IngestSupervisor:
                 item = self._events.get_nowait()
         except (queue.Empty, EOFError, OSError):
             pass
-        self.segments_closed += len(segments)
-        self.gaps += len(gaps)
-        if self.index is not None:
-            try:
-                if segments:
-                    self.index.add_segments(segments)
-                if gaps:
-                    self.index.add_gaps(gaps)
-            except Exception:
-                logger.exception("could not index %d segments / %d gaps", len(segments), len(gaps))
-        for camera_id in changed:
-            self._publish(camera_id)
+        return segments, gaps, changed
+
+    def _write_index(self, segments: list[Segment], gaps: list[Gap]) -> None:
+        """Write one batch to the recording index; a failing index is logged, never raised."""
+        if self.index is None:
+            return
+        try:
+            if segments:
+                self.index.add_segments(segments)
+            if gaps:
+                self.index.add_gaps(gaps)
+        except Exception:
+            logger.exception("could not index %d segments / %d gaps", len(segments), len(gaps))
 
     def _watch_shards(self) -> None:
         while not self._stopping.wait(1.0):

@@ -84,6 +84,7 @@ start() {
     answers && die "127.0.0.1:$KAFKA_PORT is taken by another process; choose KAFKA_PORT"
     local controller_port
     controller_port="$(free_port)"
+    [[ "$controller_port" =~ ^[0-9]+$ ]] || die "could not find a free controller port (got '$controller_port')"
     # Static quorum of one: the controller port may change between restarts, the data may not.
     cat > "$KAFKA_DATA/server.properties" <<PROPS
 process.roles=broker,controller
@@ -107,8 +108,12 @@ group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 PROPS
     if [[ ! -f "$KAFKA_DATA/logs/meta.properties" ]]; then
-        java -cp "$LIBS/*" kafka.tools.StorageTool format --ignore-formatted \
-            -t "$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+        # A cluster id is 16 random bytes in URL-safe base64 without padding (coreutils only:
+        # a python3 call here once came back empty on a loaded box and the format failed).
+        local cluster_id
+        cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+        [[ ${#cluster_id} -eq 22 ]] || die "could not make a cluster id (got '$cluster_id')"
+        java -cp "$LIBS/*" kafka.tools.StorageTool format --ignore-formatted -t "$cluster_id" \
             -c "$KAFKA_DATA/server.properties" >>"$LOG" 2>&1 \
             || die "formatting $KAFKA_DATA/logs failed; see $LOG"
     fi

@@ -274,46 +274,25 @@ class VigilTracker:
         self._frame_index += 1
         self._coasted = 0 if looked is None else self._coasted + 1
         self._gated |= looked is not None
+        # Predict where every track is now (following the image's flow once coasting).
         tracks, followed = self._follow(self._predict(self._tracks), self._tracks.xyxy, frame)
         boxes = detections.xyxy.astype(np.float64)
         scores = detections.confidence.astype(np.float64)
         classes = detections.class_id.astype(np.int64)
         embeddings = self._embeddings(detections)
+
+        # Split by score: confident detections lead, weak ones only rescue tracks, the rest is ignored.
         high = np.flatnonzero(scores >= cfg.high_threshold)
         low = np.flatnonzero((scores >= cfg.low_threshold) & (scores < cfg.high_threshold))
-        matches: list[Index] = []  # (K, 2) arrays of (track row, detection row)
 
-        # 1. Confirmed tracks, lost or not, against confident detections.
-        pool = np.flatnonzero(tracks.confirmed & (cfg.lost_in_first_stage | (tracks.lost_frames == 0)))
-        cost = self._first_stage_cost(tracks, pool, boxes, scores, embeddings, high)
-        pairs, pool_left, high_left = assign(cost, 1.0 - cfg.match_iou)
-        matches.append(np.stack([pool[pairs[:, 0]], high[pairs[:, 1]]], axis=1))
-        pool, high = pool[pool_left], high[high_left]
+        # Associate in four stages; each gives (K, 2) pairs of (track row, detection row).
+        confident, pool, high = self._associate_high(tracks, boxes, scores, embeddings, high)
+        weak = self._associate_low(tracks, pool, boxes, low)
+        refound, high = self._reassociate_lost(tracks, confident, boxes, high)
+        tentative, high = self._associate_tentative(tracks, boxes, high)
 
-        # 2. Tracks seen last frame against weak detections: occluded people score low.
-        active = pool[tracks.lost_frames[pool] == 0]
-        cost = 1.0 - iou_matrix(tracks.xyxy[active], boxes[low])
-        pairs, _, _ = assign(cost, 1.0 - cfg.low_match_iou)
-        matches.append(np.stack([active[pairs[:, 0]], low[pairs[:, 1]]], axis=1))
-
-        # 3. Lost tracks against what is left, with a buffer that grows with the gap.
-        lost = np.flatnonzero(
-            tracks.confirmed & (tracks.lost_frames > 0) & ~_rows_in(matches[0], len(tracks))
-        )
-        cost = self._reassociation_cost(tracks, lost, boxes, high)
-        pairs, _, high_left = assign(cost, 1.0 - cfg.match_iou)
-        matches.append(np.stack([lost[pairs[:, 0]], high[pairs[:, 1]]], axis=1))
-        high = high[high_left]
-
-        # 4. Unconfirmed tracks (one hit so far) against what is left.
-        tentative = np.flatnonzero(~tracks.confirmed)
-        cost = 1.0 - iou_matrix(tracks.xyxy[tentative], boxes[high])
-        pairs, _, high_left = assign(cost, 1.0 - cfg.match_iou)
-        matches.append(np.stack([tentative[pairs[:, 0]], high[pairs[:, 1]]], axis=1))
-        high = high[high_left]
-
-        # 5. Correct matched tracks, excuse those not looked for, start new ones, age out the rest.
-        matched = np.concatenate(matches).astype(np.int64)
+        # Correct the matched tracks, excuse those not looked for, age out the rest, start new ones.
+        matched = np.concatenate([confident, weak, refound, tentative]).astype(np.int64)
         tracks = self._correct(tracks, matched, boxes, scores, classes, embeddings)
         if looked is not None:
             tracks = self._excuse_unlooked(tracks, np.asarray(looked, np.float64).reshape(-1, 4), followed)
@@ -371,6 +350,43 @@ class VigilTracker:
         mean[tracks.lost_frames > 0, 6:8] = 0.0
         mean, covariance = self._kalman.predict(mean, tracks.covariance)
         return dataclasses.replace(tracks, mean=mean, covariance=covariance)
+
+    def _associate_high(
+        self, tracks: _Tracks, boxes: Array, scores: Array, embeddings: Array | None, high: Index
+    ) -> tuple[Index, Index, Index]:
+        """1. Confirmed tracks, lost or not, against confident detections.
+
+        Returns:
+            (K, 2) pairs, the track rows and the confident detection rows left unmatched.
+        """
+        cfg = self.config
+        pool = np.flatnonzero(tracks.confirmed & (cfg.lost_in_first_stage | (tracks.lost_frames == 0)))
+        cost = self._first_stage_cost(tracks, pool, boxes, scores, embeddings, high)
+        pairs, pool_left, high_left = assign(cost, 1.0 - cfg.match_iou)
+        return np.stack([pool[pairs[:, 0]], high[pairs[:, 1]]], axis=1), pool[pool_left], high[high_left]
+
+    def _associate_low(self, tracks: _Tracks, pool: Index, boxes: Array, low: Index) -> Index:
+        """2. Tracks seen last frame, still unmatched, against weak detections: occluded people score low."""
+        active = pool[tracks.lost_frames[pool] == 0]
+        cost = 1.0 - iou_matrix(tracks.xyxy[active], boxes[low])
+        pairs, _, _ = assign(cost, 1.0 - self.config.low_match_iou)
+        return np.stack([active[pairs[:, 0]], low[pairs[:, 1]]], axis=1)
+
+    def _reassociate_lost(
+        self, tracks: _Tracks, confident: Index, boxes: Array, high: Index
+    ) -> tuple[Index, Index]:
+        """3. Lost tracks against the confident detections left, with a buffer that grows with the gap."""
+        lost = np.flatnonzero(tracks.confirmed & (tracks.lost_frames > 0) & ~_rows_in(confident, len(tracks)))
+        cost = self._reassociation_cost(tracks, lost, boxes, high)
+        pairs, _, high_left = assign(cost, 1.0 - self.config.match_iou)
+        return np.stack([lost[pairs[:, 0]], high[pairs[:, 1]]], axis=1), high[high_left]
+
+    def _associate_tentative(self, tracks: _Tracks, boxes: Array, high: Index) -> tuple[Index, Index]:
+        """4. Unconfirmed tracks (one hit so far) against the confident detections left."""
+        tentative = np.flatnonzero(~tracks.confirmed)
+        cost = 1.0 - iou_matrix(tracks.xyxy[tentative], boxes[high])
+        pairs, _, high_left = assign(cost, 1.0 - self.config.match_iou)
+        return np.stack([tentative[pairs[:, 0]], high[pairs[:, 1]]], axis=1), high[high_left]
 
     def _first_stage_cost(
         self,

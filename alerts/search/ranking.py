@@ -292,32 +292,15 @@ def score(
     appearance = (
         cosine if cosine is None or reranking is None else rerank(cosine, gallery.appearance, reranking)
     )
-    example_embeddings = [e.embedding for e in query.examples if e.embedding is not None]
-    embedding = (
-        _best_cosine(gallery.embedding, example_embeddings)
-        if gallery.embedding is not None and example_embeddings
-        else None
-    )
+    embedding = _embedding_match(query, gallery)
     parts = {
         "appearance": appearance,
         "colours": colour_match(query, gallery),
         "size": size_match(query, gallery),
         "embedding": embedding,
     }
-    total = np.zeros(n, np.float32)
-    weight_sum = 0.0
-    for name, values in parts.items():
-        w = float(getattr(weights, name))
-        if values is not None and w > 0:
-            total += w * values
-            weight_sum += w
-    total = total / weight_sum if weight_sum else total
-    penalty = np.zeros(n, np.float32)
-    if query.rejected and cosine is not None:
-        rejected = _best_cosine(gallery.appearance, [r.appearance for r in query.rejected])
-        # Only the excess over the query's own similarity counts: a true match that
-        # happens to resemble a rejected person is not pushed below strangers.
-        penalty = (weights.negative * np.maximum(0.0, rejected - cosine)).astype(np.float32)
+    total = _fuse(parts, weights, n)
+    penalty = _rejected_penalty(query, gallery, cosine, weights.negative, n)
     plausibility = np.ones(n, np.float32) if place_time is None else place_time.astype(np.float32)
     return Scores(
         appearance=appearance,
@@ -328,3 +311,37 @@ def score(
         penalty=penalty,
         total=(total * plausibility - penalty).astype(np.float32),
     )
+
+
+def _embedding_match(query: Query, gallery: Gallery) -> Floats | None:
+    """(N,) best learned-embedding cosine to the examples, or None when either side has none."""
+    example_embeddings = [e.embedding for e in query.examples if e.embedding is not None]
+    if gallery.embedding is None or not example_embeddings:
+        return None
+    return _best_cosine(gallery.embedding, example_embeddings)
+
+
+def _fuse(parts: dict[str, Floats | None], weights: Weights, n: int) -> Floats:
+    """(N,) weighted mean of the parts present, renormalised over their weights."""
+    total = np.zeros(n, np.float32)
+    weight_sum = 0.0
+    for name, values in parts.items():
+        w = float(getattr(weights, name))
+        if values is not None and w > 0:
+            total += w * values
+            weight_sum += w
+    fused: Floats = total / weight_sum if weight_sum else total
+    return fused
+
+
+def _rejected_penalty(
+    query: Query, gallery: Gallery, cosine: Floats | None, negative: float, n: int
+) -> Floats:
+    """(N,) penalty for resembling a rejected candidate more than the query's examples."""
+    if not query.rejected or cosine is None:
+        return np.zeros(n, np.float32)
+    rejected = _best_cosine(gallery.appearance, [r.appearance for r in query.rejected])
+    # Only the excess over the query's own similarity counts: a true match that
+    # happens to resemble a rejected person is not pushed below strangers.
+    penalty: Floats = (negative * np.maximum(0.0, rejected - cosine)).astype(np.float32)
+    return penalty

@@ -47,7 +47,7 @@ def make_site(tmp_path: Path, *, role: Role | None = Role.ADMIN) -> Site:
     """A site whose client is logged in with `role` (None: not logged in)."""
     data_dir = tmp_path / "data"
     (data_dir / "crops").mkdir(parents=True)
-    store = Store.open(data_dir / "vigil.infra.db")
+    store = Store.open(data_dir / "vigil.db")
     live: dict[str, CameraHealth] = {}
     services = ApiServices(store=store, health=lambda: live, data_dir=data_dir)
     client = TestClient(create_app(make_config(), services))

@@ -84,7 +84,7 @@ def site(tmp_path: Path) -> Iterator[AuthSite]:
     config = VigilConfig.model_validate(
         {"cameras": [{"id": "cam1", "url": "rtsp://10.0.0.1/main", "role": "ai"}]}
     )
-    store = Store.open(data_dir / "vigil.infra.db")
+    store = Store.open(data_dir / "vigil.db")
     clock = Clock()
     users = UserStore.for_store(store, hasher=FAST_HASHER)
     audit = CaseStore.for_store(store)

@@ -20,7 +20,7 @@ from vigil.services.cases import CaseService
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[tuple[TestClient, CaseStore]]:
     config = VigilConfig.model_validate({"cameras": [{"id": "cam1", "url": "rtsp://127.0.0.1/cam1"}]})
-    store = Store.open(tmp_path / "vigil.infra.db")
+    store = Store.open(tmp_path / "vigil.db")
     cases = CaseStore.for_store(store)
     service = CaseService(store, cases, CameraGraph.from_cameras(config.cameras), detector=None)
     services = ApiServices(store=store, health=dict, data_dir=tmp_path, cases=service)

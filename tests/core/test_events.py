@@ -8,8 +8,9 @@ import json
 import pytest
 
 from vigil.core.errors import ValidationError
-from vigil.core.events import SCHEMA_VERSION, SCHEMAS, Command, CommandAction, Topic, decode, encode, wrap
+from vigil.core.events import SCHEMA_VERSION, SCHEMAS, Command, CommandAction, Topic, wrap
 from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.infra.codec import decode, encode
 
 SIGHTING = Sighting(
     camera_id="cam1",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from vigil.core.errors import ConfigError, ValidationError
@@ -59,7 +60,7 @@ def make_alert(
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "vigil.infra.db"
+    return tmp_path / "data" / "vigil.db"
 
 
 @pytest.fixture
@@ -89,6 +90,9 @@ def test_open_creates_schema_matching_tables(store: Store, db_path: Path) -> Non
         assert {i["name"] for i in inspector.get_indexes(table.name)} == {i.name for i in table.indexes}
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        # Alembic's autogenerate diff: column types, nullability, indexes, tables.
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, [metadata, cases_metadata, recordings_metadata]) == []
     engine.dispose()
     assert _revision(db_path) == HEAD
 
@@ -298,8 +302,8 @@ def test_writer_and_readers_in_threads(store: Store) -> None:
 
 def test_new_sqlite_file_is_owner_only(tmp_path: Path) -> None:
     # It holds password hashes, case notes and the audit log.
-    store = Store.open(tmp_path / "site" / "vigil.infra.db")
+    store = Store.open(tmp_path / "site" / "vigil.db")
     try:
-        assert (tmp_path / "site" / "vigil.infra.db").stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "site" / "vigil.db").stat().st_mode & 0o777 == 0o600
     finally:
         store.close()

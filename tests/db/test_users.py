@@ -16,7 +16,7 @@ from vigil.infra.db.users import Role, UserExists, UserNotFound, UserStore, ensu
 
 @pytest.fixture
 def users(tmp_path: Path) -> Iterator[UserStore]:
-    store = Store.open(tmp_path / "vigil.infra.db")
+    store = Store.open(tmp_path / "vigil.db")
     yield UserStore.for_store(store, hasher=FAST_HASHER)
     store.close()
 
@@ -102,7 +102,7 @@ def test_first_admin(
 def test_vigil_user_add_list_disable_enable_passwd(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = ["--db", str(tmp_path / "vigil.infra.db")]
+    db = ["--db", str(tmp_path / "vigil.db")]
     monkeypatch.setenv("NEW_PASSWORD", TEST_PASSWORD)
     assert main(["user", "add", "ana", "--role", "operator", "--password-env", "NEW_PASSWORD", *db]) == 0
     assert main(["user", "add", "ana", "--role", "admin", "--password-env", "NEW_PASSWORD", *db]) == 2
@@ -116,7 +116,7 @@ def test_vigil_user_add_list_disable_enable_passwd(
     assert main(["user", "enable", "ana", *db]) == 0
     monkeypatch.setenv("NEW_PASSWORD", "a brand new password")
     assert main(["user", "passwd", "ana", "--password-env", "NEW_PASSWORD", *db]) == 0
-    with Store.open(tmp_path / "vigil.infra.db") as store:
+    with Store.open(tmp_path / "vigil.db") as store:
         users = UserStore.for_store(store)
         record = users.get("ana")
         assert record is not None and not record.disabled and record.token_version == 3
@@ -143,7 +143,7 @@ def test_vigil_user_errors_are_one_line(
     monkeypatch.setenv("NEW_PASSWORD", TEST_PASSWORD)
     monkeypatch.delenv("UNSET_VAR", raising=False)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-    assert main([*argv, "--db", str(tmp_path / "vigil.infra.db")]) == 2
+    assert main([*argv, "--db", str(tmp_path / "vigil.db")]) == 2
     err = capsys.readouterr().err
     assert error in err and err.count("\n") == 1
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+import onnx
 import pytest
+from onnx import numpy_helper
 
 from detectors import Detector, SsdliteDetector
 from detectors.ssd_anchors import anchor_layers, anchors, box_iou
@@ -100,6 +102,22 @@ def test_int8_model_is_quantized_once_and_cached(tmp_path: Path) -> None:
     assert first == second and calls == [1]  # calibrated once, then reused
     assert first.stat().st_size < fp32.stat().st_size / 2  # int8 weights
     assert sorted(tmp_path.iterdir()) == sorted([fp32, first])  # no temporary files left behind
+
+
+def test_int8_dense_conv_weights_have_seven_bits(detector: SsdliteDetector) -> None:
+    # 8-bit weights saturate onnxruntime's int16 pair sums on CPUs without VNNI (recall 0.38 ->
+    # 0.12 on an AVX2-only CPU); a VNNI machine would not show it in the recall tests.
+    model = onnx.load(str(detector.model_path))
+    weights = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    producers = {output: node for node in model.graph.node for output in node.output}
+    largest: dict[bool, int] = {}
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            depthwise = any(attr.name == "group" and attr.i > 1 for attr in node.attribute)
+            quantized = weights[producers[node.input[1]].input[0]]
+            assert quantized.dtype == np.int8, f"{node.name}: weights {quantized.dtype}"
+            largest[depthwise] = max(largest.get(depthwise, 0), int(np.abs(quantized.astype(np.int32)).max()))
+    assert largest == {False: 64, True: 127}  # dense: 7 bits; depthwise (no saturation): 8 bits
 
 
 @needs_mot
@@ -448,20 +466,37 @@ def test_merge_prefers_the_whole_box_over_a_cut_one() -> None:
     np.testing.assert_array_equal(confidence, [0.5])
 
 
-@pytest.mark.parametrize("frame_index", [100, 140, 240, 300])  # person 1 passing, then person 2
-def test_close_up_people_in_the_demo_clip_are_found(frame_index: int) -> None:
+CLOSE_UP_FRAMES = range(0, 1392, 29)
+"""48 frames spread over the demo clip, in which two people pass close to the camera one by one."""
+
+
+def _tall_person_found(detector: SsdliteDetector, frame: Image) -> bool:
+    found = detector.detect([frame])[0]
+    return len(found) >= 1 and float((found.xyxy[:, 3] - found.xyxy[:, 1]).max()) > 200
+
+
+def test_close_up_people_in_the_demo_clip_are_found(cache_dir: Path) -> None:
     """People ~300-390 px tall in a 768x432 frame: the large-people pass must keep their shape.
 
     A whole 16:9 frame squashed to 300x300 made them too thin for the anchors (found in 19 of
-    48 sampled frames); square-ish tiles find them in 46 of 48.
+    48 sampled frames). Judged over many frames rather than a few chosen ones, against the
+    float model in the same run: someone close is in view in about half of them, and the int8
+    default finds them in nearly every frame where the float model does (measured on an AVX2
+    CPU: fp32 24 of 48, int8 in all 24 of those and one more).
     """
-    import cv2
-
     clip = Path(__file__).resolve().parents[2] / "samples" / "one-by-one-person-detection.mp4"
     capture = cv2.VideoCapture(str(clip))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, frame_index)
-    ok, frame = capture.read()
+    frames = []
+    for index in CLOSE_UP_FRAMES:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = capture.read()
+        assert ok, f"cannot decode frame {index} of {clip}"
+        frames.append(np.asarray(frame, np.uint8))
     capture.release()
-    assert ok, f"cannot decode frame {frame_index} of {clip}"
-    found = SsdliteDetector(score_threshold=0.3).detect([np.asarray(frame, np.uint8)])[0]
-    assert len(found) >= 1 and float((found.xyxy[:, 3] - found.xyxy[:, 1]).max()) > 200
+    int8 = SsdliteDetector(score_threshold=0.3, cache_dir=cache_dir)
+    fp32 = SsdliteDetector(score_threshold=0.3, precision="fp32", cache_dir=cache_dir)
+    by_fp32 = [_tall_person_found(fp32, frame) for frame in frames]
+    by_int8 = [_tall_person_found(int8, frame) for frame in frames]
+    both = sum(a and b for a, b in zip(by_fp32, by_int8, strict=True))
+    assert sum(by_fp32) >= 20, f"fp32 found her in {sum(by_fp32)} of {len(frames)} frames"
+    assert both >= 0.9 * sum(by_fp32), f"int8 found her in {both} of the {sum(by_fp32)} frames fp32 did"

@@ -40,7 +40,7 @@ def recorded(rtsp_sim_factory: SimulatorFactory, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture
 def index(tmp_path: Path, recorded: list[Segment]) -> RecordingIndex:
-    store = Store.open(tmp_path / "vigil.infra.db")
+    store = Store.open(tmp_path / "vigil.db")
     idx = RecordingIndex.for_store(store)
     idx.add_segments(recorded)
     return idx
@@ -162,7 +162,7 @@ def test_api_clip_mp4_manifest_and_errors(
     from config.models import VigilConfig
     from tests.factories import auth_headers
 
-    store = Store.open(tmp_path / "vigil.infra.db")  # the same file the `index` fixture filled
+    store = Store.open(tmp_path / "vigil.db")  # the same file the `index` fixture filled
     config = VigilConfig.model_validate({"cameras": [{"id": "cam1", "url": "rtsp://10.0.0.1/main"}]})
     services = ApiServices(store=store, health=dict, data_dir=tmp_path)
     client = TestClient(create_app(config, services))
@@ -232,7 +232,7 @@ def test_vigil_clip_command_writes_clip_and_manifest(
 
     out = tmp_path / "evidence.mp4"
     start, end = recorded[0].start + 0.5, recorded[1].start + 0.5
-    args = ["clip", "--db", str(tmp_path / "vigil.infra.db"), "--camera", "cam1", "-o", str(out)]
+    args = ["clip", "--db", str(tmp_path / "vigil.db"), "--camera", "cam1", "-o", str(out)]
     with pytest.raises(SystemExit):  # --reason is required: argparse refuses the call
         main([*args, "--start", str(start), "--end", str(end)])
     args += ["--reason", "mediation 2026-114", "--user", "mediator1"]

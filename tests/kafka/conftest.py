@@ -90,5 +90,5 @@ def kafka_broker() -> Iterator[Broker]:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     """A real SQLite store of the central node under test."""
-    with Store.open(tmp_path / "vigil.infra.db") as opened:
+    with Store.open(tmp_path / "vigil.db") as opened:
         yield opened

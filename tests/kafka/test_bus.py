@@ -8,7 +8,7 @@ from tests.kafka.conftest import Broker
 from tests.kafka.helpers import unique, wait_until
 from tests.kafka.workers import make_sighting
 from vigil.core.events import Command, CommandAction, Event, Topic
-from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
+from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState
 from vigil.infra.bus import MemoryBus
 from vigil.infra.kafka_bus import KafkaBus
 
@@ -64,25 +64,3 @@ def test_per_camera_order_and_poison_messages(kafka_broker: Broker) -> None:
     assert consumer.rejected == 1
     for camera in ("cam0", "cam1", "cam2", "cam3"):
         assert [i for i in received if i.startswith(camera)] == [s.id for s in sent if s.camera_id == camera]
-
-
-def test_memory_bus_batches_before_per_event_handlers_and_isolates_a_bad_event() -> None:
-    bus = MemoryBus()
-    calls: list[tuple[str, int]] = []
-
-    def store(events: list[object]) -> None:
-        if any(isinstance(event, Sighting) and event.tracker_id == 13 for event in events):
-            raise RuntimeError("bad event")
-        calls.append(("batch", len(events)))
-
-    bus.subscribe_batch(Topic.SIGHTINGS, store)
-    bus.subscribe(Topic.SIGHTINGS, lambda s: calls.append(("event", s.tracker_id)))
-    sent = [make_sighting("cam1", i, 1_000.0 + i) for i in range(20)]
-    for sighting in sent:
-        bus.publish(Topic.SIGHTINGS, sighting.camera_id, sighting)
-    bus.start()  # everything is queued: one batch
-    bus.stop()
-    batched = sum(n for kind, n in calls if kind == "batch")
-    assert batched == 19 and bus.failed == 1  # only the bad one is lost to the batch handler
-    assert [n for kind, n in calls if kind == "event"] == list(range(20))  # publish order
-    assert calls.index(("event", 0)) > max(i for i, (kind, _) in enumerate(calls) if kind == "batch")

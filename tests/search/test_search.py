@@ -98,7 +98,7 @@ def test_graph_marks_impossible_jump_implausible() -> None:
 
 
 def make_client(tmp_path: Path, role: Role = Role.OPERATOR) -> tuple[TestClient, Store, CaseService]:
-    store = Store.open(tmp_path / "vigil.infra.db")
+    store = Store.open(tmp_path / "vigil.db")
     config = VigilConfig.model_validate({"cameras": [
         {"id": "cam1", "url": "rtsp://10.0.0.1/a", "role": "ai", "position": {"x": 0, "y": 0}},
         {"id": "cam2", "url": "rtsp://10.0.0.2/a", "role": "ai", "position": {"x": 900, "y": 0}},

@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--config", type=Path, help="site YAML (its database is used)")
-    where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.infra.db)")
+    where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.db)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"vigil clip: --start/--end: {error}, got {args.start!r} .. {args.end!r}", file=sys.stderr)
         return 2
-    url: str | Path = args.db or "vigil-data/vigil.infra.db"
+    url: str | Path = args.db or "vigil-data/vigil.db"
     if args.config is not None:
         from config.loader import load_config
         from vigil.runtime import database_url

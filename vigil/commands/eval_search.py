@@ -36,9 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from alerts.search.photo import person_in_photo
     from detectors.ssdlite import SsdliteDetector
     from vigil.core.errors import VigilError
-    from alerts.search.photo import person_in_photo
     from vigil.evaluation.search import Method, describe_gallery, parse_description, rank, read_image
 
     try:

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for sub in (add, listing, disable, enable, passwd):
         where = sub.add_mutually_exclusive_group()
         where.add_argument("--config", type=Path, help="site YAML (its database is used)")
-        where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.infra.db)")
+        where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.db)")
 
 
 def _password_option(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from vigil.infra.db.store import Store
     from vigil.infra.db.users import UserStore
 
-    url: str | Path = args.db or "vigil-data/vigil.infra.db"
+    url: str | Path = args.db or "vigil-data/vigil.db"
     if args.config is not None:
         from config.loader import load_config
         from vigil.runtime import database_url

@@ -18,26 +18,32 @@ on Kafka::
   know rather than misread it; adding an optional payload field does not bump it and
   readers ignore fields they do not know.
 
+The payload is derived from the event's dataclass (`vigil.core.records`): every field but
+``camera_id`` and ``id``, which the envelope carries as ``camera_id`` and ``event_id``, in
+declaration order; enums as their values, boxes and descriptors as lists, paths as
+``[[timestamp, x, y], ...]``. A field without a default is required; a missing or null
+optional one reads as its default.
+
 `SCHEMAS` holds the JSON Schema (draft 2020-12) of every topic's envelope; the README
-lists the topics. `encode` / `decode` convert between the `vigil.core.types` dataclasses and
-UTF-8 JSON bytes and reject malformed input with a message naming the field.
+lists the topics. `to_document` / `from_document` convert between an `EventEnvelope` and its
+JSON document (dicts, lists, strings, numbers) and reject malformed input with a message
+naming the field; `vigil.infra.codec` turns documents into UTF-8 bytes and back.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, starmap
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
-import orjson
-
 from vigil.core.errors import ValidationError
-from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.core.records import RecordField, Shape, record_fields
+from vigil.core.types import Alert, CameraHealth, Sighting
 
 SCHEMA_VERSION = 1
 """Version of the envelope and payload schemas this code writes and reads."""
@@ -93,6 +99,7 @@ class Command:
 
 Event = Sighting | Alert | CameraHealth | Command
 E = TypeVar("E", Sighting, Alert, CameraHealth, Command)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -118,86 +125,308 @@ class EventEnvelope:
     schema_version: int = SCHEMA_VERSION
 
 
-# -- JSON Schemas ---------------------------------------------------------------------------
+# -- reading JSON ---------------------------------------------------------------------------
 
+
+class _Fields:
+    """Typed access to one JSON object; errors name the field's path."""
+
+    def __init__(self, where: str, value: object) -> None:
+        if not isinstance(value, dict):
+            raise ValidationError(f"{where}: expected a JSON object, got {type(value).__name__}")
+        self._where = where
+        self._data: dict[str, object] = value
+
+    def _get(self, name: str) -> object:
+        if name not in self._data:
+            raise ValidationError(f"{self._where}.{name}: required field is missing")
+        return self._data[name]
+
+    def _fail(self, name: str, expected: str, value: object) -> ValidationError:
+        return ValidationError(f"{self._where}.{name}: expected {expected}, got {value!r}")
+
+    def raw(self, name: str) -> object:
+        """The value as parsed, None where it is missing."""
+        return self._data.get(name)
+
+    def get(self, name: str, read: _Reader, default: object) -> Any:
+        """``read(self, name)``, or `default` where the field is missing or null (unless `_REQUIRED`)."""
+        if default is not _REQUIRED and self._data.get(name) is None:
+            return default
+        return read(self, name)
+
+    def text(self, name: str) -> str:
+        value = self._get(name)
+        if not isinstance(value, str):
+            raise self._fail(name, "a string", value)
+        return value
+
+    def integer(self, name: str) -> int:
+        value = self._get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self._fail(name, "an integer", value)
+        return value
+
+    def number(self, name: str) -> float:
+        value = self._get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self._fail(name, "a number", value)
+        return float(value)
+
+    def flag(self, name: str) -> bool:
+        value = self._get(name)
+        if not isinstance(value, bool):
+            raise self._fail(name, "true or false", value)
+        return value
+
+    def choice(self, name: str, kind: type[enum.Enum]) -> Any:
+        value = self._get(name)
+        try:
+            return kind(value)
+        except ValueError:
+            raise self._fail(name, f"one of {[member.value for member in kind]}", value) from None
+
+    def numbers(self, name: str, length: int | None) -> tuple[float, ...]:
+        value = self._get(name)
+        if type(value) is list and (length is None or len(value) == length) and _all_floats(value):
+            return tuple(value)  # what `to_document` writes: no conversion needed
+        if (
+            not isinstance(value, list)
+            or (length is not None and len(value) != length)
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        ):
+            expected = f"a list of {length} numbers" if length is not None else "a list of numbers"
+            raise self._fail(name, expected, value)
+        return tuple(float(v) for v in value)
+
+    def points(self, name: str, point: Callable[..., object], names: tuple[str, ...]) -> tuple[Any, ...]:
+        """A list of positional lists, each one `point` (a dataclass of floats with fields `names`)."""
+        value = self._get(name)
+        if type(value) is list:
+            # Fast path for what `to_document` writes, lists of floats; anything else (ints,
+            # wrong shapes, wrong types) takes the checking path below.
+            try:
+                points = tuple(starmap(point, value))  # TypeError unless every item has the arity
+            except (TypeError, ValueError):
+                pass
+            else:
+                if all(type(item) is list for item in value) and _all_floats(chain.from_iterable(value)):
+                    return points
+        shape = f"[{', '.join(names)}]"
+        if not isinstance(value, list):
+            raise self._fail(name, f"a list of {shape}", value)
+        checked = []
+        for i, item in enumerate(value):
+            if (
+                not isinstance(item, list)
+                or len(item) != len(names)
+                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in item)
+            ):
+                raise self._fail(f"{name}[{i}]", shape, item)
+            checked.append(point(*map(float, item)))
+        return tuple(checked)
+
+
+_Reader = Callable[[_Fields, str], Any]
+_REQUIRED = object()
+_FLOAT = {float}
+
+
+def _all_floats(values: Iterable[object]) -> bool:
+    """Whether every value is a float (not an int or bool), at C speed."""
+    return set(map(type, values)) <= _FLOAT
+
+
+# -- payloads, derived from the records' fields ---------------------------------------------
+
+_IN_ENVELOPE = frozenset({"camera_id", "id"})
+"""Record fields the envelope carries (as ``camera_id`` and ``event_id``) instead of the payload."""
+
+_SCALAR_READERS: dict[type, _Reader] = {
+    str: _Fields.text,
+    int: _Fields.integer,
+    float: _Fields.number,
+    bool: _Fields.flag,
+}
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 _NUMBER: dict[str, Any] = {"type": "number"}
 _STRING: dict[str, Any] = {"type": "string"}
-_BOX: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 4, "maxItems": 4}
 
-_PAYLOAD_SCHEMAS: dict[Topic, dict[str, Any]] = {
-    Topic.SIGHTINGS: {
-        "type": "object",
-        "required": ["tracker_id", "start", "end", "best_box", "crop_path", "path", "confidence", "frames"],
-        "properties": {
-            "tracker_id": {"type": "integer"},
-            "start": _NUMBER,
-            "end": _NUMBER,
-            "best_box": _BOX,
-            "crop_path": {"type": ["string", "null"]},
-            "path": {
-                "type": "array",
-                "description": "foot points [timestamp, x, y] in time order",
-                "items": {"type": "array", "items": _NUMBER, "minItems": 3, "maxItems": 3},
-            },
-            "confidence": _NUMBER,
-            "frames": {"type": "integer", "minimum": 1},
-            "short": {"type": "boolean"},
-            "descriptor": {"type": ["array", "null"], "items": _NUMBER},
+
+class Payload(Generic[R]):
+    """How one record travels as an event payload, derived from its dataclass fields.
+
+    Args:
+        record: The record dataclass (`Sighting`, `Alert`, `CameraHealth`, `Command`).
+
+    Raises:
+        TypeError: A payload field has a type `vigil.core.records` does not know, or a
+            default factory (a reader could not tell what a missing value means).
+    """
+
+    def __init__(self, record: type[R]) -> None:
+        every = record_fields(record)
+        self.record = record
+        self.fields = tuple(f for f in every if f.name not in _IN_ENVELOPE)
+        """The payload's fields, in payload order."""
+        self._make: Callable[..., R] = record
+        self._has_id = any(f.name == "id" for f in every)
+        for f in self.fields:
+            if f.has_factory:
+                raise TypeError(f"{record.__name__}.{f.name}: a payload field cannot have a default factory")
+        self._writers = [(f.name, _writer(f)) for f in self.fields]
+        self._readers = [(f.name, _reader(f), _read_default(f)) for f in self.fields]
+
+    def to_payload(self, event: R) -> dict[str, Any]:
+        """The payload object of `event`."""
+        payload: dict[str, Any] = {}
+        for name, convert in self._writers:
+            value = getattr(event, name)
+            payload[name] = value if convert is None or value is None else convert(value)
+        return payload
+
+    def from_payload(self, camera_id: str, payload: object, record_id: str) -> R:
+        """The record read from a payload object; `record_id` becomes its ``id`` if it has one.
+
+        Raises:
+            ValidationError: A field is missing or mistyped; the message names it.
+        """
+        fields = _Fields("event.payload", payload)
+        values = {name: fields.get(name, read, default) for name, read, default in self._readers}
+        if self._has_id:
+            values["id"] = record_id
+        return self._make(camera_id=camera_id, **values)
+
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema of the payload object."""
+        return {
+            "type": "object",
+            "required": [f.name for f in self.fields if f.required],
+            "properties": {f.name: _field_schema(f) for f in self.fields},
+        }
+
+
+def _writer(field: RecordField) -> Callable[[Any], Any] | None:
+    """Converts a (non-null) value to JSON; None where the value is JSON as it is."""
+    if field.shape is Shape.CHOICE:
+        return attrgetter("value")
+    if field.shape is Shape.NUMBERS:
+        return list
+    if field.shape is Shape.POINTS:
+        point = attrgetter(*field.item_fields)
+        return lambda points: [list(point(p)) for p in points]
+    return None
+
+
+def _reader(field: RecordField) -> _Reader:
+    if field.shape is Shape.SCALAR:
+        return _SCALAR_READERS[field.type]
+    if field.shape is Shape.CHOICE:
+        kind = field.type
+        return lambda fields, name: fields.choice(name, kind)
+    if field.shape is Shape.NUMBERS:
+        length = field.length
+        return lambda fields, name: fields.numbers(name, length)
+    point, names = field.type, field.item_fields
+    return lambda fields, name: fields.points(name, point, names)
+
+
+def _read_default(field: RecordField) -> object:
+    """What a missing or null value reads as: the default, None for an optional, else `_REQUIRED`."""
+    if not field.required:
+        return field.default
+    return None if field.optional else _REQUIRED
+
+
+def _field_schema(field: RecordField) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if field.shape is Shape.CHOICE:
+        values = [member.value for member in field.type]
+        schema = {"enum": [*values, None] if field.optional else values}
+    else:
+        if field.shape is Shape.SCALAR:
+            schema = {"type": _JSON_TYPES[field.type]}
+        elif field.shape is Shape.NUMBERS:
+            schema = {"type": "array", "items": _NUMBER}
+            if field.length is not None:
+                schema |= {"minItems": field.length, "maxItems": field.length}
+        else:
+            n = len(field.item_fields)
+            point = {"type": "array", "items": _NUMBER, "minItems": n, "maxItems": n}
+            schema = {"type": "array", "items": point}
+        if field.optional:
+            schema["type"] = [schema["type"], "null"]
+    return {**schema, **field.spec.schema}
+
+
+# -- codecs, one per topic ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Codec(Generic[E]):
+    event_type: type[E]
+    event_id: Callable[[E], str]
+    occurred_at: Callable[[E], float]
+    to_payload: Callable[[E], dict[str, Any]]
+    from_payload: Callable[[str, object, str], E]
+    """(camera id, payload object, event id) -> event; events with an id of their own take the event id."""
+    schema: dict[str, Any]
+    """JSON Schema of the payload."""
+
+
+def _content_id(topic: Topic, camera_id: str, *parts: object) -> str:
+    """A UUID derived from the content: the same state published twice has the same id."""
+    return uuid.uuid5(_ID_NAMESPACE, "|".join(map(repr, (topic.value, camera_id, *parts)))).hex
+
+
+def _codec(payload: Payload[E], event_id: Callable[[E], str], occurred_at: Callable[[E], float]) -> _Codec[E]:
+    return _Codec(
+        payload.record, event_id, occurred_at, payload.to_payload, payload.from_payload, payload.schema()
+    )
+
+
+def _sighting_update(sightings: Payload[Sighting]) -> _Codec[Sighting]:
+    """A live track's provisional sighting: the sightings payload plus the id its finished
+    sighting will carry (the event id is content-derived)."""
+    schema = sightings.schema()
+    return _Codec(
+        Sighting,
+        lambda s: _content_id(Topic.SIGHTING_UPDATES, s.camera_id, s.id, s.end, s.frames),
+        lambda s: s.end,
+        lambda s: {"sighting_id": s.id, **sightings.to_payload(s)},
+        lambda camera_id, payload, _event_id: sightings.from_payload(
+            camera_id, payload, _Fields("event.payload", payload).text("sighting_id")
+        ),
+        {
+            "type": "object",
+            "description": "a provisional sighting of a track still in view; sighting_id is the id the "
+            "finished sighting will carry",
+            "required": ["sighting_id", *schema["required"]],
+            "properties": {"sighting_id": _STRING, **schema["properties"]},
         },
-    },
-    Topic.SIGHTING_UPDATES: {
-        "type": "object",
-        "description": "a provisional sighting of a track still in view; sighting_id is the id the "
-        "finished sighting will carry",
-        "required": [
-            "sighting_id",
-            "tracker_id",
-            "start",
-            "end",
-            "best_box",
-            "crop_path",
-            "path",
-            "confidence",
-            "frames",
-        ],
-        "properties": {},  # the sightings payload's, plus sighting_id: filled in below
-    },
-    Topic.ALERTS: {
-        "type": "object",
-        "required": ["kind", "rule", "timestamp", "message"],
-        "properties": {
-            "kind": {"enum": [kind.value for kind in AlertKind]},
-            "rule": _STRING,
-            "timestamp": _NUMBER,
-            "message": _STRING,
-            "tracker_id": {"type": ["integer", "null"]},
-            "zone": {"type": ["string", "null"]},
-            "box": {"type": ["array", "null"], "items": _NUMBER, "minItems": 4, "maxItems": 4},
-        },
-    },
-    Topic.CAMERA_HEALTH: {
-        "type": "object",
-        "required": ["state", "reason", "since"],
-        "properties": {
-            "state": {"enum": [state.value for state in HealthState]},
-            "reason": _STRING,
-            "since": _NUMBER,
-            "last_frame_at": {"type": ["number", "null"]},
-            "frames": {"type": "integer"},
-            "reconnects": {"type": "integer"},
-        },
-    },
-    Topic.COMMANDS: {
-        "type": "object",
-        "required": ["action", "issued_at"],
-        "properties": {
-            "action": {"enum": [action.value for action in CommandAction]},
-            "issued_at": _NUMBER,
-            "argument": {"type": ["string", "null"]},
-            "issued_by": {"type": ["string", "null"]},
-        },
-    },
+    )
+
+
+_SIGHTINGS = Payload(Sighting)
+
+# Sightings, alerts and commands carry their own id as event id, so a sighting keeps its id
+# across the bus; live tracks and health have content-derived ids (see the module doc).
+_CODECS: dict[Topic, _Codec[Any]] = {
+    Topic.SIGHTINGS: _codec(_SIGHTINGS, lambda s: s.id, lambda s: s.end),
+    Topic.SIGHTING_UPDATES: _sighting_update(_SIGHTINGS),
+    Topic.ALERTS: _codec(Payload(Alert), lambda a: a.id, lambda a: a.timestamp),
+    Topic.CAMERA_HEALTH: _codec(
+        Payload(CameraHealth),
+        lambda h: _content_id(
+            Topic.CAMERA_HEALTH, h.camera_id, h.state.value, h.since, h.frames, h.reconnects
+        ),
+        lambda h: h.since,
+    ),
+    Topic.COMMANDS: _codec(Payload(Command), lambda c: c.id, lambda c: c.issued_at),
 }
+
+
+# -- JSON Schemas ---------------------------------------------------------------------------
 
 
 def _envelope_schema(topic: Topic) -> dict[str, Any]:
@@ -222,290 +451,13 @@ def _envelope_schema(topic: Topic) -> dict[str, Any]:
             "camera_id": {"type": "string", "minLength": 1, "description": "also the message key"},
             "produced_at": {"type": "number", "description": "publish time, epoch seconds"},
             "occurred_at": {"type": "number", "description": "event time, epoch seconds"},
-            "payload": _PAYLOAD_SCHEMAS[topic],
+            "payload": _CODECS[topic].schema,
         },
     }
 
 
-_PAYLOAD_SCHEMAS[Topic.SIGHTING_UPDATES]["properties"] = {
-    "sighting_id": _STRING,
-    **_PAYLOAD_SCHEMAS[Topic.SIGHTINGS]["properties"],
-}
-
 SCHEMAS: Mapping[Topic, Mapping[str, Any]] = {topic: _envelope_schema(topic) for topic in Topic}
 """JSON Schema of every topic's envelope, for documentation and for non-Python consumers."""
-
-
-# -- payload readers ------------------------------------------------------------------------
-
-
-class _Fields:
-    """Typed access to one JSON object; errors name the field's path."""
-
-    def __init__(self, where: str, value: object) -> None:
-        if not isinstance(value, dict):
-            raise ValidationError(f"{where}: expected a JSON object, got {type(value).__name__}")
-        self._where = where
-        self._data: dict[str, object] = value
-
-    def _get(self, name: str, optional: bool) -> object:
-        if name not in self._data:
-            if optional:
-                return None
-            raise ValidationError(f"{self._where}.{name}: required field is missing")
-        return self._data[name]
-
-    def _fail(self, name: str, expected: str, value: object) -> ValidationError:
-        return ValidationError(f"{self._where}.{name}: expected {expected}, got {value!r}")
-
-    def text(self, name: str) -> str:
-        value = self._get(name, optional=False)
-        if not isinstance(value, str):
-            raise self._fail(name, "a string", value)
-        return value
-
-    def opt_text(self, name: str) -> str | None:
-        value = self._get(name, optional=True)
-        return None if value is None else self.text(name)
-
-    def integer(self, name: str, default: int | None = None) -> int:
-        value = self._get(name, optional=default is not None)
-        if value is None and default is not None:
-            return default
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self._fail(name, "an integer", value)
-        return value
-
-    def opt_integer(self, name: str) -> int | None:
-        value = self._get(name, optional=True)
-        return None if value is None else self.integer(name)
-
-    def number(self, name: str) -> float:
-        value = self._get(name, optional=False)
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            raise self._fail(name, "a number", value)
-        return float(value)
-
-    def opt_number(self, name: str) -> float | None:
-        value = self._get(name, optional=True)
-        return None if value is None else self.number(name)
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self._get(name, optional=True)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self._fail(name, "true or false", value)
-        return value
-
-    def numbers(
-        self, name: str, length: int | None = None, optional: bool = False
-    ) -> tuple[float, ...] | None:
-        value = self._get(name, optional)
-        if value is None and optional:
-            return None
-        if type(value) is list and (length is None or len(value) == length) and _all_floats(value):
-            return tuple(value)  # what `encode` writes: no conversion needed
-        if (
-            not isinstance(value, list)
-            or (length is not None and len(value) != length)
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        ):
-            expected = f"a list of {length} numbers" if length is not None else "a list of numbers"
-            raise self._fail(name, expected, value)
-        return tuple(float(v) for v in value)
-
-    def box(self, name: str) -> tuple[float, float, float, float]:
-        values = self.numbers(name, 4)
-        assert values is not None
-        return (values[0], values[1], values[2], values[3])
-
-    def opt_box(self, name: str) -> tuple[float, float, float, float] | None:
-        return None if self._get(name, optional=True) is None else self.box(name)
-
-    def choice(self, name: str, kind: type[enum.Enum]) -> Any:
-        value = self._get(name, optional=False)
-        try:
-            return kind(value)
-        except ValueError:
-            raise self._fail(name, f"one of {[member.value for member in kind]}", value) from None
-
-    def path(self, name: str) -> tuple[PathPoint, ...]:
-        value = self._get(name, optional=False)
-        if type(value) is list:
-            # Fast path for what `encode` writes, [float, float, float] points; anything else
-            # (ints, wrong shapes, wrong types) takes the checking path below.
-            try:
-                points = tuple(starmap(PathPoint, value))  # TypeError unless every point has 3 items
-            except TypeError:
-                pass
-            else:
-                if all(type(point) is list for point in value) and _all_floats(chain.from_iterable(value)):
-                    return points
-        if not isinstance(value, list):
-            raise self._fail(name, "a list of [timestamp, x, y]", value)
-        checked = []
-        for i, point in enumerate(value):
-            if (
-                not isinstance(point, list)
-                or len(point) != 3
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)
-            ):
-                raise self._fail(f"{name}[{i}]", "[timestamp, x, y]", point)
-            checked.append(PathPoint(float(point[0]), float(point[1]), float(point[2])))
-        return tuple(checked)
-
-
-def _all_floats(values: Iterable[object]) -> bool:
-    """Whether every value is a float (not an int or bool), at C speed."""
-    return set(map(type, values)) <= _FLOAT
-
-
-_FLOAT = {float}
-
-
-# -- codecs, one per topic ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Codec(Generic[E]):
-    event_type: type[E]
-    event_id: Callable[[E], str]
-    occurred_at: Callable[[E], float]
-    to_payload: Callable[[E], dict[str, Any]]
-    from_payload: Callable[[str, _Fields, str], E]
-    """(camera id, payload, event id) -> event; events with an id of their own take the event id."""
-
-
-def _content_id(topic: Topic, camera_id: str, *parts: object) -> str:
-    """A UUID derived from the content: the same state published twice has the same id."""
-    return uuid.uuid5(_ID_NAMESPACE, "|".join(map(repr, (topic.value, camera_id, *parts)))).hex
-
-
-def _sighting_payload(s: Sighting) -> dict[str, Any]:
-    return {
-        "tracker_id": s.tracker_id,
-        "start": s.start,
-        "end": s.end,
-        "best_box": list(s.best_box),
-        "crop_path": s.crop_path,
-        "path": [[p.timestamp, p.x, p.y] for p in s.path],
-        "confidence": s.confidence,
-        "frames": s.frames,
-        "short": s.short,
-        "descriptor": None if s.descriptor is None else list(s.descriptor),
-    }
-
-
-def _sighting(camera_id: str, f: _Fields, event_id: str) -> Sighting:
-    return Sighting(
-        camera_id=camera_id,
-        tracker_id=f.integer("tracker_id"),
-        start=f.number("start"),
-        end=f.number("end"),
-        best_box=f.box("best_box"),
-        crop_path=f.opt_text("crop_path"),
-        path=f.path("path"),
-        confidence=f.number("confidence"),
-        frames=f.integer("frames"),
-        short=f.flag("short", default=False),
-        descriptor=f.numbers("descriptor", optional=True),
-        id=event_id,
-    )
-
-
-def _alert_payload(a: Alert) -> dict[str, Any]:
-    return {
-        "kind": a.kind.value,
-        "rule": a.rule,
-        "timestamp": a.timestamp,
-        "message": a.message,
-        "tracker_id": a.tracker_id,
-        "zone": a.zone,
-        "box": None if a.box is None else list(a.box),
-    }
-
-
-def _alert(camera_id: str, f: _Fields, event_id: str) -> Alert:
-    return Alert(
-        kind=f.choice("kind", AlertKind),
-        rule=f.text("rule"),
-        camera_id=camera_id,
-        timestamp=f.number("timestamp"),
-        message=f.text("message"),
-        tracker_id=f.opt_integer("tracker_id"),
-        zone=f.opt_text("zone"),
-        box=f.opt_box("box"),
-        id=event_id,
-    )
-
-
-def _health_payload(h: CameraHealth) -> dict[str, Any]:
-    return {
-        "state": h.state.value,
-        "reason": h.reason,
-        "since": h.since,
-        "last_frame_at": h.last_frame_at,
-        "frames": h.frames,
-        "reconnects": h.reconnects,
-    }
-
-
-def _health(camera_id: str, f: _Fields, _event_id: str) -> CameraHealth:
-    return CameraHealth(
-        camera_id=camera_id,
-        state=f.choice("state", HealthState),
-        reason=f.text("reason"),
-        since=f.number("since"),
-        last_frame_at=f.opt_number("last_frame_at"),
-        frames=f.integer("frames", default=0),
-        reconnects=f.integer("reconnects", default=0),
-    )
-
-
-def _command_payload(c: Command) -> dict[str, Any]:
-    return {
-        "action": c.action.value,
-        "issued_at": c.issued_at,
-        "argument": c.argument,
-        "issued_by": c.issued_by,
-    }
-
-
-def _command(camera_id: str, f: _Fields, event_id: str) -> Command:
-    return Command(
-        camera_id=camera_id,
-        action=f.choice("action", CommandAction),
-        issued_at=f.number("issued_at"),
-        argument=f.opt_text("argument"),
-        issued_by=f.opt_text("issued_by"),
-        id=event_id,
-    )
-
-
-# Sightings, alerts and commands carry their own id as event id, so a sighting keeps its id
-# across the bus; live tracks and health have content-derived ids (see the module doc).
-_CODECS: dict[Topic, _Codec[Any]] = {
-    Topic.SIGHTINGS: _Codec(Sighting, lambda s: s.id, lambda s: s.end, _sighting_payload, _sighting),
-    Topic.SIGHTING_UPDATES: _Codec(
-        Sighting,
-        lambda s: _content_id(Topic.SIGHTING_UPDATES, s.camera_id, s.id, s.end, s.frames),
-        lambda s: s.end,
-        lambda s: {"sighting_id": s.id, **_sighting_payload(s)},
-        lambda camera_id, f, _event_id: _sighting(camera_id, f, f.text("sighting_id")),
-    ),
-    Topic.ALERTS: _Codec(Alert, lambda a: a.id, lambda a: a.timestamp, _alert_payload, _alert),
-    Topic.CAMERA_HEALTH: _Codec(
-        CameraHealth,
-        lambda h: _content_id(
-            Topic.CAMERA_HEALTH, h.camera_id, h.state.value, h.since, h.frames, h.reconnects
-        ),
-        lambda h: h.since,
-        _health_payload,
-        _health,
-    ),
-    Topic.COMMANDS: _Codec(Command, lambda c: c.id, lambda c: c.issued_at, _command_payload, _command),
-}
 
 
 # -- public API -----------------------------------------------------------------------------
@@ -546,45 +498,30 @@ def wrap(topic: Topic | str, event: Event, produced_at: float | None = None) -> 
     )
 
 
-def encode(envelope: EventEnvelope) -> bytes:
-    """The envelope as compact UTF-8 JSON, matching ``SCHEMAS[envelope.topic]``."""
-    document = {
+def to_document(envelope: EventEnvelope) -> dict[str, Any]:
+    """The envelope as its JSON document, matching ``SCHEMAS[envelope.topic]``."""
+    return {
         "schema_version": envelope.schema_version,
         "event_id": envelope.event_id,
         "topic": envelope.topic.value,
         "camera_id": envelope.camera_id,
         "produced_at": envelope.produced_at,
         "occurred_at": envelope.occurred_at,
-        "payload": (payload := _CODECS[envelope.topic].to_payload(envelope.event)),
+        "payload": _CODECS[envelope.topic].to_payload(envelope.event),
     }
-    # orjson writes the same bytes as json.dumps for these documents, ten times faster, but
-    # writes NaN and infinities as null where json.dumps refuses them. Nulls only occur as
-    # top-level payload values, so more nulls than those means a non-finite number (or a
-    # string containing "null"): json.dumps then decides, and raises ValueError on NaN.
-    try:
-        data = orjson.dumps(document)
-    except orjson.JSONEncodeError:
-        data = b""  # e.g. an integer beyond 64 bits: json.dumps takes it
-    if not data or data.count(b"null") != sum(value is None for value in payload.values()):
-        data = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
-    return data
 
 
-def decode(data: bytes, topic: Topic | str | None = None) -> EventEnvelope:
-    """Parse one encoded envelope back into its dataclass.
+def from_document(document: object, topic: Topic | str | None = None) -> EventEnvelope:
+    """Read one envelope's JSON document (as parsed from its bytes) back into its dataclass.
 
     Args:
-        data: UTF-8 JSON as written by `encode`.
+        document: The parsed JSON, as written by `to_document`.
         topic: Topic it was read from; when given, the envelope must name the same one.
 
     Raises:
-        ValidationError: Not JSON, an unknown schema version, a missing or mistyped field;
-            the message names the field.
+        ValidationError: An unknown schema version, a missing or mistyped field; the message
+            names the field.
     """
-    try:
-        document = orjson.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValidationError(f"event: expected UTF-8 JSON, got {bytes(data[:40])!r}...: {error}") from None
     envelope = _Fields("event", document)
     version = envelope.integer("schema_version")
     if version != SCHEMA_VERSION:
@@ -595,8 +532,7 @@ def decode(data: bytes, topic: Topic | str | None = None) -> EventEnvelope:
         raise ValidationError(f"event.topic: read from {read_from!r}, but it says {named.value!r}")
     event_id = envelope.text("event_id")
     camera_id = envelope.text("camera_id")
-    payload = _Fields("event.payload", document.get("payload"))
-    event = _CODECS[named].from_payload(camera_id, payload, event_id)
+    event = _CODECS[named].from_payload(camera_id, envelope.raw("payload"), event_id)
     return EventEnvelope(
         topic=named,
         event_id=event_id,

@@ -9,6 +9,10 @@ roboflow/supervision: masks select rows, `merge` concatenates, and the construct
 rejects wrong shapes with a message that names what was expected and what arrived.
 Arrays are made read-only on construction, so a stage cannot write into its caller's
 input; stages build new objects (`dataclasses.replace`) instead.
+
+`Sighting`, `Alert` and `CameraHealth` are records: their fields are the one definition the
+event codec, the store and the API derive from (`vigil.core.records`); field metadata written
+with `spec` says where a field is special.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigil.core.errors import ValidationError
+from vigil.core.records import spec
 
 # Stored as float32 / int64; any float / integer array is accepted and converted.
 FloatArray = npt.NDArray[np.floating[Any]]
@@ -174,37 +179,6 @@ class Detections:
         )
 
 
-class TrackState(enum.Enum):
-    TENTATIVE = "tentative"
-    CONFIRMED = "confirmed"
-    LOST = "lost"
-    FINISHED = "finished"
-
-
-@dataclass(frozen=True)
-class Track:
-    """A snapshot of one object followed by one camera's tracker.
-
-    Attributes:
-        camera_id: Camera that saw it.
-        tracker_id: Id unique within that camera's tracker session.
-        state: Lifecycle state.
-        first_seen / last_seen: Epoch seconds.
-        xyxy: Last box in pixels, shape (4,).
-        hits: Frames with a matched detection.
-        score: Mean detection confidence over the hits.
-    """
-
-    camera_id: str
-    tracker_id: int
-    state: TrackState
-    first_seen: float
-    last_seen: float
-    xyxy: tuple[float, float, float, float]
-    hits: int
-    score: float
-
-
 @dataclass(frozen=True)
 class PathPoint:
     """Where a tracked person stood at one moment: the box's bottom centre in pixels."""
@@ -237,12 +211,16 @@ class Sighting:
     start: float
     end: float
     best_box: tuple[float, float, float, float]
-    crop_path: str | None
-    path: tuple[PathPoint, ...]
+    # The API shows a crop URL instead of the data directory's path.
+    crop_path: str | None = field(metadata=spec(public=False))
+    path: tuple[PathPoint, ...] = field(
+        metadata=spec(schema={"description": "foot points [timestamp, x, y] in time order"})
+    )
     confidence: float
-    frames: int
+    frames: int = field(metadata=spec(schema={"minimum": 1}))
     short: bool = False
-    descriptor: tuple[float, ...] | None = None
+    # Search's working data, not something an operator reads.
+    descriptor: tuple[float, ...] | None = field(default=None, metadata=spec(public=False))
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:
@@ -294,7 +272,8 @@ class HealthState(enum.Enum):
 class CameraHealth:
     """Live state of one camera's stream."""
 
-    camera_id: str
+    # The API shows health inside its camera, which carries the id.
+    camera_id: str = field(metadata=spec(public=False))
     state: HealthState
     reason: str
     since: float

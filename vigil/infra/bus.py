@@ -6,6 +6,12 @@ Delivery is in publish order per bus; handlers run on one dispatcher thread so a
 slow database never stalls frame processing, and the queue is bounded so a stalled
 database applies back-pressure instead of growing memory without limit.
 
+A handler may publish (the case matcher publishes a case alert when it sees a sighting).
+Its events join the same queue in publish order but never wait for room: only the
+dispatcher drains the queue, so a handler waiting on a full one would wait forever.
+Publishers on other threads wait while the queue holds `capacity` events or more, so the
+queue outgrows `capacity` only by what handlers publish.
+
 Batch handlers (`MemoryBus.subscribe_batch`) get every event of their topic that was
 waiting in the queue, up to ``max_batch`` at once, so the store writes one transaction
 per batch rather than per event; the dispatcher never waits to fill a batch.
@@ -14,9 +20,8 @@ per batch rather than per event; the dispatcher never waits to fill a batch.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,12 +43,19 @@ class MemoryBus:
     """Publish/subscribe within one process.
 
     Args:
-        capacity: Events queued before `publish` blocks.
+        capacity: Events queued before `publish` blocks (except on the dispatcher thread, where
+            it never blocks). Raising it absorbs longer database stalls and holds more memory.
         max_batch: Most events handed to a batch handler at once.
     """
 
     def __init__(self, capacity: int = 10_000, max_batch: int = 1000) -> None:
-        self._queue: queue.Queue[Envelope | None] = queue.Queue(maxsize=capacity)
+        # One sequence for every publisher keeps publish order; None is the stop mark.
+        self._queue: deque[Envelope | None] = deque()
+        lock = threading.Lock()
+        self._not_empty = threading.Condition(lock)
+        self._not_full = threading.Condition(lock)
+        self._capacity = capacity
+        self._dispatcher: int | None = None
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self._batch_handlers: dict[str, list[BatchHandler]] = defaultdict(list)
         self._max_batch = max_batch
@@ -65,47 +77,65 @@ class MemoryBus:
         self._batch_handlers[topic].append(handler)
 
     def publish(self, topic: str, key: str, event: Any) -> None:
-        """Queue an event; blocks when the dispatcher is `capacity` events behind."""
-        self._queue.put(Envelope(topic, key, event))
+        """Queue an event; blocks while the dispatcher is `capacity` events behind.
+
+        From a handler (the dispatcher thread) it never blocks: the event is queued behind
+        everything published before it.
+        """
+        envelope = Envelope(topic, key, event)
+        with self._not_full:
+            if threading.get_ident() != self._dispatcher:
+                while len(self._queue) >= self._capacity:
+                    self._not_full.wait()
+            self._queue.append(envelope)
+            self._not_empty.notify()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._dispatch, name="bus", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued, then stop."""
+        """Deliver what is queued and what handlers publish meanwhile, then stop."""
         if self._thread is None:
             return
-        self._queue.put(None)
+        with self._not_empty:
+            self._queue.append(None)  # past `capacity`: stopping must not wait on a stalled handler
+            self._not_empty.notify()
         self._thread.join(timeout)
         self._thread = None
 
     def _dispatch(self) -> None:
+        self._dispatcher = threading.get_ident()
+        stopping = False
         while True:
-            envelopes, stopping = self._take()
+            envelopes, stopping = self._take(stopping)
+            if not envelopes:
+                self._dispatcher = None
+                return
             if self._batch_handlers:
                 self._deliver_batches(envelopes)
             for envelope in envelopes:
                 for handler in self._handlers.get(envelope.topic, ()):
                     self._call(handler, envelope.event, envelope)
-            if stopping:
-                return
 
-    def _take(self) -> tuple[list[Envelope], bool]:
-        """What is queued, up to `max_batch` events (waits for the first); True when told to stop."""
-        first = self._queue.get()
-        if first is None:
-            return [], True
-        envelopes = [first]
-        while len(envelopes) < self._max_batch:
-            try:
-                envelope = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if envelope is None:
-                return envelopes, True
-            envelopes.append(envelope)
-        return envelopes, False
+    def _take(self, stopping: bool) -> tuple[list[Envelope], bool]:
+        """What is queued, up to `max_batch` events, and whether a stop mark was seen.
+
+        Waits for the first event unless stopping; empty only when stopping and nothing is left,
+        so what the last events' handlers publish is delivered before the dispatcher stops.
+        """
+        envelopes: list[Envelope] = []
+        with self._not_empty:
+            while not self._queue and not stopping:
+                self._not_empty.wait()
+            while self._queue and len(envelopes) < self._max_batch:
+                envelope = self._queue.popleft()
+                if envelope is None:
+                    stopping = True
+                else:
+                    envelopes.append(envelope)
+            self._not_full.notify_all()  # room for waiting publishers
+        return envelopes, stopping
 
     def _deliver_batches(self, envelopes: list[Envelope]) -> None:
         by_topic: dict[str, list[Envelope]] = defaultdict(list)

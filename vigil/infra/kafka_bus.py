@@ -28,8 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vigil.core.errors import DependencyError, ServiceError, ValidationError
-from vigil.core.events import Event, Topic, decode, encode, topic_of, wrap
-from vigil.infra.kafka_group import AssignmentGuard, await_partitions, resubscribe
+from vigil.core.events import Event, Topic, topic_of, wrap
+from vigil.infra.codec import decode, encode
+from vigil.infra.kafka_group import AssignmentGuard, OutagePoller, await_partitions, resubscribe
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,12 @@ class KafkaBus:
         """Handler failures; each is retried until it succeeds or the bus stops."""
         self.rejected = 0
         """Messages that were not valid events; logged and skipped."""
+        self._poller: OutagePoller | None = None
+
+    @property
+    def poll_errors(self) -> int:
+        """Polls that raised because the brokers did not answer; each was retried."""
+        return self._poller.errors if self._poller is not None else 0
 
     # -- MemoryBus contract ---------------------------------------------------------------
 
@@ -276,14 +283,16 @@ class KafkaBus:
             consumer.close(autocommit=False)
             raise
         consumer.subscribe(names)
-        return consumer, AssignmentGuard(names, resubscribe(consumer, names))
+        grace_s = 2 * self._session_timeout_ms / 1000
+        return consumer, AssignmentGuard(names, resubscribe(consumer, names), grace_s=grace_s)
 
     def _consume(self, consumer: Any, guard: AssignmentGuard) -> None:
         from kafka.errors import KafkaError
 
+        poller = self._poller = OutagePoller(self._stop, f"{self.group_id} consumer")
         try:
             while not self._stop.is_set():
-                polled = consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
+                polled = poller.poll(consumer, _POLL_TIMEOUT_MS)
                 guard.check(consumer)
                 if not polled:
                     continue

@@ -10,15 +10,21 @@ has been seen to sit on zero partitions while 10,000 events waited. So:
 - `await_partitions` blocks before ``subscribe`` until the consumer's own metadata lists
   every partition of every topic it will subscribe to (or fails loudly after a timeout);
 - `AssignmentGuard` watches the poll loop: a member holding no partition while its topics
-  have some asks the group to rebalance, with a growing pause, and logs each time.
+  have some asks the group to rebalance, with a growing pause, and logs each time;
+- `OutagePoller` keeps the poll loop alive while the brokers are away: kafka-python 3 raises
+  from ``poll`` when it cannot find the group coordinator, and a consumer thread that died
+  on that stored nothing more (the fault test once lost all 10,000 sightings that way).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from kafka.errors import KafkaError
 
 from vigil.core.errors import DependencyError
 
@@ -27,9 +33,14 @@ log = logging.getLogger(__name__)
 PARTITIONS_TIMEOUT_S = 60.0
 """How long a consumer waits for its topics' partitions before start fails."""
 EMPTY_GRACE_S = 5.0
-"""A member that still holds no partition this long after joining asks for a rebalance."""
+"""Least time a member holds no partition before it asks for a rebalance (callers pass
+about two session timeouts: a rebalance in progress under load can take that long)."""
 EMPTY_BACKOFF_MAX_S = 60.0
 """Longest pause between such requests (more members than partitions is legitimate)."""
+OUTAGE_BACKOFF_MAX_S = 5.0
+"""Longest pause between polls while the brokers do not answer."""
+OUTAGE_LOG_EVERY_S = 30.0
+"""While an outage lasts, one warning this often (not one per failed poll)."""
 
 
 def await_partitions(
@@ -77,6 +88,7 @@ class AssignmentGuard:
     Args:
         topics: The Kafka topics the consumer subscribed to.
         rejoin: Makes the member rejoin the group (e.g. unsubscribe, then subscribe again).
+        grace_s: How long it may hold nothing before the first request; doubles after each.
         clock: Monotonic seconds (tests pass their own).
     """
 
@@ -84,20 +96,22 @@ class AssignmentGuard:
         self,
         topics: Sequence[str],
         rejoin: Callable[[], object],
+        grace_s: float = EMPTY_GRACE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._topics = list(topics)
         self._rejoin = rejoin
         self._clock = clock
+        self._grace = max(EMPTY_GRACE_S, grace_s)
         self._empty_since: float | None = None
-        self._wait = EMPTY_GRACE_S
+        self._wait = self._grace
         self.rejoins = 0
         """Rebalances this guard asked for."""
 
     def check(self, consumer: Any) -> None:
         """Rejoin when the member has held nothing for the current wait while its topics have partitions."""
         if consumer.assignment():
-            self._empty_since, self._wait = None, EMPTY_GRACE_S
+            self._empty_since, self._wait = None, self._grace
             return
         now = self._clock()
         if self._empty_since is None:
@@ -133,3 +147,51 @@ def resubscribe(consumer: Any, topics: Sequence[str], listener: Any = None) -> C
             consumer.subscribe(list(topics), listener=listener)
 
     return rejoin
+
+
+class OutagePoller:
+    """``consumer.poll`` that survives the brokers going away: back off, log, and poll again.
+
+    Args:
+        stop: Set when the loop must end; the back-off waits on it.
+        name: What is polling, for the log (``central consumer``).
+        clock: Monotonic seconds (tests pass their own).
+    """
+
+    def __init__(self, stop: threading.Event, name: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self._stop = stop
+        self._name = name
+        self._clock = clock
+        self._pause = 0.0
+        self._since: float | None = None
+        self._logged = -OUTAGE_LOG_EVERY_S
+        self.errors = 0
+        """Polls that raised (the brokers did not answer); each was retried."""
+
+    def poll(self, consumer: Any, timeout_ms: int) -> Mapping[Any, Sequence[Any]]:
+        """What one poll returned; empty after a failed poll (once the back-off has passed)."""
+        try:
+            polled: Mapping[Any, Sequence[Any]] = consumer.poll(timeout_ms=timeout_ms)
+        except KafkaError as error:
+            self._failed(error)
+            return {}
+        if self._since is not None:
+            log.warning("%s: brokers answer again after %.0f s", self._name, self._clock() - self._since)
+            self._since, self._pause = None, 0.0
+        return polled
+
+    def _failed(self, error: KafkaError) -> None:
+        self.errors += 1
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        if now - self._logged >= OUTAGE_LOG_EVERY_S:
+            self._logged = now
+            log.warning(
+                "%s: poll failed (%s: %s), retrying; nothing is skipped, offsets stay uncommitted",
+                self._name,
+                type(error).__name__,
+                error,
+            )
+        self._pause = min(OUTAGE_BACKOFF_MAX_S, max(0.1, self._pause * 2))
+        self._stop.wait(self._pause)

@@ -22,7 +22,7 @@ from typing import Any
 
 from vigil.core.errors import DependencyError, ValidationError
 from vigil.infra.kafka_bus import ensure_topics
-from vigil.infra.kafka_group import AssignmentGuard, await_partitions, resubscribe
+from vigil.infra.kafka_group import AssignmentGuard, OutagePoller, await_partitions, resubscribe
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,11 @@ class CameraOwnership:
         listener = _Listener(self)
         consumer.subscribe([self.topic], listener=listener)
         # More edge nodes than cameras leaves some idle; the guard's pauses grow, so that costs little.
-        guard = AssignmentGuard([self.topic], resubscribe(consumer, [self.topic], listener))
+        guard = AssignmentGuard(
+            [self.topic],
+            resubscribe(consumer, [self.topic], listener),
+            grace_s=2 * self._session_timeout_ms / 1000,
+        )
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._run, args=(consumer, guard), name="ownership", daemon=True
@@ -138,10 +142,11 @@ class CameraOwnership:
     # -- internals ------------------------------------------------------------------------
 
     def _run(self, consumer: Any, guard: AssignmentGuard) -> None:
+        poller = OutagePoller(self._stop, f"{self.group_id} ownership")
         try:
             while not self._stop.is_set():
                 # Nothing is ever written here: polling drives heartbeats and rebalances.
-                consumer.poll(timeout_ms=_POLL_TIMEOUT_MS)
+                poller.poll(consumer, _POLL_TIMEOUT_MS)
                 guard.check(consumer)
         finally:
             consumer.close(autocommit=False)  # revokes every partition, then leaves the group

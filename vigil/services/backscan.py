@@ -3,9 +3,10 @@
 Only the AI cameras detect live; the others only record. A back-scan job takes the
 record-only cameras nearest (walking time on the camera graph) to where she was last
 seen, decodes their recorded segments over the case window at each camera's
-``detect_fps``, and runs the frames through the live pipeline's own stages: privacy
-masks, the shared detector, `vigil.pipeline.CameraProcessor` (filters, tracker, sighting
-builder, built by the runtime exactly as for an AI camera) and the same descriptors.
+``detect_fps``, and runs the frames through the live pipeline itself: privacy masks,
+then `vigil.pipeline.FramePipeline` around the shared detector, with the camera's
+processor built by `vigil.pipeline.build_processor` exactly as for an AI camera (filters,
+tracker, sighting builder; no rules: no alerts of the past) and the same descriptors.
 Sightings carry the recording's wall time and leave through the live publish path (the
 ``sightings`` topic: stored, then scored against open cases, raising a case alert above
 the case threshold), so they rank among the candidates with every other sighting.
@@ -31,26 +32,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from alerts.search.descriptors import describe
 from alerts.search.graph import CameraGraph, Reachable
 from config.models import CameraConfig, CameraRole, VigilConfig
 from detectors.base import Detector
-from ingest.masks import apply_privacy_masks
+from ingest.masks import Polygon
 from vigil.core.errors import ValidationError, VigilError
-from vigil.core.types import Detections, Frame, Image, Sighting
+from vigil.core.types import Frame, Image, Sighting
 from vigil.infra.db.cases import AuditRecord, CaseRecord, CaseStore
 from vigil.infra.db.recordings import RecordingIndex, SegmentRecord
 from vigil.infra.db.store import Store
-from vigil.pipeline import CameraProcessor, detect_planned
+from vigil.pipeline import FramePipeline, build_processor, mask_frame
 from vigil.services.cases import CaseNotFound, CaseService
 
 log = logging.getLogger(__name__)
 
-ProcessorFactory = Callable[[CameraConfig], CameraProcessor]
-"""Builds a camera's processor as the runtime does for an AI camera (no rules: no past alerts)."""
 SightingSink = Callable[[Sighting], None]
 """Publishes a described sighting where live ones go (the ``sightings`` topic)."""
 DetectorProvider = Callable[[], Detector]
@@ -278,6 +275,26 @@ class SegmentDecoder:
 
 
 @dataclass
+class _CameraScan:
+    """One camera's scan in progress: its pipeline, its decoder and its frame clock."""
+
+    camera_id: str
+    pipeline: FramePipeline
+    decoder: SegmentDecoder
+    masks: Sequence[Polygon]
+    frame_index: int = 0
+    """Frame index of the next frame; back to 0 after a recording gap (the processor restarts)."""
+    last_at: float = -math.inf
+    """Wall time of the last frame decoded."""
+
+    def frame(self, at: float, image: Image) -> Frame:
+        """The next frame, masked; advances the clock."""
+        frame = mask_frame(Frame(self.camera_id, self.frame_index, at, image), self.masks)
+        self.frame_index, self.last_at = self.frame_index + 1, at
+        return frame
+
+
+@dataclass
 class _Job:
     """A job's mutable state; read through `snapshot` under the service lock."""
 
@@ -339,9 +356,7 @@ class BackscanService:
         recordings: The recording index.
         graph: Camera positions and walking speed.
         detector: The shared detector, built on first use.
-        processors: Builds a camera's `CameraProcessor` the way the runtime does.
         publish: Sends a described sighting down the live path.
-        data_dir: Where the sighting builder saves crops (``crop_path`` is relative to it).
         recording_root: Where relative segment paths live.
     """
 
@@ -355,9 +370,7 @@ class BackscanService:
         recordings: RecordingIndex,
         graph: CameraGraph,
         detector: DetectorProvider,
-        processors: ProcessorFactory,
         publish: SightingSink,
-        data_dir: Path,
         recording_root: Path | None = None,
     ) -> None:
         self._config = config
@@ -367,9 +380,7 @@ class BackscanService:
         self._recordings = recordings
         self._graph = graph
         self._detector = detector
-        self._processors = processors
         self._publish = publish
-        self._data_dir = Path(data_dir)
         self._recording_root = recording_root
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}  # latest job per case id
@@ -563,12 +574,10 @@ class BackscanService:
         if not planned.segments:
             return
         camera = self._config.camera(planned.camera_id)
-        detector = self._detector()
-        processor = self._processors(camera)
-        decoder = SegmentDecoder(camera.detect_fps)
+        pipeline = FramePipeline(self._detector(), data_dir=Path(self._config.data_dir))
+        pipeline.add(build_processor(self._config, camera, pipeline.detector))  # no rules: no past alerts
         masks = [mask.polygon for mask in camera.privacy_masks]
-        gap_reset_s = self._config.tracker.track_buffer_s
-        frame_index, last_at, height = 0, -math.inf, 0
+        scan = _CameraScan(camera.id, pipeline, SegmentDecoder(camera.detect_fps), masks)
         for segment in planned.segments:
             if job.cancel.is_set():
                 break
@@ -579,58 +588,49 @@ class BackscanService:
                     job.segments_done += 1
                     job.cameras[index] = _bump(job.cameras[index], segments_done=1)
                 continue
-            if start - last_at > gap_reset_s and frame_index > 0:
-                frame_index = 0  # a recording gap: the processor finishes the old tracks and restarts
-            frames = decoder.frames(self._resolve(segment.path), segment.start, start, end)
-            scanned_before, scanned_to, failed = job.video_seconds, end, False
-            while not job.cancel.is_set():
-                try:
-                    at, image = next(frames)
-                except StopIteration:
-                    break
-                except Exception as error:  # corrupt or missing file: report, go on with the next one
-                    self._segment_failed(job, segment, error)
-                    scanned_to, failed = max(start, last_at), True
-                    break
-                if masks:
-                    image = apply_privacy_masks(image, masks)
-                frame = Frame(camera.id, frame_index, at, image)
-                frame_index, last_at, height = frame_index + 1, at, frame.height
-                result = processor.process(frame, _detect(detector, processor, frame))
-                self._emit(job, index, result.sightings, height)
-                with self._lock:
-                    job.frames += 1
-                    job.video_seconds = scanned_before + (at - start)
-            frames.close()
-            if job.cancel.is_set():
-                scanned_to = max(start, last_at)
-            with self._lock:
-                job.video_seconds = scanned_before + (scanned_to - start)
-                job.segments_done += 1
-                job.cameras[index] = _bump(job.cameras[index], segments_done=1)
-            if not (failed or job.cancel.is_set()):  # a later job tries (and reports) it again
-                self._mark_scanned(segment.id, start, end)
+            if start - scan.last_at > self._config.tracker.track_buffer_s and scan.frame_index > 0:
+                scan.frame_index = 0  # a recording gap: the processor finishes the old tracks and restarts
+            self._scan_segment(job, index, scan, segment, (start, end))
         # Tracks still open at the end of the camera's window (or at cancel) are sightings too.
-        self._emit(job, index, processor.finish(), height)
+        self._emit(job, index, pipeline.finish())
 
-    def _emit(self, job: _Job, index: int, sightings: Sequence[Sighting], height: int) -> None:
+    def _scan_segment(
+        self, job: _Job, index: int, scan: _CameraScan, segment: SegmentRecord, window: tuple[float, float]
+    ) -> None:
+        """Run the window part of one segment through the camera's pipeline; a decode error skips the rest."""
+        start, end = window
+        frames = scan.decoder.frames(self._resolve(segment.path), segment.start, start, end)
+        scanned_before, scanned_to, failed = job.video_seconds, end, False
+        while not job.cancel.is_set():
+            try:
+                at, image = next(frames)
+            except StopIteration:
+                break
+            except Exception as error:  # corrupt or missing file: report, go on with the next one
+                self._segment_failed(job, segment, error)
+                scanned_to, failed = max(start, scan.last_at), True
+                break
+            for output in scan.pipeline.step([scan.frame(at, image)]):
+                self._emit(job, index, output.sightings)
+            with self._lock:
+                job.frames += 1
+                job.video_seconds = scanned_before + (at - start)
+        frames.close()
+        if job.cancel.is_set():
+            scanned_to = max(start, scan.last_at)
+        with self._lock:
+            job.video_seconds = scanned_before + (scanned_to - start)
+            job.segments_done += 1
+            job.cameras[index] = _bump(job.cameras[index], segments_done=1)
+        if not (failed or job.cancel.is_set()):  # a later job tries (and reports) it again
+            self._mark_scanned(segment.id, start, end)
+
+    def _emit(self, job: _Job, index: int, sightings: Sequence[Sighting]) -> None:
         for sighting in sightings:
-            self._publish(self._describe(sighting, height))
+            self._publish(sighting)
             with self._lock:
                 job.sighting_ids.append(sighting.id)
                 job.cameras[index] = _bump(job.cameras[index], sightings=1)
-
-    def _describe(self, sighting: Sighting, height: int) -> Sighting:
-        """The descriptor from the saved best crop, as the runtime describes live sightings."""
-        if sighting.crop_path is None:
-            return sighting
-        crop = cv2.imread(str(self._data_dir / sighting.crop_path))
-        if crop is None or crop.ndim != 3 or crop.size == 0:
-            log.warning(
-                "back-scan: crop %s unreadable; sighting stored without descriptor", sighting.crop_path
-            )
-            return sighting
-        return describe(sighting, np.asarray(crop, dtype=np.uint8), height)
 
     def _segment_failed(self, job: _Job, segment: SegmentRecord, error: Exception) -> None:
         log.warning("back-scan %s: segment %s skipped: %s", job.id, segment.path, error)
@@ -709,11 +709,3 @@ def _bump(progress: CameraProgress, *, segments_done: int = 0, sightings: int = 
         segments_done=progress.segments_done + segments_done,
         sightings=progress.sightings + sightings,
     )
-
-
-def _detect(detector: Detector, processor: CameraProcessor, frame: Frame) -> Detections:
-    """Detect where the camera's plan says, as the runtime's detection worker does for one frame."""
-    plan = processor.plan(frame)
-    if plan is None:
-        return Detections.empty()
-    return detect_planned(detector, [frame.image], [plan])[0]

@@ -14,16 +14,18 @@ readers never wait for the writer.
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -33,7 +35,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from vigil.core.errors import ConfigError, ValidationError
-from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.core.records import RecordField, Shape, record_fields
+from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
 from vigil.infra.db import tables
 
 logger = logging.getLogger(__name__)
@@ -45,7 +48,7 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PG_MIGRATION_LOCK_KEY = 0x5649_4749  # "VIGI": one advisory lock shared by all Vigil processes
 _BEGIN_OPTION = "vigil_sqlite_begin"
 
-Box = tuple[float, float, float, float]
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class Store:
         database already at the latest revision is not touched.
 
         Args:
-            url: SQLAlchemy URL (``sqlite:///vigil-data/vigil.infra.db``,
+            url: SQLAlchemy URL (``sqlite:///vigil-data/vigil.db``,
                 ``postgresql+psycopg://...``) or a filesystem path to a SQLite file.
 
         Returns:
@@ -130,7 +133,7 @@ class Store:
             True if it was inserted, False if the id was already present (the stored
             row is left unchanged). Replaying a stream of sightings is therefore safe.
         """
-        return self._insert_ignore(tables.sightings, _sighting_row(sighting))
+        return self._insert_ignore(tables.sightings, _SIGHTINGS.to_row(sighting))
 
     def add_alert(self, alert: Alert) -> bool:
         """Store an alert unless one with the same id is already stored.
@@ -138,7 +141,7 @@ class Store:
         Returns:
             True if it was inserted, False if the id was already present.
         """
-        return self._insert_ignore(tables.alerts, _alert_row(alert))
+        return self._insert_ignore(tables.alerts, _ALERTS.to_row(alert))
 
     def add_sightings(self, sightings: Sequence[Sighting]) -> int:
         """Store many sightings in one transaction, skipping ids already stored.
@@ -146,16 +149,16 @@ class Store:
         Returns:
             How many were inserted.
         """
-        return self._insert_ignore_many(tables.sightings, [_sighting_row(s) for s in sightings])
+        return self._insert_ignore_many(tables.sightings, [_SIGHTINGS.to_row(s) for s in sightings])
 
     def add_alerts(self, alerts: Sequence[Alert]) -> int:
         """Store many alerts in one transaction, skipping ids already stored; returns how many went in."""
-        return self._insert_ignore_many(tables.alerts, [_alert_row(a) for a in alerts])
+        return self._insert_ignore_many(tables.alerts, [_ALERTS.to_row(a) for a in alerts])
 
     def upsert_health(self, health: CameraHealth) -> None:
         """Record a camera's current health; a change of state is also appended to its history."""
         table = tables.camera_health
-        row = _health_row(health)
+        row = _HEALTH.to_row(health)
         with self._writer.begin() as conn:
             previous = conn.execute(
                 sa.select(table.c.state).where(table.c.camera_id == health.camera_id)
@@ -209,14 +212,14 @@ class Store:
         order = (table.c.start.desc(), table.c.id)
         with self._read() as conn:
             total, rows = _page(conn, table, where, order, limit, offset)
-        return [_sighting_from_row(row) for row in rows], total
+        return [_SIGHTINGS.from_row(row) for row in rows], total
 
     def get_sighting(self, sighting_id: str) -> Sighting | None:
         """The sighting with this id, or None."""
         table = tables.sightings
         with self._read() as conn:
             row = conn.execute(sa.select(table).where(table.c.id == sighting_id)).mappings().first()
-        return None if row is None else _sighting_from_row(row)
+        return None if row is None else _SIGHTINGS.from_row(row)
 
     def list_alerts(
         self,
@@ -255,14 +258,14 @@ class Store:
         order = (table.c.timestamp.desc(), table.c.id)
         with self._read() as conn:
             total, rows = _page(conn, table, where, order, limit, offset)
-        return [_alert_from_row(row) for row in rows], total
+        return [_ALERTS.from_row(row) for row in rows], total
 
     def list_health(self) -> list[CameraHealth]:
         """The last recorded health of every camera, by camera id."""
         table = tables.camera_health
         with self._read() as conn:
             rows = conn.execute(sa.select(table).order_by(table.c.camera_id)).mappings().all()
-        return [_health_from_row(row) for row in rows]
+        return [_HEALTH.from_row(row) for row in rows]
 
     def list_health_events(self, camera_id: str | None = None, limit: int = 100) -> list[HealthEvent]:
         """Health state changes, newest first, optionally for one camera."""
@@ -426,97 +429,79 @@ def _page(
     return int(total), rows.mappings().all()
 
 
-def _box(values: Sequence[Any]) -> Box:
-    x1, y1, x2, y2 = (float(v) for v in values)
-    return (x1, y1, x2, y2)
+# -- rows, derived from the records' fields -------------------------------------------------
 
 
-def _sighting_row(sighting: Sighting) -> dict[str, Any]:
-    return {
-        "id": sighting.id,
-        "camera_id": sighting.camera_id,
-        "tracker_id": int(sighting.tracker_id),
-        "start": float(sighting.start),
-        "end": float(sighting.end),
-        "best_box": list(_box(sighting.best_box)),
-        "crop_path": sighting.crop_path,
-        "path": [[float(p.timestamp), float(p.x), float(p.y)] for p in sighting.path],
-        "confidence": float(sighting.confidence),
-        "frames": int(sighting.frames),
-        "short": bool(sighting.short),
-        "descriptor": None if sighting.descriptor is None else [float(v) for v in sighting.descriptor],
-        "created_at": time.time(),
-    }
+class _Rows(Generic[R]):
+    """Converts one record to its table's row and back, field by field (`vigil.core.records`).
+
+    Every field is a column of the same name unless its metadata says ``stored=False`` (it
+    then reads back as its default). Enums are stored as their values, boxes, descriptors and
+    paths as JSON lists; numbers are coerced to plain ``int`` / ``float``, so NumPy scalars
+    from the pipeline store as they should.
+
+    Args:
+        record: The record dataclass.
+        table: Its table; tests check its columns are the stored fields plus `extra`'s.
+        extra: Columns the store fills itself, computed per written row.
+    """
+
+    def __init__(self, record: type[R], table: sa.Table, extra: Callable[[], dict[str, Any]]) -> None:
+        self.record = record
+        self.table = table
+        self.extra = extra
+        self.fields = tuple(f for f in record_fields(record) if f.spec.stored)
+        self._make: Callable[..., R] = record
+        self._to_db = [(f.name, _to_db(f)) for f in self.fields]
+        self._from_db = [(f.name, _from_db(f)) for f in self.fields]
+
+    def to_row(self, record: R) -> dict[str, Any]:
+        row = self.extra()
+        for name, convert in self._to_db:
+            value = getattr(record, name)
+            row[name] = None if value is None else convert(value)
+        return row
+
+    def from_row(self, row: sa.RowMapping) -> R:
+        values = {}
+        for name, convert in self._from_db:
+            value = row[name]
+            values[name] = None if value is None else convert(value)
+        return self._make(**values)
 
 
-def _sighting_from_row(row: sa.RowMapping) -> Sighting:
-    descriptor = row["descriptor"]
-    return Sighting(
-        id=row["id"],
-        camera_id=row["camera_id"],
-        tracker_id=int(row["tracker_id"]),
-        start=float(row["start"]),
-        end=float(row["end"]),
-        best_box=_box(row["best_box"]),
-        crop_path=row["crop_path"],
-        path=tuple(PathPoint(timestamp=float(t), x=float(x), y=float(y)) for t, x, y in row["path"]),
-        confidence=float(row["confidence"]),
-        frames=int(row["frames"]),
-        short=bool(row["short"]),
-        descriptor=None if descriptor is None else tuple(float(v) for v in descriptor),
-    )
+def _to_db(field: RecordField) -> Callable[[Any], Any]:
+    if field.shape is Shape.CHOICE:
+        return attrgetter("value")
+    if field.shape is Shape.NUMBERS:
+        return lambda values: [float(v) for v in values]
+    if field.shape is Shape.POINTS:
+        point = attrgetter(*field.item_fields)
+        return lambda points: [[float(v) for v in point(p)] for p in points]
+    return _SCALAR[field.type]
 
 
-def _alert_row(alert: Alert) -> dict[str, Any]:
-    return {
-        "id": alert.id,
-        "kind": alert.kind.value,
-        "rule": alert.rule,
-        "camera_id": alert.camera_id,
-        "timestamp": float(alert.timestamp),
-        "message": alert.message,
-        "tracker_id": None if alert.tracker_id is None else int(alert.tracker_id),
-        "zone": alert.zone,
-        "box": None if alert.box is None else list(_box(alert.box)),
-        "acknowledged": False,
-        "created_at": time.time(),
-    }
+def _from_db(field: RecordField) -> Callable[[Any], Any]:
+    if field.shape is Shape.CHOICE:
+        kind: type[enum.Enum] = field.type
+        return kind
+    if field.shape is Shape.NUMBERS:
+        return lambda values: tuple(float(v) for v in values)
+    if field.shape is Shape.POINTS:
+        point = field.type
+        return lambda points: tuple(point(*map(float, values)) for values in points)
+    return _SCALAR[field.type]
 
 
-def _alert_from_row(row: sa.RowMapping) -> Alert:
-    return Alert(
-        id=row["id"],
-        kind=AlertKind(row["kind"]),
-        rule=row["rule"],
-        camera_id=row["camera_id"],
-        timestamp=float(row["timestamp"]),
-        message=row["message"],
-        tracker_id=row["tracker_id"],
-        zone=row["zone"],
-        box=None if row["box"] is None else _box(row["box"]),
-    )
+def _same(value: Any) -> Any:
+    return value
 
 
-def _health_row(health: CameraHealth) -> dict[str, Any]:
-    return {
-        "camera_id": health.camera_id,
-        "state": health.state.value,
-        "reason": health.reason,
-        "since": float(health.since),
-        "last_frame_at": None if health.last_frame_at is None else float(health.last_frame_at),
-        "frames": int(health.frames),
-        "reconnects": int(health.reconnects),
-        "updated_at": time.time(),
-    }
+# Strings are stored as they are; numbers and flags as plain Python values.
+_SCALAR: dict[type, Callable[[Any], Any]] = {str: _same, int: int, float: float, bool: bool}
 
-
-def _health_from_row(row: sa.RowMapping) -> CameraHealth:
-    return CameraHealth(
-        camera_id=row["camera_id"],
-        state=HealthState(row["state"]),
-        reason=row["reason"],
-        since=float(row["since"]),
-        last_frame_at=row["last_frame_at"],
-        frames=int(row["frames"]),
-        reconnects=int(row["reconnects"]),
-    )
+_SIGHTINGS = _Rows(Sighting, tables.sightings, lambda: {"created_at": time.time()})
+_ALERTS = _Rows(Alert, tables.alerts, lambda: {"acknowledged": False, "created_at": time.time()})
+_HEALTH = _Rows(CameraHealth, tables.camera_health, lambda: {"updated_at": time.time()})
+RECORD_ROWS: Mapping[type, _Rows[Any]] = {rows.record: rows for rows in (_SIGHTINGS, _ALERTS, _HEALTH)}
+"""Each record's row mapping, by record type (for the schema drift tests)."""

@@ -2,7 +2,9 @@
 
 The tables here describe the schema *after* the latest migration. Migrations under
 ``vigil/infra/db/migrations/versions`` are the source of truth for how a database gets
-there; keep the two in step (the store tests compare them).
+there; keep the two in step (the store tests compare them). The sightings, alerts and
+camera_health tables hold their record's stored fields (`vigil.core.records`), column for
+column, plus the few the store fills itself; tests/core/test_records.py checks it.
 
 Times are epoch seconds (float), as everywhere in Vigil; boxes, paths and
 descriptors are JSON arrays; a missing box or descriptor is SQL NULL

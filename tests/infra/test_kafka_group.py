@@ -1,12 +1,14 @@
-"""`AssignmentGuard`'s timing, frame by frame on a clock the test moves (no broker)."""
+"""`AssignmentGuard` and `OutagePoller` on a clock and consumer the test controls (no broker)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import pytest
+from kafka.errors import KafkaConnectionError
 
-from vigil.infra.kafka_group import EMPTY_BACKOFF_MAX_S, EMPTY_GRACE_S, AssignmentGuard
+from vigil.infra.kafka_group import EMPTY_BACKOFF_MAX_S, EMPTY_GRACE_S, AssignmentGuard, OutagePoller
 
 
 @dataclass
@@ -67,3 +69,37 @@ def test_pauses_double_up_to_the_cap_and_reset_once_assigned() -> None:
     now[0] += EMPTY_GRACE_S
     guard.check(consumer)
     assert len(rejoins) == count + 1  # back to the first pause after holding something
+
+
+class _FlakyConsumer:
+    """Raises like kafka-python 3 does while the coordinator cannot be found, then answers."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.polls = 0
+
+    def poll(self, timeout_ms: int) -> dict[str, list[int]]:
+        self.polls += 1
+        if self.failures:
+            self.failures -= 1
+            raise KafkaConnectionError("socket disconnected")
+        return {"t-0": [1, 2]}
+
+
+def test_outage_poller_keeps_polling_through_broker_errors() -> None:
+    stop, consumer = threading.Event(), _FlakyConsumer(failures=3)
+    waits: list[float] = []
+    stop.wait = lambda timeout=None: bool(waits.append(timeout or 0.0))  # type: ignore[method-assign]
+    poller = OutagePoller(stop, "test consumer")
+    results = [poller.poll(consumer, 100) for _ in range(4)]
+    assert results == [{}, {}, {}, {"t-0": [1, 2]}]  # the loop never died; the fourth poll delivers
+    assert poller.errors == 3 and waits == [0.1, 0.2, 0.4]  # backing off between failed polls
+
+
+def test_outage_poller_lets_other_errors_through() -> None:
+    class Broken:
+        def poll(self, timeout_ms: int) -> None:
+            raise RuntimeError("a bug, not an outage")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        OutagePoller(threading.Event(), "test").poll(Broken(), 100)

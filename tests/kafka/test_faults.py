@@ -23,8 +23,7 @@ from vigil.roles import CentralConsumer
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 SIGHTINGS = 10_000
-SESSION_TIMEOUT_MS = 6000
-"""Short for quick failover, long enough that a loaded box does not evict a live member."""
+SESSION_TIMEOUT_MS = 3000
 
 
 def _central(broker: Broker, store: Store, prefix: str) -> KafkaBus:

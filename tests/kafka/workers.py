@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import time
@@ -136,7 +137,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--db", default="")
     parser.add_argument("--prefix", required=True)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    # VIGIL_TEST_LOG=INFO shows the worker's group membership (joins, assignments) on stderr.
+    logging.basicConfig(level=os.environ.get("VIGIL_TEST_LOG", "WARNING"), stream=sys.stderr)
     if args.role == "edge":
         edge = FeedEdge(
             args.bootstrap,

@@ -15,6 +15,7 @@ Nothing is ever written to the control topic; it exists for its partitions.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +39,12 @@ class CameraOwnership:
     Callbacks run on the ownership thread, one at a time: ``on_revoke`` for cameras this
     node must stop running, ``on_assign`` for cameras it must start. A callback that
     raises is logged; the camera stays owned (Kafka does not know about the failure).
+
+    Kafka's rebalance listener only queues the change: kafka-python 3 runs listeners on the
+    consumer's IO loop, so starting or stopping cameras there stalled the heartbeats and got
+    the node evicted mid-rebalance (another node then ran its cameras too). The queue is
+    applied after each poll returns, before the next one, so a revoked camera is stopped
+    before this node rejoins the group and the camera can be handed to another node.
 
     Args:
         bootstrap_servers: Kafka cluster.
@@ -78,6 +85,8 @@ class CameraOwnership:
         self._client_id = client_id
         self._owned: set[str] = set()
         self._owned_lock = threading.Lock()
+        self._changes: collections.deque[tuple[bool, set[str]]] = collections.deque()
+        """(assigned?, cameras) queued by the rebalance listener, applied by `_apply_changes`."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -147,10 +156,23 @@ class CameraOwnership:
             while not self._stop.is_set():
                 # Nothing is ever written here: polling drives heartbeats and rebalances.
                 poller.poll(consumer, _POLL_TIMEOUT_MS)
+                self._apply_changes()
                 guard.check(consumer)
         finally:
             consumer.close(autocommit=False)  # revokes every partition, then leaves the group
+            self._apply_changes()
             self._revoke(list(self._owned))
+
+    def _queue(self, assigned: bool, partitions: Iterable[Any]) -> None:
+        self._changes.append((assigned, self._cameras(partitions)))
+
+    def _apply_changes(self) -> None:
+        while self._changes:
+            assigned, cameras = self._changes.popleft()
+            if assigned:
+                self._assign(cameras)
+            else:
+                self._revoke(cameras)
 
     def _cameras(self, partitions: Iterable[Any]) -> set[str]:
         # A control topic with more partitions than cameras (the list shrank) leaves the rest idle.
@@ -197,11 +219,11 @@ class _Listener(_listener_base()):  # type: ignore[misc]
         self._ownership = ownership
 
     def on_partitions_revoked(self, revoked: Any) -> None:
-        self._ownership._revoke(self._ownership._cameras(revoked))
+        self._ownership._queue(False, revoked)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
-        self._ownership._assign(self._ownership._cameras(assigned))
+        self._ownership._queue(True, assigned)
 
     def on_partitions_lost(self, lost: Any) -> None:
         # Evicted (session expired): another node may already run these cameras; stop at once.
-        self._ownership._revoke(self._ownership._cameras(lost))
+        self._ownership._queue(False, lost)

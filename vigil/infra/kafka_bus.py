@@ -262,6 +262,10 @@ class KafkaBus:
         """A consumer subscribed only once the brokers list every partition of its topics."""
         from kafka import KafkaConsumer
 
+        names = [self._kafka_topic(topic) for topic in topics]
+        await_partitions(
+            self.bootstrap_servers, dict.fromkeys(names, self.partitions), client_id=self.client_id
+        )
         consumer = KafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             client_id=f"{self.client_id}-consumer",
@@ -276,12 +280,6 @@ class KafkaBus:
             # rather than at the 5-minute default.
             metadata_max_age_ms=_METADATA_MAX_AGE_MS,
         )
-        names = [self._kafka_topic(topic) for topic in topics]
-        try:
-            await_partitions(consumer, dict.fromkeys(names, self.partitions))
-        except DependencyError:
-            consumer.close(autocommit=False)
-            raise
         consumer.subscribe(names)
         grace_s = 2 * self._session_timeout_ms / 1000
         return consumer, AssignmentGuard(names, resubscribe(consumer, names), grace_s=grace_s)

@@ -7,8 +7,8 @@ topic ..."). kafka-python rejoins when a later metadata refresh shows the partit
 nothing guarantees that refresh comes before events are due, and a group formed that way
 has been seen to sit on zero partitions while 10,000 events waited. So:
 
-- `await_partitions` blocks before ``subscribe`` until the consumer's own metadata lists
-  every partition of every topic it will subscribe to (or fails loudly after a timeout);
+- `await_partitions` blocks before ``subscribe`` until the brokers list every partition of
+  every topic the consumer will subscribe to (or fails loudly after a timeout);
 - `AssignmentGuard` watches the poll loop: a member holding no partition while its topics
   have some asks the group to rebalance, with a growing pause, and logs each time;
 - `OutagePoller` keeps the poll loop alive while the brokers are away: kafka-python 3 raises
@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from vigil.core.errors import DependencyError
@@ -44,18 +45,34 @@ OUTAGE_LOG_EVERY_S = 30.0
 
 
 def await_partitions(
-    consumer: Any, expected: Mapping[str, int], timeout_s: float = PARTITIONS_TIMEOUT_S
+    bootstrap_servers: str,
+    expected: Mapping[str, int],
+    timeout_s: float = PARTITIONS_TIMEOUT_S,
+    client_id: str = "vigil",
 ) -> None:
-    """Block until `consumer`'s metadata lists at least `expected[topic]` partitions of each topic.
+    """Block until the brokers list at least `expected[topic]` partitions of each topic.
+
+    Asks through a short-lived consumer of its own, outside any group: forcing a full
+    metadata fetch on the group consumer itself (``topics()``) before it subscribed left
+    kafka-python 3's cooperative group stuck in a later rebalance (edge fault test, 1 in 3).
 
     Args:
-        consumer: A `kafka.KafkaConsumer` that has not subscribed yet.
+        bootstrap_servers: The cluster the group consumer will use.
         expected: Partitions each topic must show (what `ensure_topics` asked for).
         timeout_s: Give up after this long.
+        client_id: Prefix of the probe's client id in broker logs.
 
     Raises:
         DependencyError: A topic still lacks partitions after `timeout_s`; says which.
     """
+    probe = KafkaConsumer(bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-probe")
+    try:
+        _await_partitions(probe, expected, timeout_s)
+    finally:
+        probe.close()
+
+
+def _await_partitions(consumer: Any, expected: Mapping[str, int], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     pause = 0.05
     while True:

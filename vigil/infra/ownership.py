@@ -23,7 +23,7 @@ from typing import Any
 
 from vigil.core.errors import DependencyError, ValidationError
 from vigil.infra.kafka_bus import ensure_topics
-from vigil.infra.kafka_group import AssignmentGuard, OutagePoller, await_partitions, resubscribe
+from vigil.infra.kafka_group import OutagePoller, await_partitions
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,7 @@ class CameraOwnership:
         ensure_topics(
             self.bootstrap_servers, {self.topic: len(self.cameras)}, self._replication_factor, self._client_id
         )
+        await_partitions(self.bootstrap_servers, {self.topic: len(self.cameras)}, client_id=self._client_id)
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=self.bootstrap_servers,
@@ -121,23 +122,10 @@ class CameraOwnership:
             )
         except KafkaError as error:
             raise DependencyError(f"Kafka at {self.bootstrap_servers} does not answer: {error}") from error
-        try:
-            await_partitions(consumer, {self.topic: len(self.cameras)})
-        except DependencyError:
-            consumer.close(autocommit=False)
-            raise
         listener = _Listener(self)
         consumer.subscribe([self.topic], listener=listener)
-        # More edge nodes than cameras leaves some idle; the guard's pauses grow, so that costs little.
-        guard = AssignmentGuard(
-            [self.topic],
-            resubscribe(consumer, [self.topic], listener),
-            grace_s=2 * self._session_timeout_ms / 1000,
-        )
         self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._run, args=(consumer, guard), name="ownership", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(consumer,), name="ownership", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -150,14 +138,16 @@ class CameraOwnership:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _run(self, consumer: Any, guard: AssignmentGuard) -> None:
+    def _run(self, consumer: Any) -> None:
         poller = OutagePoller(self._stop, f"{self.group_id} ownership")
         try:
             while not self._stop.is_set():
                 # Nothing is ever written here: polling drives heartbeats and rebalances.
                 poller.poll(consumer, _POLL_TIMEOUT_MS)
+                # No AssignmentGuard here: more edge nodes than cameras leaves some legitimately
+                # idle, and probing the group consumer's metadata upset kafka-python's
+                # cooperative protocol (see kafka_group.await_partitions).
                 self._apply_changes()
-                guard.check(consumer)
         finally:
             consumer.close(autocommit=False)  # revokes every partition, then leaves the group
             self._apply_changes()

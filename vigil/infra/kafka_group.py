@@ -77,11 +77,8 @@ def _await_partitions(consumer: Any, expected: Mapping[str, int], timeout_s: flo
     pause = 0.05
     while True:
         consumer.topics()  # always a remote call: refreshes the consumer's own metadata cache
-        missing = {
-            topic: (len(consumer.partitions_for_topic(topic) or ()), count)
-            for topic, count in expected.items()
-            if len(consumer.partitions_for_topic(topic) or ()) < count
-        }
+        have = {topic: len(consumer.partitions_for_topic(topic) or ()) for topic in expected}
+        missing = {topic: (have[topic], count) for topic, count in expected.items() if have[topic] < count}
         if not missing:
             return
         if time.monotonic() > deadline:
@@ -153,15 +150,12 @@ class AssignmentGuard:
         self._wait = min(EMPTY_BACKOFF_MAX_S, self._wait * 2)
 
 
-def resubscribe(consumer: Any, topics: Sequence[str], listener: Any = None) -> Callable[[], None]:
+def resubscribe(consumer: Any, topics: Sequence[str]) -> Callable[[], None]:
     """A `rejoin` for `AssignmentGuard`: a new subscription makes kafka-python rejoin the group."""
 
     def rejoin() -> None:
         consumer.unsubscribe()
-        if listener is None:
-            consumer.subscribe(list(topics))
-        else:
-            consumer.subscribe(list(topics), listener=listener)
+        consumer.subscribe(list(topics))
 
     return rejoin
 

@@ -23,6 +23,8 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "detect"), "vigil.commands.bench_detect"),
     (("bench", "ingest"), "vigil.commands.bench_ingest"),
     (("bench", "bus"), "vigil.commands.bench_bus"),
+    (("bench", "soak"), "vigil.commands.bench_soak"),
+    (("chaos",), "vigil.commands.chaos"),
     (("clip",), "vigil.commands.clip"),
     (("backscan",), "vigil.commands.backscan"),
     (("user",), "vigil.commands.user"),

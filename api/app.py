@@ -1,15 +1,19 @@
 """`create_app`: Vigil's HTTP API (FastAPI), OpenAPI docs at ``/docs``."""
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 
 import vigil
 from api.auth import Authenticator
 from api.deps import ApiServices
+from api.errors import ErrorPublic
+from api.limits import BodyLimit, RateLimiter
 from api.routers import alerts, auth, cameras, cases, health, recordings, sightings
 from config.models import VigilConfig
 
@@ -36,11 +40,36 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
     app.state.config = config
     app.state.services = services
     app.state.auth = services.auth or Authenticator.for_store(services.store, services.data_dir)
+    app.state.rate_limiter = RateLimiter.from_config(config.api)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=config.api.max_body_bytes,
+        path_limits=[(cases.PHOTOS_PATH, config.api.max_photo_bytes)],
+    )
     for router in (health.router, auth.router, cameras.router, sightings.router, alerts.router, cases.router):
         app.include_router(router)
     app.include_router(recordings.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with its 422 body said the way `_validation_error` answers it.
+
+    FastAPI declares a 422 on every route with parameters, as a list of pydantic errors; this
+    API answers every error as `ErrorPublic`, so the declared schema is replaced by that one.
+    """
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schemas = document.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = ErrorPublic.model_json_schema()
+            schemas.pop("ValidationError", None)
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -169,6 +169,49 @@ Rule = Annotated[ZoneIntrusionRule, Field(discriminator="type")]
 class ApiConfig(Strict):
     host: str = Field(default="127.0.0.1", description="Address the API binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="TCP port of the API (0 = any free port).")
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request body but a photo (JSON, the login form), bytes; larger is a 413 "
+        "before it is read. Raising it admits bigger bodies and lets each request hold more memory.",
+    )
+    max_photo_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1024,
+        description="Largest photo upload (POST /cases/{id}/photos), bytes; larger is a 413. Raising it "
+        "admits less compressed phone photos and lets each upload hold more memory.",
+    )
+    max_photo_pixels: int = Field(
+        default=50_000_000,
+        ge=1,
+        description="Largest photo, width x height as its header declares, checked before decoding "
+        "(a decompression bomb declares billions); larger is a 413. Raising it admits bigger photos "
+        "and lets one decode take 3 bytes a pixel.",
+    )
+    candidates_per_minute: float = Field(
+        default=30,
+        gt=0,
+        description="Candidate searches (GET /cases/{id}/candidates) per user per minute, after the "
+        "burst; more is a 429 with Retry-After. Raising it lets one user load the CPU more.",
+    )
+    exports_per_minute: float = Field(
+        default=10,
+        gt=0,
+        description="Clip exports (clip.mp4 and clip.json together) per user per minute, after the "
+        "burst. Raising it lets one user load the disks more.",
+    )
+    backscans_per_minute: float = Field(
+        default=6,
+        gt=0,
+        description="Back-scan starts (POST /cases/{id}/backscan) per user per minute, after the burst. "
+        "Raising it lets one user queue more decoding work.",
+    )
+    rate_burst: int = Field(
+        default=5,
+        ge=1,
+        description="Requests a user may make at once on each rate-limited route before its "
+        "per-minute rate applies (token bucket size). Raising it allows longer bursts.",
+    )
 
 
 class BusConfig(Strict):

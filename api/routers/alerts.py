@@ -6,10 +6,11 @@ from fastapi import APIRouter, Depends, Query
 
 from api.auth import Role, require_role
 from api.deps import CameraFilter, PageDep, StoreDep, TimeRangeDep
+from api.errors import error_responses
 from api.schemas import AlertList, AlertPublic
 from vigil.core.types import AlertKind
 
-router = APIRouter(prefix="/alerts", tags=["alerts"])
+router = APIRouter(prefix="/alerts", tags=["alerts"], responses=error_responses(401))
 
 
 @router.get("", dependencies=[Depends(require_role(Role.VIEWER))])

@@ -13,6 +13,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import CurrentUser, Role, get_authenticator, public, require_role
+from api.errors import error_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -45,8 +46,9 @@ class MePublic(BaseModel):
     "/login",
     dependencies=[Depends(public())],
     responses={
-        401: {"description": "Wrong user name or password (one answer for every failure)."},
-        429: {"description": "Too many failed logins for this user; see Retry-After."},
+        **error_responses(401, 413, 422, 429),
+        401: {**error_responses(401)[401], "description": "Wrong user name or password (one answer)."},
+        429: {**error_responses(429)[429], "description": "Too many failed logins for this user."},
     },
 )
 def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request) -> TokenPublic:
@@ -69,7 +71,7 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Reques
     )
 
 
-@router.get("/me", dependencies=[Depends(require_role(Role.VIEWER))])
+@router.get("/me", dependencies=[Depends(require_role(Role.VIEWER))], responses=error_responses(401))
 def read_me(user: CurrentUser, request: Request) -> MePublic:
     record = get_authenticator(request.app).users.get(user.name)
     if record is None:  # deleted between the token check and here; users are never deleted

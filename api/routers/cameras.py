@@ -4,9 +4,10 @@ from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.auth import CurrentUser, Role, require_role
 from api.deps import ConfigDep, ServicesDep, camera_health
+from api.errors import error_responses
 from api.schemas import CameraList, CameraPublic
 
-router = APIRouter(prefix="/cameras", tags=["cameras"])
+router = APIRouter(prefix="/cameras", tags=["cameras"], responses=error_responses(401))
 
 
 @router.get("", dependencies=[Depends(require_role(Role.VIEWER))])
@@ -17,7 +18,7 @@ def list_cameras(services: ServicesDep, config: ConfigDep, user: CurrentUser) ->
     return CameraList(items=items, count=len(items))
 
 
-@router.get("/{camera_id}", dependencies=[Depends(require_role(Role.VIEWER))])
+@router.get("/{camera_id}", dependencies=[Depends(require_role(Role.VIEWER))], responses=error_responses(404))
 def read_camera(camera_id: str, services: ServicesDep, config: ConfigDep, user: CurrentUser) -> CameraPublic:
     camera = next((cam for cam in config.cameras if cam.id == camera_id), None)
     if camera is None:

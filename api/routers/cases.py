@@ -17,6 +17,7 @@ from fastapi import (
     Body,
     Depends,
     HTTPException,
+    Query,
     Request,
     WebSocket,
     WebSocketDisconnect,
@@ -27,7 +28,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from alerts.search.colours import top_colours
 from alerts.search.descriptors import Descriptor
 from api.auth import CurrentUser, Role, require_role, require_websocket_role
-from api.deps import ServicesDep
+from api.deps import ConfigDep, ServicesDep
+from api.errors import error_responses
+from api.images import read_header
+from api.limits import rate_limit
 from api.schemas import (
     AlertPublic,
     AuditPublic,
@@ -53,11 +57,14 @@ from vigil.services.backscan import (
 )
 from vigil.services.cases import Candidate, CaseNotFound, CaseService, CaseView
 
-router = APIRouter(prefix="/cases", tags=["cases"])
+router = APIRouter(prefix="/cases", tags=["cases"], responses=error_responses(401, 403, 503))
 
+PHOTOS_PATH = "/cases/{case_id}/photos"
+"""Photo uploads: their body limit is ``api.max_photo_bytes`` (`api.limits.BodyLimit`)."""
 _DEFAULT_LOOKBACK_S = 15 * 60
-MAX_PHOTO_BYTES = 20 * 1024 * 1024
 _OPERATOR = [Depends(require_role(Role.OPERATOR))]
+_NOT_FOUND = error_responses(404)
+_BAD_BODY = error_responses(400, 404, 413, 422)
 
 
 def get_cases(services: ServicesDep) -> CaseService:
@@ -149,7 +156,7 @@ class BackscanPublic(BaseModel):
     message: str
 
 
-@router.post("", dependencies=_OPERATOR, status_code=status.HTTP_201_CREATED)
+@router.post("", dependencies=_OPERATOR, status_code=status.HTTP_201_CREATED, responses=_BAD_BODY)
 def open_case(body: CaseCreate, user: CurrentUser, cases: CasesDep) -> CasePublic:
     """Open a case; with ``sighting_id`` that sighting is confirmed as her at once."""
     anchor = body.last_seen_at if body.last_seen_at is not None else time.time()
@@ -178,48 +185,82 @@ def list_cases(cases: CasesDep) -> CaseList:
     return CaseList(items=[_case_public(v) for v in views], count=len(views))
 
 
-@router.get("/{case_id}", dependencies=_OPERATOR)
+@router.get("/{case_id}", dependencies=_OPERATOR, responses=_NOT_FOUND)
 def read_case(case_id: str, cases: CasesDep) -> CasePublic:
     with _errors():
         return _case_public(cases.view(case_id))
 
 
 @router.post(
-    "/{case_id}/photos",
+    PHOTOS_PATH.removeprefix(router.prefix),
     dependencies=_OPERATOR,
     status_code=status.HTTP_201_CREATED,
+    responses=_BAD_BODY,
     openapi_extra={"requestBody": {"content": {"image/jpeg": {}, "image/png": {}}, "required": True}},
 )
-async def upload_photo(case_id: str, request: Request, user: CurrentUser, cases: CasesDep) -> PhotoPublic:
-    """Upload a photo of her (JPEG / PNG body): the person is detected, cropped and described."""
-    data = await request.body()
-    if not data or len(data) > MAX_PHOTO_BYTES:
+async def upload_photo(
+    case_id: str, request: Request, user: CurrentUser, cases: CasesDep, config: ConfigDep
+) -> PhotoPublic:
+    """Upload a photo of her (JPEG / PNG body): the person is detected, cropped and described.
+
+    At most ``api.max_photo_bytes`` (413), and at most ``api.max_photo_pixels`` as the image's
+    header declares them (413, checked before anything is decoded).
+    """
+    data = await request.body()  # `BodyLimit` has already refused a body over the photo limit
+    if not data:
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"photo: expected a JPEG / PNG body of at most {MAX_PHOTO_BYTES} bytes, got {len(data)}",
+            detail="photo: expected a JPEG / PNG body, got none",
         )
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
+    header = read_header(data)
+    if header is None:
         raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail="photo: expected a JPEG or PNG image"
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"photo: expected a JPEG or PNG image, got {len(data)} bytes of something else",
+        )
+    if header.pixels > config.api.max_photo_pixels:
+        raise HTTPException(
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"photo: expected at most {config.api.max_photo_pixels} pixels, the image declares "
+            f"{header.width} x {header.height} = {header.pixels}",
         )
     with _errors():
-        descriptor = await asyncio.to_thread(cases.add_photo, case_id, np.asarray(image, np.uint8), user.name)
+        descriptor = await asyncio.to_thread(_describe_photo, cases, case_id, data, user.name)
     return PhotoPublic(
         upper_colours=[c.name for c in descriptor.upper_colours],
         lower_colours=[c.name for c in descriptor.lower_colours],
     )
 
 
-@router.get("/{case_id}/candidates", dependencies=_OPERATOR)
-def list_candidates(case_id: str, user: CurrentUser, cases: CasesDep, limit: int = 50) -> CandidateList:
-    """Sightings of every camera in the case window, ranked, each with its score parts."""
+def _describe_photo(cases: CaseService, case_id: str, data: bytes, user: str) -> Descriptor:
+    """Decode (off the event loop: a large photo takes a while) and add to the case."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValidationError("photo: expected a JPEG or PNG image, its data could not be decoded")
+    return cases.add_photo(case_id, np.asarray(image, np.uint8), user)
+
+
+@router.get(
+    "/{case_id}/candidates",
+    dependencies=[*_OPERATOR, Depends(rate_limit("candidates"))],
+    responses=error_responses(404, 422, 429),
+)
+def list_candidates(
+    case_id: str,
+    user: CurrentUser,
+    cases: CasesDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="Candidates to return, best first.")] = 50,
+) -> CandidateList:
+    """Sightings of every camera in the case window, ranked, each with its score parts.
+
+    Rate-limited per user (``api.candidates_per_minute``, 429 with Retry-After).
+    """
     with _errors():
-        ranked = cases.candidates(case_id, user.name, limit=max(1, min(limit, 500)))
+        ranked = cases.candidates(case_id, user.name, limit=limit)
     return CandidateList(items=[_candidate_public(c) for c in ranked], count=len(ranked))
 
 
-@router.post("/{case_id}/feedback", dependencies=_OPERATOR)
+@router.post("/{case_id}/feedback", dependencies=_OPERATOR, responses=_BAD_BODY)
 def post_feedback(
     case_id: str, body: Annotated[FeedbackCreate, Body()], user: CurrentUser, cases: CasesDep
 ) -> CasePublic:
@@ -229,21 +270,21 @@ def post_feedback(
         return _case_public(cases.view(case_id))
 
 
-@router.get("/{case_id}/suggestions", dependencies=_OPERATOR)
+@router.get("/{case_id}/suggestions", dependencies=_OPERATOR, responses=_NOT_FOUND)
 def list_suggestions(case_id: str, cases: CasesDep) -> list[ReachablePublic]:
     """Cameras she could reach next from her last confirmed place, nearest first."""
     with _errors():
         return [ReachablePublic(camera_id=r.camera_id, walk_s=r.walk_s) for r in cases.suggestions(case_id)]
 
 
-@router.post("/{case_id}/close", dependencies=_OPERATOR)
+@router.post("/{case_id}/close", dependencies=_OPERATOR, responses=_NOT_FOUND)
 def close_case(case_id: str, user: CurrentUser, cases: CasesDep) -> CasePublic:
     with _errors():
         cases.close_case(case_id, user.name)
         return _case_public(cases.view(case_id))
 
 
-@router.get("/{case_id}/audit", dependencies=[Depends(require_role(Role.MEDIATOR))])
+@router.get("/{case_id}/audit", dependencies=[Depends(require_role(Role.MEDIATOR))], responses=_NOT_FOUND)
 def list_audit(case_id: str, cases: CasesDep) -> list[AuditPublic]:
     """Who searched, uploaded and decided in this case, newest first."""
     with _errors():
@@ -253,7 +294,12 @@ def list_audit(case_id: str, cases: CasesDep) -> list[AuditPublic]:
         ]
 
 
-@router.post("/{case_id}/backscan", dependencies=_OPERATOR, status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{case_id}/backscan",
+    dependencies=[*_OPERATOR, Depends(rate_limit("backscans"))],
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(400, 404, 409, 413, 422, 429),
+)
 def start_backscan(
     case_id: str,
     user: CurrentUser,
@@ -263,7 +309,7 @@ def start_backscan(
     """Scan the record-only cameras nearest her last-seen place over the case window (in the background).
 
     Audited with the user and the case reason. 409 while the case's previous back-scan is
-    still queued or running.
+    still queued or running. Rate-limited per user (``api.backscans_per_minute``).
     """
     options = body or BackscanCreate()
     with _errors():
@@ -280,7 +326,7 @@ def start_backscan(
     return BackscanPublic.model_validate(progress)
 
 
-@router.get("/{case_id}/backscan", dependencies=_OPERATOR)
+@router.get("/{case_id}/backscan", dependencies=_OPERATOR, responses=_NOT_FOUND)
 def read_backscan(case_id: str, cases: CasesDep, backscan: BackscanDep) -> BackscanPublic:
     """Progress of the case's latest back-scan."""
     with _errors():
@@ -291,7 +337,7 @@ def read_backscan(case_id: str, cases: CasesDep, backscan: BackscanDep) -> Backs
     return BackscanPublic.model_validate(progress)
 
 
-@router.delete("/{case_id}/backscan", dependencies=_OPERATOR)
+@router.delete("/{case_id}/backscan", dependencies=_OPERATOR, responses=_NOT_FOUND)
 def cancel_backscan(case_id: str, user: CurrentUser, backscan: BackscanDep) -> BackscanPublic:
     """Cancel the case's back-scan (audited); sightings found so far stay. A finished job comes back as is."""
     with _errors():

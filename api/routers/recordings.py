@@ -15,11 +15,16 @@ from fastapi.responses import FileResponse, Response
 
 from api.auth import CurrentUser, Role, public, require_role
 from api.deps import ConfigDep, StoreDep, parse_time
+from api.errors import error_responses
+from api.limits import rate_limit
 from ingest.clips import ClipError, ClipManifest, export_clip
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.services.evidence import export_evidence
 
 router = APIRouter(tags=["recordings"])
+
+_EXPORT = [Depends(require_role(Role.MEDIATOR)), Depends(rate_limit("exports"))]
+_EXPORT_ERRORS = error_responses(401, 403, 404, 422, 429)
 
 MAX_CLIP_SECONDS = 3600.0
 
@@ -55,7 +60,12 @@ def _cut(
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=str(error)) from None
 
 
-@router.get("/cameras/{camera_id}/clip.mp4", dependencies=[Depends(require_role(Role.MEDIATOR))])
+@router.get(
+    "/cameras/{camera_id}/clip.mp4",
+    dependencies=_EXPORT,
+    response_class=FileResponse,
+    responses={200: {"content": {"video/mp4": {}}, "description": "The clip, MP4."}, **_EXPORT_ERRORS},
+)
 def read_clip(
     camera_id: str,
     start: TimeQuery,
@@ -92,7 +102,7 @@ def read_clip(
     return FileResponse(target, media_type="video/mp4", filename=target.name, headers=headers)
 
 
-@router.get("/cameras/{camera_id}/clip.json", dependencies=[Depends(require_role(Role.MEDIATOR))])
+@router.get("/cameras/{camera_id}/clip.json", dependencies=_EXPORT, responses=_EXPORT_ERRORS)
 def read_clip_manifest(
     camera_id: str, start: TimeQuery, end: TimeQuery, store: StoreDep, config: ConfigDep
 ) -> Response:

@@ -7,13 +7,14 @@ from fastapi.responses import FileResponse
 
 from api.auth import Role, require_role
 from api.deps import CameraFilter, PageDep, ServicesDep, StoreDep, TimeRangeDep
+from api.errors import error_responses
 from api.schemas import SightingList, SightingPublic
 from vigil.core.types import Sighting
 from vigil.infra.db import Store
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/sightings", tags=["sightings"])
+router = APIRouter(prefix="/sightings", tags=["sightings"], responses=error_responses(401))
 
 
 @router.get("", dependencies=[Depends(require_role(Role.VIEWER))])
@@ -27,7 +28,9 @@ def list_sightings(
     return SightingList(items=[SightingPublic.from_sighting(s) for s in sightings], count=total)
 
 
-@router.get("/{sighting_id}", dependencies=[Depends(require_role(Role.VIEWER))])
+@router.get(
+    "/{sighting_id}", dependencies=[Depends(require_role(Role.VIEWER))], responses=error_responses(404)
+)
 def read_sighting(sighting_id: str, store: StoreDep) -> SightingPublic:
     return SightingPublic.from_sighting(_get_or_404(store, sighting_id))
 
@@ -36,7 +39,10 @@ def read_sighting(sighting_id: str, store: StoreDep) -> SightingPublic:
     "/{sighting_id}/crop.jpg",
     dependencies=[Depends(require_role(Role.OPERATOR))],
     response_class=FileResponse,
-    responses={200: {"content": {"image/jpeg": {}}, "description": "The best crop, JPEG."}},
+    responses={
+        200: {"content": {"image/jpeg": {}}, "description": "The best crop, JPEG."},
+        **error_responses(403, 404),
+    },
 )
 def read_sighting_crop(sighting_id: str, store: StoreDep, services: ServicesDep) -> FileResponse:
     sighting = _get_or_404(store, sighting_id)

@@ -16,8 +16,33 @@ from pydantic import BaseModel, Field
 from config.models import CameraConfig, CameraRole
 from vigil.core.records import public_values
 from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
+from vigil.infra.spool import SpoolStats
 
 Box = tuple[float, float, float, float]
+
+
+class BusBufferPublic(BaseModel):
+    """The on-disk buffer in front of Kafka: events wait here while the brokers are away."""
+
+    records: int = Field(description="Events waiting for the brokers.")
+    bytes: int = Field(description="Their size on disk.")
+    max_bytes: int = Field(description="Past this, new events are refused (dropped).")
+    fill: float = Field(description="bytes / max_bytes, 0 to 1.")
+    spooled: int = Field(description="Events written to the buffer since start.")
+    replayed: int = Field(description="Events the brokers acknowledged out of the buffer since start.")
+    dropped: int = Field(description="Events refused because the buffer was full, since start.")
+
+    @classmethod
+    def from_stats(cls, stats: SpoolStats) -> "BusBufferPublic":
+        return cls(
+            records=stats.records,
+            bytes=stats.bytes,
+            max_bytes=stats.max_bytes,
+            fill=stats.fill,
+            spooled=stats.spooled,
+            replayed=stats.replayed,
+            dropped=stats.dropped,
+        )
 
 
 class HealthPublic(BaseModel):
@@ -26,6 +51,10 @@ class HealthPublic(BaseModel):
     db: bool = Field(description="The database answers.")
     cameras_online: int = Field(description="Enabled cameras currently online.")
     cameras_total: int = Field(description="Enabled cameras.")
+    bus_buffer: BusBufferPublic | None = Field(
+        default=None,
+        description="The Kafka bus's on-disk buffer; null without one (memory bus, central role).",
+    )
 
 
 class CameraHealthPublic(BaseModel):

@@ -214,9 +214,38 @@ class ApiConfig(Strict):
     )
 
 
+class BusSpoolConfig(Strict):
+    """The edge node's on-disk buffer in front of Kafka (roles edge and all, type: kafka)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Write every event to the buffer first, so a broker outage loses none; off sends "
+        "straight to the producer, which gives up on an event after two minutes.",
+    )
+    path: Path | None = Field(
+        default=None,
+        description="Folder of the buffer (relative to data_dir), one process at a time; default "
+        "<data_dir>/bus-spool.",
+    )
+    max_bytes: int = Field(
+        default=1024**3,
+        ge=1024 * 1024,
+        description="Events waiting for the brokers, at most; past it new events are refused (counted as "
+        "dropped). Raising it rides out longer outages at the cost of that much disk (a sighting takes "
+        "0.4 to 4 KiB with its descriptor and foot path: 1 GiB holds 1.5 to 15 h at 50 a second).",
+    )
+    fsync_interval_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="The buffer is fsynced at most this often; 0 after every event. Raising it costs "
+        "fewer disk flushes; a power cut loses up to that many seconds of events.",
+    )
+
+
 class BusConfig(Strict):
     type: Literal["memory", "kafka"] = Field(default="memory", description="Event bus between stages.")
     bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Kafka brokers (type: kafka).")
+    spool: BusSpoolConfig = Field(default_factory=BusSpoolConfig)
 
 
 class RetentionConfig(Strict):

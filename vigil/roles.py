@@ -16,6 +16,7 @@ import enum
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 from config.models import BusConfig
@@ -24,6 +25,7 @@ from vigil.core.types import Alert, CameraHealth, Sighting
 from vigil.infra.bus import MemoryBus
 from vigil.infra.kafka_bus import KafkaBus
 from vigil.infra.ownership import CONTROL_TOPIC, CameraOwnership
+from vigil.infra.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +53,40 @@ class EventStore(Protocol):
     def upsert_health(self, health: CameraHealth) -> None: ...
 
 
-def _memory_bus(config: BusConfig, role: Role, node: str) -> MemoryBus:
+def _memory_bus(config: BusConfig, role: Role, node: str, data_dir: Path) -> MemoryBus:
     return MemoryBus()
 
 
-def _kafka_bus(config: BusConfig, role: Role, node: str) -> KafkaBus:
+def _kafka_bus(config: BusConfig, role: Role, node: str, data_dir: Path) -> KafkaBus:
+    # The nodes that run cameras buffer on disk what the brokers cannot take now; a central
+    # node publishes only what it derives from consumed events, which it can consume again.
+    settings = config.spool
+    spool = None
+    if settings.enabled and role in (Role.EDGE, Role.ALL):
+        spool = Spool.open(
+            data_dir / (settings.path or "bus-spool"),
+            settings.max_bytes,
+            fsync_interval_s=settings.fsync_interval_s,
+        )
     # One consumer group per role: every central process shares the event partitions.
     return KafkaBus(
-        config.bootstrap_servers, group_id="vigil-central", client_id=f"vigil-{role.value}-{node}"
+        config.bootstrap_servers,
+        group_id="vigil-central",
+        client_id=f"vigil-{role.value}-{node}",
+        spool=spool,
     )
 
 
-BUSES: dict[str, Callable[[BusConfig, Role, str], Bus]] = {"memory": _memory_bus, "kafka": _kafka_bus}
+BUSES: dict[str, Callable[[BusConfig, Role, str, Path], Bus]] = {"memory": _memory_bus, "kafka": _kafka_bus}
 """Bus backends keyed by ``bus.type`` in the config."""
 
 
-def build_bus(config: BusConfig, role: Role, node: str = "0") -> Bus:
-    """The bus named by the config, for a process in `role`; `node` names it in broker logs."""
-    return BUSES[config.type](config, role, node)
+def build_bus(config: BusConfig, role: Role, node: str = "0", data_dir: Path = Path("vigil-data")) -> Bus:
+    """The bus named by the config, for a process in `role`; `node` names it in broker logs.
+
+    `data_dir` holds what the bus keeps on disk (the edge node's spool).
+    """
+    return BUSES[config.type](config, role, node, data_dir)
 
 
 class CentralConsumer:

@@ -41,9 +41,11 @@ from vigil.core.errors import ServiceError
 from vigil.core.events import Topic
 from vigil.core.types import CameraHealth, Frame, HealthState, Sighting
 from vigil.detect_worker import BusPublisher, DetectWorker
+from vigil.infra.bus_metrics import BusBufferCollector
 from vigil.infra.db.cases import CaseStore
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.store import Store
+from vigil.infra.kafka_bus import KafkaBus
 from vigil.pipeline import LIVE_MIN_AGE_S, FramePipeline, PipelineStats, build_processor
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
 from vigil.services.backscan import BackscanService
@@ -97,7 +99,8 @@ class Runtime:
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = store or (Store.open(database_url(config)) if role is not Role.EDGE else None)
-        self.bus = bus or build_bus(config.bus, role, node=socket.gethostname())
+        self.bus = bus or build_bus(config.bus, role, node=socket.gethostname(), data_dir=self.data_dir)
+        self._bus_collector: BusBufferCollector | None = None
         self.detector = LazyDetector(config.detector, detector)
         """The shared detector, built on first use (a central node may never need it)."""
         self.ingest: IngestSupervisor | None = None
@@ -127,6 +130,9 @@ class Runtime:
         if self.store is not None:
             self._start_central(self.store)
         self.bus.start()
+        if isinstance(self.bus, KafkaBus) and self.bus.buffer_stats() is not None:
+            self._bus_collector = BusBufferCollector(self.bus.buffer_stats)
+            REGISTRY.register(self._bus_collector)
         if self.role is Role.CENTRAL:
             log.info("central role: storing events from the bus")
             return
@@ -179,6 +185,7 @@ class Runtime:
         )
         app = create_app(self.config, services)
         app.state.backscan = self.backscan
+        app.state.bus_buffer = self.bus.buffer_stats if isinstance(self.bus, KafkaBus) else None
         host = host or self.config.api.host
         port = self.config.api.port if port is None else port
         server = uvicorn.Server(
@@ -214,6 +221,9 @@ class Runtime:
             self._api_server.should_exit = True  # type: ignore[attr-defined]
         self._stop_cameras()
         self.bus.stop()
+        if self._bus_collector is not None:
+            REGISTRY.unregister(self._bus_collector)
+            self._bus_collector = None
         if self._api_thread is not None:
             self._api_thread.join(timeout=5)
         if self.store is not None:

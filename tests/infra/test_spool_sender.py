@@ -107,7 +107,9 @@ def test_pack_round_trip() -> None:
     assert unpack(pack("site.sightings", b"cam1", b"{}")) == ("site.sightings", b"cam1", b"{}")
 
 
-def test_outage_is_buffered_on_disk_and_replayed_once_in_order(tmp_path: Path, producer: FakeProducer) -> None:
+def test_outage_is_buffered_on_disk_and_replayed_once_in_order(
+    tmp_path: Path, producer: FakeProducer
+) -> None:
     sender = make_sender(tmp_path, producer)
     sent = events(500)
     for record in sent:
@@ -154,7 +156,9 @@ def test_failed_sends(
     assert (sender.failed, sender.resent) == (failed, resent)
 
 
-def test_stop_during_an_outage_keeps_the_events_for_the_next_start(tmp_path: Path, producer: FakeProducer) -> None:
+def test_stop_during_an_outage_keeps_the_events_for_the_next_start(
+    tmp_path: Path, producer: FakeProducer
+) -> None:
     sender = make_sender(tmp_path, producer)
     sent = events(300)
     for record in sent[:100]:

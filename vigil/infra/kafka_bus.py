@@ -16,6 +16,12 @@ Delivery is at-least-once with exactly-once effects where it matters:
   id it already holds (`Store.add_sighting` returns False), and the event id is the
   sighting's / alert's own id.
 
+With a ``spool`` (edge nodes) every published event is first written to a bounded
+on-disk buffer and sent from there in order by one thread (`vigil.infra.spool_sender`),
+so a broker outage of minutes, or a restart of the node during one, loses nothing and
+sends nothing twice; without one, an event the brokers do not take within two minutes
+is logged and lost (``publish_failed``).
+
 Transport stays here: handlers see `vigil.core.types` dataclasses only.
 """
 
@@ -31,6 +37,8 @@ from vigil.core.errors import DependencyError, ServiceError, ValidationError
 from vigil.core.events import Event, Topic, topic_of, wrap
 from vigil.infra.codec import decode, encode
 from vigil.infra.kafka_group import AssignmentGuard, OutagePoller, await_partitions, resubscribe
+from vigil.infra.spool import Spool, SpoolStats
+from vigil.infra.spool_sender import SendFuture, SpoolSender
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,9 @@ BatchHandler = Callable[[list[Any]], object]
 _TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 _POLL_TIMEOUT_MS = 100  # bounds how long `stop` waits for the consumer thread
 _METADATA_MAX_AGE_MS = 5_000
+_DELIVERY_TIMEOUT_MS = 120_000
+_SPOOLED_DELIVERY_TIMEOUT_MS = 2**31 - 1  # ~25 days: with a spool the producer retries, never gives up
+_SPOOLED_MAX_BLOCK_MS = 5_000  # the spool's sender thread stays responsive to stop
 
 
 def ensure_topics(
@@ -103,6 +114,10 @@ class KafkaBus:
         retry_backoff_s: Pause before retrying a failing handler.
         topic_prefix: Prepended to every Kafka topic name (``site-a.sightings``), so that
             several sites or test runs can share one cluster.
+        spool: On-disk buffer every published event goes through (see module docstring);
+            the bus closes it on `stop`. None sends straight to the producer.
+        spool_window: With a spool, events handed to the producer and not yet
+            acknowledged, at most. Raising it drains a backlog faster over a slow link.
     """
 
     def __init__(
@@ -119,6 +134,8 @@ class KafkaBus:
         fetch_max_wait_ms: int = 100,
         retry_backoff_s: float = 1.0,
         topic_prefix: str = "",
+        spool: Spool | None = None,
+        spool_window: int = 2000,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
@@ -139,8 +156,10 @@ class KafkaBus:
         self._lock = threading.Lock()
         self.published = 0
         """Events the brokers acknowledged."""
-        self.publish_failed = 0
-        """Events the producer gave up on after its delivery timeout (logged)."""
+        self._publish_failed = 0
+        self._spool = (
+            SpoolSender(spool, self._send_spooled, window=spool_window) if spool is not None else None
+        )
         self.delivered = 0
         """Events handed to handlers that returned."""
         self.failed = 0
@@ -148,6 +167,16 @@ class KafkaBus:
         self.rejected = 0
         """Messages that were not valid events; logged and skipped."""
         self._poller: OutagePoller | None = None
+
+    @property
+    def publish_failed(self) -> int:
+        """Events the producer gave up on (logged): after its delivery timeout, or with a spool
+        only those the brokers rejected for good."""
+        return self._publish_failed + (self._spool.failed if self._spool is not None else 0)
+
+    def buffer_stats(self) -> SpoolStats | None:
+        """Fill and counters of the on-disk buffer; None without a spool."""
+        return self._spool.stats() if self._spool is not None else None
 
     @property
     def poll_errors(self) -> int:
@@ -169,7 +198,8 @@ class KafkaBus:
         self._batch_handlers[topic_of(topic)].append(handler)
 
     def publish(self, topic: str, key: str, event: Event) -> None:
-        """Send an event; blocks only when the producer's buffer is full (back-pressure).
+        """Send an event. With a spool it is written behind the spooled events and never
+        blocks (a full spool refuses it: counted in ``buffer_stats().dropped``, logged once).
 
         Raises:
             ServiceError: The bus is not started.
@@ -178,6 +208,9 @@ class KafkaBus:
         if self._producer is None:
             raise ServiceError("KafkaBus.publish: the bus is not started")
         envelope = wrap(topic, event)
+        if self._spool is not None:
+            self._spool.publish(self._kafka_topic(envelope.topic), key.encode(), encode(envelope))
+            return
         future = self._producer.send(
             self._kafka_topic(envelope.topic), key=key.encode(), value=encode(envelope)
         )
@@ -204,16 +237,7 @@ class KafkaBus:
             self.client_id,
         )
         try:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap_servers,
-                client_id=f"{self.client_id}-producer",
-                acks="all",
-                enable_idempotence=True,
-                retries=2**31 - 1,  # bounded by delivery_timeout_ms, not by count
-                delivery_timeout_ms=120_000,
-                linger_ms=self._linger_ms,
-                batch_size=256 * 1024,
-            )
+            self._producer = self._start_producer(KafkaProducer)
         except KafkaError as error:
             raise DependencyError(f"Kafka at {self.bootstrap_servers} does not answer: {error}") from error
         topics = sorted({*self._handlers, *self._batch_handlers})
@@ -229,25 +253,90 @@ class KafkaBus:
         )
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Send what is buffered, finish and commit the batch in hand, leave the group."""
-        if self._producer is not None:
-            self._producer.flush(timeout=timeout)
-            self._producer.close(timeout=timeout)
-            self._producer = None
+        """Send what is buffered, finish and commit the batch in hand, leave the group.
+
+        With a spool, waits up to `timeout` for it to drain; what the brokers have not
+        acknowledged by then stays in the spool and is sent after the next start.
+        """
+        if self._spool is not None and self._producer is not None:
+            drained = self._spool.flush(timeout)
+            self._spool.stop(timeout)
+            # Not drained: the brokers are away, the records stay spooled; do not wait again.
+            self._close_producer(timeout if drained else 0.0)
+        elif self._producer is not None:
+            self._close_producer(timeout)
+        if self._spool is not None:
+            self._spool.close()
         if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout)
             self._thread = None
 
-    def flush(self, timeout: float | None = None) -> None:
-        """Block until every published event is acknowledged or has failed."""
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until every published event is acknowledged or has failed.
+
+        Returns:
+            False if a spool still held events when `timeout` ran out.
+        """
+        if self._spool is not None:
+            return self._spool.flush(timeout)
         if self._producer is not None:
             self._producer.flush(timeout=timeout)
+        return True
 
     # -- internals ------------------------------------------------------------------------
 
     def _kafka_topic(self, topic: Topic) -> str:
         return self.topic_prefix + topic.value
+
+    def _start_producer(self, factory: Any) -> Any:
+        """The idempotent producer; with a spool it never gives up on a record and its sender starts."""
+        spooled = self._spool is not None
+        producer = factory(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=f"{self.client_id}-producer",
+            acks="all",
+            enable_idempotence=True,
+            retries=2**31 - 1,  # bounded by delivery_timeout_ms, not by count
+            delivery_timeout_ms=_SPOOLED_DELIVERY_TIMEOUT_MS if spooled else _DELIVERY_TIMEOUT_MS,
+            max_block_ms=_SPOOLED_MAX_BLOCK_MS if spooled else 60_000,
+            linger_ms=self._linger_ms,
+            batch_size=256 * 1024,
+        )
+        if self._spool is not None:
+            from kafka import errors
+
+            for topic in Topic:  # metadata now, while the brokers answer: send then never waits for it
+                producer.partitions_for(self._kafka_topic(topic))
+            self._spool.permanent = (
+                errors.MessageSizeTooLargeError,
+                errors.RecordListTooLargeError,
+                errors.InvalidTopicError,
+                errors.InvalidRecordError,
+                errors.AuthorizationError,
+            )
+            self._producer = producer
+            self._spool.start()
+        return producer
+
+    def _send_spooled(self, topic: str, key: bytes, value: bytes) -> SendFuture:
+        future: SendFuture = self._producer.send(topic, key=key, value=value)
+        future.add_callback(self._on_sent)
+        return future
+
+    def _close_producer(self, timeout: float) -> None:
+        from kafka.errors import KafkaError
+
+        producer, self._producer = self._producer, None
+        try:
+            producer.flush(timeout=timeout)
+            producer.close(timeout=timeout)
+        except KafkaError as error:
+            # close() flushes first and raises before it would force-close its I/O thread.
+            log.warning("Kafka producer closed with events unacknowledged: %s", error)
+            sender = getattr(producer, "_sender", None)
+            if sender is not None:
+                sender.force_close()
 
     def _on_sent(self, _metadata: object) -> None:
         with self._lock:
@@ -255,7 +344,7 @@ class KafkaBus:
 
     def _on_send_failed(self, topic: Topic, key: str, event_id: str, error: BaseException) -> None:
         with self._lock:
-            self.publish_failed += 1
+            self._publish_failed += 1
         log.error("event %s on %s keyed %s was not delivered: %s", event_id, topic.value, key, error)
 
     def _consumer(self, topics: Sequence[Topic]) -> tuple[Any, AssignmentGuard]:

@@ -3,7 +3,7 @@
 #
 #   scripts/repeat.sh [--hog] N COMMAND [ARGS...]
 #
-#   --hog   keep a background CPU hog running (one busy process per core) for the whole
+#   --hog   keep a background CPU hog running (REPEAT_HOGS busy processes, default one per core) for the whole
 #           loop, as a CI machine shared with another job would be; it is killed on exit.
 #
 # Examples:
@@ -29,7 +29,7 @@ hogs=()
 cleanup() { [ ${#hogs[@]} -gt 0 ] && kill "${hogs[@]}" 2>/dev/null; }
 trap cleanup EXIT
 if [ "$hog" = 1 ]; then
-  for _ in $(seq "$(nproc)"); do
+  for _ in $(seq "${REPEAT_HOGS:-$(nproc)}"); do
     python3 -c 'while True: pass' &
     hogs+=("$!")
   done

@@ -61,6 +61,14 @@ class RecordingConfig(_Strict):
         description="Disk-pressure floor: below this much free space the oldest unprotected segments are "
         "deleted first. Segments held for a case or evidence are never deleted.",
     )
+    min_free_mb: float = Field(
+        default=256.0,
+        ge=0.0,
+        description="Recording pauses (camera degraded, 'recording paused: disk full') while the "
+        "recording filesystem has less free space than this, and resumes by itself once it has more. "
+        "Retention's min_free_percent normally frees space long before; raising this stops recording "
+        "earlier but keeps room for the database and logs on a shared disk. 0 never pauses.",
+    )
     shards: int = Field(
         default=0,
         ge=0,

@@ -15,7 +15,16 @@ timeout costs a fifth of the demux CPU in GIL traffic). The shard calls `RecordL
 every second: no packet for ``stall_timeout_s`` makes the camera degraded at once. The session
 then ends either when the socket times out (the server went silent) or, if packets come back
 first, at the first of them: the stall becomes a recorded `Gap` between two sessions, never a
-silent hole inside a segment.
+silent hole inside a segment. The watchdog runs on the monotonic clock, so a jump of the wall
+clock neither fakes a stall nor hides one.
+
+Crashes and full disks: before its first session a loop closes the segments a killed process left
+open (`ingest.recorder.recover_segment`) and emits them like any other. A full recording disk
+(`DiskFullError`) ends the session and pauses the camera, degraded with the reason, until the
+filesystem has room again; the pause is a recorded `Gap`.
+
+Wall-clock jumps move segment times at the next segment boundary (`SegmentWriter` re-anchors):
+a jump forward is a `Gap` whose reason says so, a jump back a warning (segment times overlap).
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from typing import Any
 
 from ingest.demux import open_input
 from ingest.live import LiveClock
-from ingest.recorder import Segment, SegmentWriter
+from ingest.recorder import DiskFullError, Segment, SegmentWriter, partial_segments, recover_segment
 from vigil.core.types import HealthState
 
 logger = logging.getLogger(__name__)
@@ -59,6 +68,7 @@ class RecordJob:
         burst_s: Once caught up with the camera, sleep this long and then read what arrived in
             one go (`ingest.live`); 0 reads as packets come. Recording then runs up to
             `burst_s` behind live, with each packet still stamped with its capture time.
+        min_free_bytes: Recording pauses while the recording filesystem has less free than this.
     """
 
     camera_id: str
@@ -73,6 +83,7 @@ class RecordJob:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     burst_s: float = 0.0
+    min_free_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +134,9 @@ Event = HealthChange | Segment | Gap
 Emit = Callable[[Event], None]
 
 
+_DISK_POLL_S = 1.0
+"""How often a camera paused by a full disk looks for free space again."""
+
 _PENDING_MAX = 250
 """Packets held back while the live edge is unknown (10 s at 25 fps); past it they are written
 stamped with the time they were read."""
@@ -142,7 +156,8 @@ class RecordLoop:
         self._state = HealthState.OFFLINE
         self._reason = "starting"
         self._state_lock = threading.Lock()  # `_set` runs on this loop's thread and the shard's watchdog
-        self._stalled_since: float | None = None
+        self._stalled_since: float | None = None  # monotonic, like `_last_packet_mono`
+        self._last_packet_mono: float | None = None
         self._session_packets = 0
         self._gap_from: float | None = None
         self._gap_reason = ""
@@ -152,28 +167,19 @@ class RecordLoop:
         # Staggered start: a site's cameras do not all hit the recorder (or the NVR) in the same instant.
         if self.stop.wait(self.start_delay_s):
             return
+        if self.job.record:
+            self._recover("recorder was not running (restart or crash)")
         failures = 0
         while not self.stop.is_set():
-            reason = "stream ended"
-            was_online = False
-            try:
-                was_online = self._session()
-            except _Stalled as exc:
-                reason, was_online = str(exc), True
-            except Exception as exc:  # noqa: BLE001 - a camera's failure must never escape its thread
-                reason = _describe(exc)
-                if isinstance(exc, TimeoutError) and self._session_packets < self.stats.packets:
-                    # The socket went silent mid-session, possibly before the watchdog's next look.
-                    self._stalled_since = self._stalled_since or self.stats.last_packet_at
-                if self._stalled_since is not None:
-                    silent = time.time() - self._stalled_since
-                    reason = f"stalled: no packet for {silent:.0f} s ({reason})"[:200]
-                # Degraded by the watchdog counts as online: it worked until it stalled.
-                was_online = self._state is HealthState.ONLINE or self._stalled_since is not None
+            reason, was_online, disk_full = self._attempt()
             self.stats.cpu_seconds = time.thread_time()
             if self.stop.is_set():
                 break
             self._gap_reason = reason
+            if disk_full:
+                self._set(HealthState.DEGRADED, f"recording paused: {reason}"[:200])
+                self._wait_for_space()
+                continue
             failures = 0 if was_online else failures + 1
             self._set(HealthState.DEGRADED if was_online else HealthState.OFFLINE, reason)
             delay = min(self.job.backoff_max_s, self.job.backoff_initial_s * 2 ** max(failures - 1, 0))
@@ -182,6 +188,52 @@ class RecordLoop:
                 break
             self.stats.reconnects += 1
         self._set(HealthState.OFFLINE, "stopped")
+
+    def _attempt(self) -> tuple[str, bool, bool]:
+        """One session; returns (why it ended, whether it was online, whether the disk was full)."""
+        try:
+            return "stream ended", self._session(), False
+        except _Stalled as exc:
+            return str(exc), True, False
+        except DiskFullError as exc:
+            return str(exc.strerror or exc)[:200], True, True
+        except Exception as exc:  # noqa: BLE001 - a camera's failure must never escape its thread
+            reason = _describe(exc)
+            if isinstance(exc, TimeoutError) and self._session_packets < self.stats.packets:
+                # The socket went silent mid-session, possibly before the watchdog's next look.
+                self._stalled_since = self._stalled_since or self._last_packet_mono
+            if self._stalled_since is not None:
+                silent = time.monotonic() - self._stalled_since
+                reason = f"stalled: no packet for {silent:.0f} s ({reason})"[:200]
+            # Degraded by the watchdog counts as online: it worked until it stalled.
+            return reason, self._state is HealthState.ONLINE or self._stalled_since is not None, False
+
+    def _wait_for_space(self) -> None:
+        """Block (stop-aware) until the recording filesystem has room; then close what was cut short."""
+        import shutil
+
+        while not self.stop.wait(_DISK_POLL_S):
+            try:
+                if shutil.disk_usage(self.job.directory).free >= self.job.min_free_bytes:
+                    break
+            except OSError:
+                continue
+        else:
+            return
+        logger.warning("camera %s: disk space is back, recording resumes", self.job.camera_id)
+        self._recover(self._gap_reason)
+
+    def _recover(self, gap_reason: str) -> None:
+        """Close (or discard) the segments a crash or a full disk left open, and emit them."""
+        for part in partial_segments(self.job.directory, self.job.camera_id):
+            try:
+                segment = recover_segment(part, self.job.camera_id)
+            except OSError as exc:  # the disk filled again: leave it for the next try
+                logger.warning("camera %s: could not recover %s: %s", self.job.camera_id, part.name, exc)
+                continue
+            if segment is not None:
+                self._segment(segment)
+        self._gap_reason = gap_reason
 
     # -- one session ------------------------------------------------------------------------
 
@@ -209,6 +261,7 @@ class RecordLoop:
                     job.segment_seconds,
                     self._segment,
                     clock=lambda: self._captured,
+                    min_free_bytes=job.min_free_bytes,
                 )
             self._read_packets(container.demux(stream), decoder, clock, writer, pending)
             return self._state is HealthState.ONLINE
@@ -241,25 +294,27 @@ class RecordLoop:
             if packet.size == 0:
                 continue
             now = time.time()
+            mono = time.monotonic()
             media_time = clock.media_time
             captured = clock.capture_time(media_time, now)
             if job.burst_s and clock.caught_up:
                 self.stop.wait(job.burst_s)  # caught up: let a burst queue up in the socket
             if self._stalled_since is not None:
-                raise _Stalled(f"stalled: no packet for {now - self._stalled_since:.0f} s")
+                raise _Stalled(f"stalled: no packet for {mono - self._stalled_since:.0f} s")
             self.stats.packets += 1
             self.stats.last_packet_at = now
-            if packet.is_keyframe and now >= next_snapshot and self._keyframe_decodes(decoder, packet):
-                next_snapshot = now + job.snapshot_interval_s
+            self._last_packet_mono = mono
+            if packet.is_keyframe and mono >= next_snapshot and self._keyframe_decodes(decoder, packet):
+                next_snapshot = mono + job.snapshot_interval_s
             if writer is not None:
                 # Only until the live edge is known do packets wait; after that they go straight in.
                 if pending or (clock.edge.anchor is None and media_time is not None):
                     self._hold_or_flush(writer, pending, clock, packet, media_time, captured, now)
                 else:
                     self._write(writer, packet, captured)
-            if now - last_cpu > 1.0:
+            if mono - last_cpu > 1.0:
                 self.stats.cpu_seconds = time.thread_time()
-                last_cpu = now
+                last_cpu = mono
 
     def _keyframe_decodes(self, decoder: Any, packet: Any) -> bool:
         """Decode a due keyframe for health and the snapshot; returns whether it decoded.
@@ -308,8 +363,11 @@ class RecordLoop:
 
         A camera that received packets this session and none for ``stall_timeout_s`` is
         degraded; its session ends at the next packet or when the socket times out.
+
+        Args:
+            now: ``time.monotonic()`` (not the wall clock, which may jump).
         """
-        last = self.stats.last_packet_at
+        last = self._last_packet_mono
         if self._state is not HealthState.ONLINE or last is None or self._stalled_since is not None:
             return
         if now - last > self.job.stall_timeout_s:
@@ -349,7 +407,15 @@ class RecordLoop:
 
     def _segment(self, segment: Segment) -> None:
         if self._gap_from is not None and segment.start > self._gap_from:
-            self.emit(Gap(segment.camera_id, self._gap_from, segment.start, self._gap_reason))
+            reason = self._gap_reason
+            if segment.clock_jump_s > 0:
+                reason = f"wall clock jumped {segment.clock_jump_s:+.0f} s (no video is missing here)"
+            self.emit(Gap(segment.camera_id, self._gap_from, segment.start, reason))
+        elif self._gap_from is not None and segment.start < self._gap_from - 1.0:
+            logger.warning(
+                "camera %s: wall clock went back %.0f s: this segment's times overlap earlier ones",
+                segment.camera_id, self._gap_from - segment.start,
+            )  # fmt: skip
         self._gap_from = segment.end
         self.stats.segments += 1
         self.emit(segment)

@@ -33,6 +33,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -133,6 +134,7 @@ def record_job(
         snapshot_interval_s=recording.snapshot_interval_s,
         stall_timeout_s=camera.stall_timeout_s,
         burst_s=burst_s,
+        min_free_bytes=int(recording.min_free_mb * 1e6),
     )
 
 
@@ -147,8 +149,14 @@ def _shard_main(index: int, commands: Any, events: Any) -> None:
             os.nice(SHARD_NICENESS)
     recorders = _ShardRecorders(events)
     parent = os.getppid()
+    terminated = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # `systemctl stop`, `docker stop` and Ctrl-C signal the whole process group: the supervisor
+        # stops shards through the command queue; a SIGTERM here still closes the open segments.
+        signal.signal(signal.SIGTERM, lambda signum, frame: terminated.set())
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     running = True
-    while running:
+    while running and not terminated.is_set():
         if os.getppid() != parent:
             break  # the supervisor died without stopping us: do not record on as an orphan
         try:
@@ -158,7 +166,7 @@ def _shard_main(index: int, commands: Any, events: Any) -> None:
         if command is not None:
             verb, arg = command
             running = recorders.obey(verb, arg)
-        recorders.watch(time.time())
+        recorders.watch(time.monotonic())  # the stall watchdog ignores wall-clock jumps
     recorders.stop_all()
     events.put(("stopped", index))
 

@@ -11,14 +11,15 @@ export): retention and disk pressure never delete held segments.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
-from vigil.infra.db.store import _BEGIN_OPTION, Store
+from vigil.infra.db.store import _BEGIN_OPTION, Store, retry_locked
 
 recordings_metadata = sa.MetaData()
 
@@ -134,7 +135,10 @@ class RecordingIndex:
     # -- writes ------------------------------------------------------------------------------
 
     def add_segments(self, segments: Sequence[_SegmentLike]) -> None:
-        """Index closed segments (one transaction)."""
+        """Index closed segments (one transaction); a path already indexed is left as it is.
+
+        Recovery after a crash may offer a segment again; that must not fail its batch.
+        """
         if not segments:
             return
         now = time.time()
@@ -145,16 +149,30 @@ class RecordingIndex:
             }
             for s in segments
         ]  # fmt: skip
-        with self._writer.begin() as conn:
-            conn.execute(recording_segments.insert(), rows)
+        self._write(lambda conn: conn.execute(self._insert_new(), rows), "recording segments")
+
+    def _insert_new(self) -> sa.Insert:
+        if self._engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(recording_segments).on_conflict_do_nothing(index_elements=["path"])
+        return sqlite.insert(recording_segments).on_conflict_do_nothing(index_elements=["path"])
+
+    def _write(self, statement: Callable[[sa.Connection], sa.CursorResult[Any]], what: str) -> int:
+        """One write transaction, retried while another process holds the database locked."""
+
+        def write() -> int:
+            with self._writer.begin() as conn:
+                return int(statement(conn).rowcount or 0)
+
+        return retry_locked(write, what)
 
     def add_gaps(self, gaps: Sequence[_GapLike]) -> None:
         """Record spans without recording."""
         if not gaps:
             return
         rows = [{"camera_id": g.camera_id, "start": g.start, "end": g.end, "reason": g.reason} for g in gaps]
-        with self._writer.begin() as conn:
-            conn.execute(recording_gaps.insert(), rows)
+        self._write(lambda conn: conn.execute(recording_gaps.insert(), rows), "recording gaps")
 
     def mark_event(self, camera_id: str, start: float, end: float) -> int:
         """Move segments overlapping an event to the event tier (longer retention). Returns how many."""
@@ -187,8 +205,8 @@ class RecordingIndex:
     def delete_segments(self, ids: Sequence[int]) -> None:
         """Remove index rows (the caller deletes the files)."""
         if ids:
-            with self._writer.begin() as conn:
-                conn.execute(recording_segments.delete().where(recording_segments.c.id.in_(list(ids))))
+            query = recording_segments.delete().where(recording_segments.c.id.in_(list(ids)))
+            self._write(lambda conn: conn.execute(query), "segment deletions")
 
     # -- reads -------------------------------------------------------------------------------
 

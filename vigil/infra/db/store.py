@@ -9,6 +9,11 @@ and out, and no SQLAlchemy object leaves this module. It is safe to share betwee
 threads (the pipeline writes while the API reads): every call takes its own pooled
 connection for one short transaction. On SQLite the file runs in WAL mode, so
 readers never wait for the writer.
+
+Another process holding SQLite's write lock (a backup, a `sqlite3` shell left in a
+transaction) makes writers wait: each attempt waits the busy timeout, and a write that still
+finds the database locked is retried with backoff for up to `LOCKED_RETRY_S`, with a warning
+every 30 s, so nothing acknowledged to the store is dropped while the lock is held.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
 _PG_MIGRATION_LOCK_KEY = 0x5649_4749  # "VIGI": one advisory lock shared by all Vigil processes
 _BEGIN_OPTION = "vigil_sqlite_begin"
+LOCKED_RETRY_S = 600.0
+"""How long a write keeps retrying a database another process holds locked before it raises."""
 
 R = TypeVar("R")
 
@@ -82,7 +89,7 @@ class Store:
         self._writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
 
     @classmethod
-    def open(cls, url: str | Path) -> Store:
+    def open(cls, url: str | Path, *, busy_timeout_s: float = _SQLITE_BUSY_TIMEOUT_MS / 1000) -> Store:
         """Connect to a database and bring its schema up to date.
 
         Safe to call from several processes at once: migrations run under a
@@ -92,6 +99,8 @@ class Store:
         Args:
             url: SQLAlchemy URL (``sqlite:///vigil-data/vigil.db``,
                 ``postgresql+psycopg://...``) or a filesystem path to a SQLite file.
+            busy_timeout_s: SQLite: how long one attempt waits for another connection's write
+                lock (writes are then retried, see the module docstring).
 
         Returns:
             An open store.
@@ -99,7 +108,7 @@ class Store:
         Raises:
             ConfigError: The URL is malformed or names an unsupported database.
         """
-        store = cls(_create_engine(_parse_url(url)))
+        store = cls(_create_engine(_parse_url(url), busy_timeout_s))
         try:
             store._migrate()
         except BaseException:
@@ -157,6 +166,9 @@ class Store:
 
     def upsert_health(self, health: CameraHealth) -> None:
         """Record a camera's current health; a change of state is also appended to its history."""
+        retry_locked(lambda: self._upsert_health(health), "camera health")
+
+    def _upsert_health(self, health: CameraHealth) -> None:
         table = tables.camera_health
         row = _HEALTH.to_row(health)
         with self._writer.begin() as conn:
@@ -330,13 +342,52 @@ class Store:
         if not rows:
             return 0
         stmt = self._dialect_insert(table).on_conflict_do_nothing(index_elements=["id"])
-        with self._writer.begin() as conn:
-            return int(conn.execute(stmt, list(rows)).rowcount)
+
+        def write() -> int:
+            with self._writer.begin() as conn:
+                return int(conn.execute(stmt, list(rows)).rowcount)
+
+        return retry_locked(write, table.name)
 
     def _insert_ignore(self, table: sa.Table, row: Mapping[str, Any]) -> bool:
         stmt = self._dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=["id"])
-        with self._writer.begin() as conn:
-            return conn.execute(stmt).rowcount == 1
+
+        def write() -> bool:
+            with self._writer.begin() as conn:
+                return conn.execute(stmt).rowcount == 1
+
+        return retry_locked(write, table.name)
+
+
+def _is_locked(error: sa.exc.OperationalError) -> bool:
+    text = str(error.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+def retry_locked(write: Callable[[], R], what: str = "write") -> R:
+    """Run one write transaction, retrying while another process holds SQLite's lock.
+
+    Args:
+        write: Opens, runs and commits the transaction (safe to run again after a failure).
+        what: What is written, for the warning.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: Any other error, or still locked after `LOCKED_RETRY_S`.
+    """
+    deadline = time.monotonic() + LOCKED_RETRY_S
+    pause, warned = 0.05, 0.0
+    while True:
+        try:
+            return write()
+        except sa.exc.OperationalError as error:
+            now = time.monotonic()
+            if not _is_locked(error) or now > deadline:
+                raise
+            if now - warned > 30.0:
+                logger.warning("database locked by another process: %s waits and retries", what)
+                warned = now
+            time.sleep(pause)
+            pause = min(2.0, pause * 2)
 
 
 def _parse_url(url: str | Path) -> sa.URL:
@@ -353,7 +404,7 @@ def _parse_url(url: str | Path) -> sa.URL:
     return parsed
 
 
-def _create_engine(url: sa.URL) -> sa.Engine:
+def _create_engine(url: sa.URL, busy_timeout_s: float) -> sa.Engine:
     backend = url.get_backend_name()
     if backend == "postgresql":
         return sa.create_engine(url, pool_pre_ping=True)
@@ -369,7 +420,7 @@ def _create_engine(url: sa.URL) -> sa.Engine:
         with contextlib.suppress(FileExistsError):
             os.close(os.open(Path(url.database).expanduser(), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     engine = sa.create_engine(url, **options)
-    _configure_sqlite(engine)
+    _configure_sqlite(engine, round(busy_timeout_s * 1000))
     return engine
 
 
@@ -390,14 +441,14 @@ def _enable_wal(cursor: Any) -> None:
             pause = min(0.2, pause * 2)
 
 
-def _configure_sqlite(engine: sa.Engine) -> None:
+def _configure_sqlite(engine: sa.Engine, busy_timeout_ms: int) -> None:
     # pysqlite's own transaction handling skips BEGIN before DDL and cannot take the
     # write lock early; switch it off and emit BEGIN ourselves (SQLAlchemy's documented recipe).
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         _enable_wal(cursor)
         # In WAL mode NORMAL loses at most the last commits on power loss, never integrity.
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -21,10 +21,10 @@ from benchmarks.soak_report import Report, finish, opened_since
 MINUTES = [60.0 * k for k in range(31)]  # a 30-minute run sampled every minute
 
 
-def _growth(series: str, percent: float | None = 0.0, increase: float = 0.0) -> Growth:
+def _growth(series: str, percent: float | None = 0.0, increase: float = 0.0, noise: float = 0.0) -> Growth:
     start = 100.0
     per_hour = (percent or 0.0) * start / 100
-    return Growth(series, 10, start, start + increase, per_hour, percent, 600.0)
+    return Growth(series, 10, start, start + increase, per_hour, percent, 600.0, noise)
 
 
 @pytest.mark.parametrize(
@@ -49,12 +49,15 @@ def test_fit_growth_reports_the_rate_after_warmup(
     else:
         assert growth.percent_per_hour == pytest.approx(percent, abs=1e-6)
     assert growth.points == sum(t >= warmup_s for t in MINUTES)
+    assert growth.noise == pytest.approx(0.0, abs=1e-6)  # exact lines: no jitter
 
 
 def test_fit_growth_ignores_missing_samples_and_needs_three() -> None:
     values = [100.0 + k if k % 3 else math.nan for k in range(31)]
     growth = fit_growth("x", MINUTES, values, 0.0)
     assert growth is not None and growth.per_hour == pytest.approx(60.0)
+    jitter = fit_growth("x", MINUTES, [10.0 + (k % 2) for k in range(31)], 0.0)
+    assert jitter is not None and jitter.noise == pytest.approx(0.5, abs=0.01)
     assert fit_growth("x", [0.0, 10.0, 20.0], [1.0, 2.0, 3.0], 5.0) is None  # two points after warm-up
 
 
@@ -68,6 +71,8 @@ def test_fit_growth_ignores_missing_samples_and_needs_three() -> None:
         (_growth("vigil_threads", None, 0.4), True),  # a thread that came and went
         (_growth("vigil_threads", None, 3.0), False),  # threads that stayed
         (_growth("workers_fds", None, 1.0), False),  # one fd more over the window is a leak
+        (_growth("workers_fds", None, 3.6, noise=3.0), True),  # segment files opening and closing
+        (_growth("workers_fds", None, 8.0, noise=3.0), False),  # growth well beyond the jitter
         (_growth("vigil_uss_mb", 5.0), None),  # USS / PSS are reported, RSS is the rule
         (_growth("db_mb", 500.0), None),  # the database grows with the data: reported
     ],

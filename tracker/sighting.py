@@ -35,6 +35,10 @@ CropSaver = Callable[[str, str, Image], str | None]
 _EDGE_PENALTY = 0.3
 _SHARPNESS_HEIGHT = 64
 _SHARPNESS_SCALE = 100.0
+MAX_PATH_POINTS = 512
+"""A track's foot path keeps at most this many points: past it, every other point is dropped
+(first and latest kept), so a track that never ends (someone sitting for hours, a static false
+positive) costs bounded memory and per-frame work while its path still spans the whole stay."""
 
 
 def geometric_quality(
@@ -118,6 +122,12 @@ class _OpenTrack:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Given at the start, so live updates and the finished sighting share it."""
 
+    def add_point(self, point: PathPoint) -> None:
+        """Append to the path; thin it to half when it reaches `MAX_PATH_POINTS`."""
+        self.path.append(point)
+        if len(self.path) >= MAX_PATH_POINTS:
+            self.path = [*self.path[:-1:2], self.path[-1]]
+
 
 class SightingBuilder:
     """Turns one camera's tracked detections into `Sighting`s of finished tracks.
@@ -175,7 +185,7 @@ class SightingBuilder:
             track.end = frame.timestamp
             track.frames += 1
             track.confidence_sum += float(tracked.confidence[row])
-            track.path.append(PathPoint(frame.timestamp, float(feet[row, 0]), float(feet[row, 1])))
+            track.add_point(PathPoint(frame.timestamp, float(feet[row, 0]), float(feet[row, 1])))
             # Sharpness only scales quality down, so only a geometric winner is worth cropping.
             if quality[row] > track.best_quality:
                 pixels = crop(frame.image, tracked.xyxy[row])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.factories import make_detections, make_frame
-from tracker.sighting import SightingBuilder, geometric_quality, sharpness
+from tracker.sighting import MAX_PATH_POINTS, SightingBuilder, geometric_quality, sharpness
 from vigil.core.types import Frame
 
 
@@ -91,3 +91,17 @@ def test_without_crop_storage_crop_path_is_none() -> None:
     builder.update(make_detections(xyxy=[[10, 10, 50, 110]], tracker_id=[7]), textured_frame(0, 1.0))
     (sighting,) = builder.flush()
     assert sighting.crop_path is None and sighting.tracker_id == 7 and sighting.short
+
+
+def test_a_track_that_never_ends_keeps_a_bounded_path_spanning_its_stay() -> None:
+    builder = SightingBuilder("cam1")
+    image = textured_frame(0, 0.0)
+    frames = 5 * MAX_PATH_POINTS
+    for index in range(frames):
+        frame = Frame(image.camera_id, index, index / 25.0, image.image)
+        builder.update(make_detections(xyxy=[[10, 10, 50, 110]], tracker_id=[1]), frame)
+    (sighting,) = builder.flush()
+    assert sighting.frames == frames
+    assert len(sighting.path) < MAX_PATH_POINTS
+    assert sighting.path[0].timestamp == 0.0 and sighting.path[-1].timestamp == (frames - 1) / 25.0
+    assert [p.timestamp for p in sighting.path] == sorted(p.timestamp for p in sighting.path)

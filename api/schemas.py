@@ -34,15 +34,7 @@ class BusBufferPublic(BaseModel):
 
     @classmethod
     def from_stats(cls, stats: SpoolStats) -> "BusBufferPublic":
-        return cls(
-            records=stats.records,
-            bytes=stats.bytes,
-            max_bytes=stats.max_bytes,
-            fill=stats.fill,
-            spooled=stats.spooled,
-            replayed=stats.replayed,
-            dropped=stats.dropped,
-        )
+        return cls.model_validate(stats, from_attributes=True)
 
 
 class HealthPublic(BaseModel):

@@ -34,7 +34,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,7 +263,10 @@ class RecordLoop:
                     clock=lambda: self._captured,
                     min_free_bytes=job.min_free_bytes,
                 )
-            self._read_packets(container.demux(stream), decoder, clock, writer, pending)
+            packets = container.demux(stream)
+            if "://" not in job.url or job.url.startswith("file:"):
+                packets = _paced(packets, clock.time_base, self.stop)
+            self._read_packets(packets, decoder, clock, writer, pending)
             return self._state is HealthState.ONLINE
         finally:
             if writer is not None:
@@ -440,6 +443,24 @@ def _keyframe_decoder(stream: Any) -> Any:
     # cost 28 % of each keyframe's decode and the downscale hides what it fixes.
     decoder.options = {"skip_loop_filter": "all"}
     return decoder
+
+
+def _paced(packets: Iterable[Any], time_base: float, stop: threading.Event) -> Iterator[Any]:
+    """A file read as a camera sends it: no packet before its media time since the first one.
+
+    Unpaced, a looping file camera was remuxed as fast as the disk allows: 109 overlapping
+    segments in 20 s from one 139 s clip.
+    """
+    started = time.monotonic()
+    first: int | None = None
+    for packet in packets:
+        stamp = packet.dts if packet.dts is not None else packet.pts
+        if stamp is not None:
+            first = stamp if first is None else first
+            delay = started + (stamp - first) * time_base - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                return
+        yield packet
 
 
 class _Stalled(Exception):

@@ -332,7 +332,11 @@ def recover_segment(part: Path, camera_id: str) -> Segment | None:
         span, packets = 0.0, 0
         logger.debug("camera %s: %s unreadable: %s", camera_id, part, exc)
     if packets == 0:
-        logger.warning("camera %s: discarded %s left open by a crash or a full disk (nothing readable)", camera_id, part.name)
+        logger.warning(
+            "camera %s: discarded %s left open by a crash or a full disk (nothing readable)",
+            camera_id,
+            part.name,
+        )
         for path in (part, fixed):
             path.unlink(missing_ok=True)
         return None
@@ -340,7 +344,11 @@ def recover_segment(part: Path, camera_id: str) -> Segment | None:
     os.replace(fixed, target)
     part.unlink(missing_ok=True)
     logger.warning(
-        "camera %s: closed %s left open by a crash or a full disk: %d packets, %.1f s", camera_id, target.name, packets, span
+        "camera %s: closed %s left open by a crash or a full disk: %d packets, %.1f s",
+        camera_id,
+        target.name,
+        packets,
+        span,
     )
     return Segment(camera_id, target, start, start + span, target.stat().st_size, packets)
 

@@ -81,7 +81,9 @@ class RecordJob:
     stall_timeout_s: float = 10.0
     open_timeout_s: float = 10.0
     backoff_initial_s: float = 0.5
-    backoff_max_s: float = 8.0
+    # 3 s, not more: a link that comes back for 5 s (flapping) is caught; cameras refused
+    # every few seconds cost nothing measurable (`vigil chaos --scenario rtsp-flapping`).
+    backoff_max_s: float = 3.0
     burst_s: float = 0.0
     min_free_bytes: int = 0
 

@@ -368,6 +368,8 @@ def main(args: argparse.Namespace) -> int:
     if args.warmup >= args.duration:
         raise SystemExit(f"soak: --warmup ({args.warmup:g} s) must be shorter than --duration")
     out = args.out or REPO / "vigil-data" / "soak" / f"{args.site}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # Absolute: the config written into `out` has its data_dir resolved against its own folder.
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     print(f"soak {args.site}: {out}; {check_disk(out, args.site, args.duration)}", file=sys.stderr)
     try:

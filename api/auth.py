@@ -2,8 +2,15 @@
 
 Users (`vigil.infra.db.users`, created with ``vigil user add``) log in at ``POST /auth/login`` and
 get a JWT (HS256; claims ``sub``, ``role``, ``ver``, ``iat``, ``exp``; 8 h by default, one
-control-room shift). Every other request sends it as ``Authorization: Bearer <token>``; the
-WebSocket routes take it as the ``token`` query parameter (browsers cannot set headers there).
+control-room shift). Every other request sends it as ``Authorization: Bearer <token>``.
+
+The operator console logs in at ``POST /auth/session`` instead and gets the same token as an
+``HttpOnly``, ``SameSite=Strict`` cookie (`SESSION_COOKIE`), which scripts on the page cannot
+read and other sites cannot send. Requests that change something and authenticate by that
+cookie must also carry the `CSRF_HEADER` header (a cross-site form cannot set one). WebSocket
+routes take the cookie (same origin only: the ``Origin`` header must match the host) or an
+``Authorization: Bearer`` header from non-browser clients; tokens never travel in URLs, where
+proxies and browser history would keep them.
 
 Roles are ordered (`vigil.infra.db.users.Role`): each one may do everything the roles below it may.
 
@@ -38,7 +45,7 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import jwt
-from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketException, status
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketException, status
 from fastapi.security import OAuth2PasswordBearer
 
 from vigil.core.errors import ConfigError
@@ -47,6 +54,8 @@ from vigil.infra.db.store import Store
 from vigil.infra.db.users import LOGIN, LOGIN_FAILED, Role, UserRecord, UserStore
 
 __all__ = [
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
     "Authenticator",
     "CurrentUser",
     "IssuedToken",
@@ -76,6 +85,11 @@ allocate a threadpool's worth (40 x 64 MiB)."""
 LOGIN_DETAIL = "wrong user name or password"
 """The one answer to every failed login: unknown user, wrong password and disabled user alike."""
 _LOGIN_HINT = "log in at POST /auth/login and send 'Authorization: Bearer <token>'"
+SESSION_COOKIE = "vigil_session"
+"""The console's session: the access token, in an HttpOnly SameSite=Strict cookie."""
+CSRF_HEADER = "x-vigil-console"
+"""Sent (any value) by the console on every request; required with the cookie on unsafe methods."""
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -301,11 +315,20 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
 
 
 def current_user(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> User:
-    """The user whose bearer token came with `request`.
+    """The user whose bearer token, or console session cookie, came with `request`.
 
     Raises:
-        HTTPException: 401 with ``WWW-Authenticate: Bearer`` when the token is missing or not valid.
+        HTTPException: 401 with ``WWW-Authenticate: Bearer`` when the token is missing or not
+            valid; 403 when a cookie-authenticated request that changes something lacks the
+            console's `CSRF_HEADER` (a forged cross-site request).
     """
+    if not token:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token and request.method not in _SAFE_METHODS and CSRF_HEADER not in request.headers:
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"session cookie without the {CSRF_HEADER} header: send it, or use a bearer token",
+            )
     if not token:
         raise _unauthorized(f"not logged in: {_LOGIN_HINT}")
     try:
@@ -344,24 +367,26 @@ def require_role(role: Role) -> RoleRequirement:
 
 
 class WebSocketRoleRequirement(RoleRequirement):
-    """`require_role` for WebSocket routes: the token comes as the ``token`` query parameter.
+    """`require_role` for WebSocket routes: the console's session cookie, or a bearer header.
 
-    A refusal closes the socket with code 1008 (policy violation) and the reason.
+    The cookie counts only from a page of this origin (``Origin`` matches ``Host``): a page on
+    another site could otherwise open the socket with the operator's cookie. A refusal closes
+    the socket with code 1008 (policy violation) and the reason.
     """
 
-    def __call__(  # type: ignore[override]
-        self,
-        websocket: WebSocket,
-        token: Annotated[
-            str | None, Query(max_length=4096, description="Access token from /auth/login.")
-        ] = None,
-    ) -> User:
-        header = websocket.headers.get("authorization", "")
-        scheme, _, credentials = header.partition(" ")
-        token = token or (credentials if scheme.lower() == "bearer" else None)
+    def __call__(self, websocket: WebSocket) -> User:  # type: ignore[override]
+        scheme, _, credentials = websocket.headers.get("authorization", "").partition(" ")
+        token = credentials if scheme.lower() == "bearer" and credentials else None
+        if token is None:
+            token = websocket.cookies.get(SESSION_COOKIE)
+            if token and not _same_origin(websocket):
+                raise WebSocketException(
+                    code=status.WS_1008_POLICY_VIOLATION, reason="session cookie from another origin"
+                )
         if not token:
             raise WebSocketException(
-                code=status.WS_1008_POLICY_VIOLATION, reason="not logged in: pass ?token="
+                code=status.WS_1008_POLICY_VIOLATION,
+                reason="not logged in: log in at POST /auth/session, or send 'Authorization: Bearer <token>'",
             )
         try:
             user = get_authenticator(websocket.app).authenticate(token)
@@ -372,6 +397,14 @@ class WebSocketRoleRequirement(RoleRequirement):
                 code=status.WS_1008_POLICY_VIOLATION, reason=f"needs role '{self.role.value}' or higher"
             )
         return user
+
+
+def _same_origin(websocket: WebSocket) -> bool:
+    """Whether the socket's ``Origin`` names the host it connected to (absent: not a browser)."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    return origin.partition("://")[2].rstrip("/") == websocket.headers.get("host", "")
 
 
 def require_websocket_role(role: Role) -> WebSocketRoleRequirement:

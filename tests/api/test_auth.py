@@ -15,11 +15,12 @@ from pathlib import Path
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from starlette.websockets import WebSocketDisconnect
 
 from alerts.search.graph import CameraGraph
 from api import ApiServices, Role, create_app
-from api.auth import LOGIN_DETAIL, Authenticator, load_secret
+from api.auth import CSRF_HEADER, LOGIN_DETAIL, SESSION_COOKIE, Authenticator, load_secret
 from config.models import VigilConfig
 from ingest.recorder import Segment
 from tests.conftest import PERSON_CLIP
@@ -339,19 +340,88 @@ def test_case_watch_refuses_without_an_operator_token(
     site: AuthSite, token: Callable[[AuthSite], str | None], reason: str
 ) -> None:
     value = token(site)
-    query = "" if value is None else f"?token={value}"
+    headers = {} if value is None else {"Authorization": f"Bearer {value}"}
     with (
         pytest.raises(WebSocketDisconnect) as refused,
-        site.client.websocket_connect(f"/cases/{site.case_id}/watch{query}"),
+        site.client.websocket_connect(f"/cases/{site.case_id}/watch", headers=headers),
     ):
         pass
     assert refused.value.code == 1008 and reason in refused.value.reason
 
 
-def test_case_watch_accepts_an_operator_token_in_the_query(site: AuthSite) -> None:
-    token = site.login("test-operator")
-    with site.client.websocket_connect(f"/cases/{site.case_id}/watch?token={token}") as socket:
+def test_case_watch_accepts_an_operator_bearer_header(site: AuthSite) -> None:
+    with site.client.websocket_connect(
+        f"/cases/{site.case_id}/watch", headers=site.bearer(Role.OPERATOR)
+    ) as socket:
         socket.close()
+
+
+def test_case_watch_ignores_a_token_in_the_url(site: AuthSite) -> None:
+    """Tokens in URLs end up in proxy logs and browser history: the query is not read at all."""
+    token = site.login("test-operator")
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        site.client.websocket_connect(f"/cases/{site.case_id}/watch?token={token}"),
+    ):
+        pass
+    assert "not logged in" in refused.value.reason
+
+
+# -- the console's session cookie ----------------------------------------------------------------
+
+
+def _open_session(site: AuthSite, name: str = "test-operator") -> Response:
+    return site.client.post("/auth/session", data={"username": name, "password": TEST_PASSWORD})
+
+
+def test_session_sets_an_httponly_strict_cookie_and_no_token_in_the_body(site: AuthSite) -> None:
+    response = _open_session(site)
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"user", "role", "expires_at"}  # the page never holds the token
+    cookie = response.headers["set-cookie"].lower()
+    assert cookie.startswith(f"{SESSION_COOKIE}=") and "httponly" in cookie and "samesite=strict" in cookie
+    assert site.client.get("/auth/me").json()["name"] == "test-operator"  # the cookie alone logs in
+    assert site.actions("login") == ["test-operator"]  # audited like /auth/login
+
+
+def test_session_login_failures_count_toward_the_lockout(site: AuthSite) -> None:
+    for _ in range(5):
+        assert (
+            site.client.post("/auth/session", data={"username": "test-operator", "password": "x"}).status_code
+            == 401
+        )
+    assert _open_session(site).status_code == 429
+
+
+def test_cookie_needs_the_console_header_to_change_anything(site: AuthSite) -> None:
+    """A forged cross-site form carries the cookie (where SameSite fails) but cannot set a header."""
+    _open_session(site)
+    body = {"reason": "child missing at the north gate", "upper": ["red"]}
+    refused = site.client.post("/cases", json=body)
+    assert refused.status_code == 403 and CSRF_HEADER in refused.json()["detail"]
+    assert site.client.post("/cases", json=body, headers={CSRF_HEADER: "1"}).status_code == 201
+
+
+def test_logout_clears_the_cookie(site: AuthSite) -> None:
+    _open_session(site)
+    assert site.client.delete("/auth/session").status_code == 204
+    assert site.client.get("/auth/me").status_code == 401
+
+
+def test_case_watch_takes_the_cookie_from_the_same_origin_only(site: AuthSite) -> None:
+    _open_session(site)
+    with site.client.websocket_connect(
+        f"/cases/{site.case_id}/watch", headers={"origin": "http://testserver"}
+    ) as socket:
+        socket.close()
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        site.client.websocket_connect(
+            f"/cases/{site.case_id}/watch", headers={"origin": "http://evil.example"}
+        ),
+    ):
+        pass
+    assert refused.value.code == 1008 and "another origin" in refused.value.reason
 
 
 # -- the signing secret ----------------------------------------------------------------------

@@ -154,8 +154,8 @@ def test_live_watch_raises_case_alert_and_pushes_it_over_websocket(tmp_path: Pat
     client, _, service = make_client(tmp_path)
     case_id = client.post("/cases", json={"reason": "lost child", "upper": ["red"], "lower": ["blue"],
                                           "threshold": 0.6}).json()["id"]  # fmt: skip
-    token = client.headers["Authorization"].removeprefix("Bearer ")
-    with client.websocket_connect(f"/cases/{case_id}/watch?token={token}") as socket:
+    bearer = {"Authorization": client.headers["Authorization"]}
+    with client.websocket_connect(f"/cases/{case_id}/watch", headers=bearer) as socket:
         assert service.on_sighting(make_sighting("green", "white", start=2000)) == []
         alerts = service.on_sighting(make_sighting("red", "blue", start=2000))
         assert [a.kind for a in alerts] == [AlertKind.CASE_MATCH]

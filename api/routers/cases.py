@@ -346,7 +346,10 @@ def cancel_backscan(case_id: str, user: CurrentUser, backscan: BackscanDep) -> B
 
 @router.websocket("/{case_id}/watch", dependencies=[Depends(require_websocket_role(Role.OPERATOR))])
 async def watch_case(websocket: WebSocket, case_id: str) -> None:
-    """Live case alerts of one case, one JSON `AlertPublic` per message. Needs role operator (``?token=``)."""
+    """Live case alerts of one case, one JSON `AlertPublic` per message.
+
+    Needs role operator: a bearer header, or the console's session cookie.
+    """
     services = websocket.app.state.services
     if services.cases is None:
         await websocket.close(code=1008)

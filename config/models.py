@@ -10,6 +10,7 @@ passwords are never written in the YAML but named by environment variable
 from __future__ import annotations
 
 import enum
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -89,6 +90,12 @@ class CameraConfig(Strict):
         default=10.0, gt=0, description="No frame for this long means the stream is stalled and is restarted."
     )
     position: Position | None = Field(default=None, description="Place on the site map (for search).")
+    group: str = Field(
+        default="",
+        max_length=64,
+        description="Area of the site the camera belongs to, e.g. 'Water street'; the camera wall "
+        "filters by it.",
+    )
     zones: list[Polygon] = Field(default_factory=list, description="Named detection zones used by rules.")
     privacy_masks: list[Polygon] = Field(
         default_factory=list, description="Areas blacked out before analysis and export."
@@ -253,11 +260,30 @@ class RetentionConfig(Strict):
     alerts_days: float = Field(default=90, gt=0, description="Alerts expire after this many days.")
 
 
+class CameraLink(Strict):
+    """A walking link between two cameras: the time it takes, overriding the straight-line estimate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: Identifier = Field(alias="from", description="Camera id at one end (links go both ways).")
+    to: Identifier = Field(description="Camera id at the other end.")
+    walk_s: float = Field(
+        gt=0,
+        description="Walking seconds between the two (stairs, bridges, fences the map does not show). "
+        "Raising it makes search suggest the far camera later and find fast trips less plausible.",
+    )
+
+
 class VigilConfig(Strict):
     """The whole site: cameras, detector, tracker, rules, storage and API."""
 
     version: Literal[1] = Field(default=1, description="Config schema version.")
     site: str = Field(default="vigil", description="Site name shown in the API and the UI.")
+    timezone: str = Field(
+        default="UTC",
+        max_length=64,
+        description="IANA time zone of the site, e.g. 'Europe/Amsterdam'; the console shows times in it.",
+    )
     data_dir: Path = Field(
         default=Path("vigil-data"), description="Database, crops and recordings; relative to the YAML file."
     )
@@ -275,6 +301,20 @@ class VigilConfig(Strict):
     )
     cameras: list[CameraConfig] = Field(min_length=1, description="Every camera of the site.")
     rules: list[Rule] = Field(default_factory=list, description="Alert rules.")
+    links: list[CameraLink] = Field(
+        default_factory=list,
+        description="Walking times between cameras where the straight line misleads (search and the "
+        "site map).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)  # reads only the tz database
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, too long
+            raise ValueError(f"unknown IANA time zone {value!r}, e.g. 'UTC' or 'Europe/Amsterdam'") from None
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -308,6 +348,7 @@ class VigilConfig(Strict):
                 errors.append(f"rules[{i}].zone: camera {rule.camera!r} has no zone {rule.zone!r}")
             elif watched.role is not CameraRole.AI:
                 errors.append(f"rules[{i}].camera: {rule.camera!r} is record-only; rules need role 'ai'")
+        errors.extend(_link_errors(self.links, seen))
         if errors:
             raise ValueError("\n".join(errors))
         return self
@@ -324,3 +365,20 @@ class VigilConfig(Strict):
         ptz = sum(camera.ptz for camera in self.cameras)
         zones = sum(len(camera.zones) for camera in self.cameras)
         return f"{len(self.cameras)} cameras ({ai} AI, {ptz} PTZ), {zones} zones, {len(self.rules)} rules"
+
+
+def _link_errors(links: list[CameraLink], cameras: set[str]) -> list[str]:
+    """Links naming unknown cameras, linking a camera to itself, or given twice (either direction)."""
+    errors: list[str] = []
+    first: dict[frozenset[str], int] = {}
+    for i, link in enumerate(links):
+        for key, camera_id in (("from", link.from_), ("to", link.to)):
+            if camera_id not in cameras:
+                errors.append(f"links[{i}].{key}: unknown camera {camera_id!r}")
+        if link.from_ == link.to:
+            errors.append(f"links[{i}].to: a link joins two different cameras, got {link.to!r} twice")
+        pair = frozenset((link.from_, link.to))
+        if pair in first:
+            errors.append(f"links[{i}]: {link.from_!r}-{link.to!r} is already linked at links[{first[pair]}]")
+        first.setdefault(pair, i)
+    return errors

@@ -268,7 +268,7 @@ class Runtime:
         self.cases = CaseService(
             store,
             CaseStore.for_store(store),
-            CameraGraph.from_cameras(self.config.cameras),
+            CameraGraph.from_config(self.config),
             # Cases need the detector only to find the person in an uploaded photo.
             self.detector,
         )
@@ -278,7 +278,7 @@ class Runtime:
             case_store=CaseStore.for_store(store),
             store=store,
             recordings=RecordingIndex.for_store(store),
-            graph=CameraGraph.from_cameras(self.config.cameras),
+            graph=CameraGraph.from_config(self.config),
             detector=self.detector.get,
             publish=lambda sighting: self.bus.publish(Topic.SIGHTINGS, sighting.camera_id, sighting),
             recording_root=self.config.recording.directory or self.data_dir / "recordings",

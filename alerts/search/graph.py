@@ -1,6 +1,7 @@
 """The camera graph: where cameras stand and how long it takes to walk between them.
 
-Built from the cameras' ``position`` (metres on the site map). Walking time between two
+Built from the cameras' ``position`` (metres on the site map) and the site's ``links:``
+(`CameraGraph.from_config`). Walking time between two
 cameras is the explicit link time when one is given, else straight-line distance times
 `detour` over `walking_speed`. A candidate is *implausible* when it would need her to
 move faster than `max_speed` from a confirmed sighting; plausibility falls smoothly
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from config.models import CameraConfig
+from config.models import CameraConfig, CameraLink, VigilConfig
 from vigil.core.types import Sighting
 
 _FLOOR = 0.05
@@ -50,8 +51,26 @@ class CameraGraph:
     detour: float = 1.3
 
     @classmethod
-    def from_cameras(cls, cameras: Sequence[CameraConfig]) -> CameraGraph:
-        return cls(positions={c.id: (c.position.x, c.position.y) for c in cameras if c.position is not None})
+    def from_config(cls, config: VigilConfig) -> CameraGraph:
+        """The site's graph: its cameras' positions and its walking links."""
+        return cls.from_cameras(config.cameras, config.links)
+
+    @classmethod
+    def from_cameras(cls, cameras: Sequence[CameraConfig], links: Sequence[CameraLink] = ()) -> CameraGraph:
+        """Positions of the cameras that have one, and the given links (walking seconds, both ways)."""
+        return cls(
+            positions={c.id: (c.position.x, c.position.y) for c in cameras if c.position is not None},
+            links={(link.from_, link.to): link.walk_s for link in links},
+        )
+
+    @property
+    def camera_ids(self) -> list[str]:
+        """Every camera the graph can place: positioned ones, then linked ones without a position."""
+        ids = dict.fromkeys(self.positions)
+        for a, b in self.links:
+            ids.setdefault(a)
+            ids.setdefault(b)
+        return list(ids)
 
     def distance(self, a: str, b: str) -> float | None:
         """Walking metres between two cameras, None if either has no position."""
@@ -85,7 +104,7 @@ class CameraGraph:
     def reachable(self, camera_id: str, elapsed_s: float, limit: int = 5) -> list[Reachable]:
         """Cameras nearest by walking time from `camera_id`, those she could have reached by now first."""
         options = []
-        for other in self.positions:
+        for other in self.camera_ids:
             metres = self.distance(camera_id, other)
             if other != camera_id and metres is not None:
                 options.append(Reachable(other, round(metres / self.walking_speed, 1)))

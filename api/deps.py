@@ -13,6 +13,7 @@ from vigil.core.errors import ValidationError
 from vigil.core.times import parse_epoch
 from vigil.core.types import CameraHealth
 from vigil.infra.db import Store
+from vigil.infra.live_view import LiveView
 
 if TYPE_CHECKING:
     from vigil.services.cases import CaseService
@@ -34,6 +35,8 @@ class ApiServices:
         auth: Logs users in and checks their tokens; None builds one on the store's users
             with the secret from ``VIGIL_JWT_SECRET`` or ``<data_dir>/jwt-secret``.
         cases: The case service (missing-person search); None answers 503 on ``/cases``.
+        live: Each AI camera's latest analysed frame and boxes; None answers 404 on
+            ``/cameras/{id}/live``.
     """
 
     store: Store
@@ -41,6 +44,7 @@ class ApiServices:
     data_dir: Path
     auth: Authenticator | None = None
     cases: "CaseService | None" = None
+    live: LiveView | None = None
 
 
 def get_services(request: Request) -> ApiServices:

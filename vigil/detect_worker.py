@@ -17,6 +17,7 @@ from ingest.masks import Polygon
 from vigil.core.events import Topic
 from vigil.core.types import Alert, Frame, Sighting
 from vigil.infra.db.recordings import RecordingIndex
+from vigil.infra.live_view import LiveView
 from vigil.pipeline import CameraProcessor, FrameOutput, FramePipeline, mask_frame
 from vigil.roles import Bus
 
@@ -90,6 +91,7 @@ class DetectWorker:
         sink: Where sightings, provisional sightings and alerts go.
         stop: The runtime's shared stop signal.
         idle_s: Wait this long when no camera had a new frame.
+        live: Keeps each camera's latest analysed frame and tracked boxes for the camera wall.
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class DetectWorker:
         stop: threading.Event,
         *,
         idle_s: float = 0.01,
+        live: LiveView | None = None,
     ) -> None:
         self.pipeline = pipeline
         self._read = read
@@ -108,6 +111,7 @@ class DetectWorker:
         self._sink = sink
         self._stop = stop
         self._idle_s = idle_s
+        self._live = live
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -130,6 +134,8 @@ class DetectWorker:
         with self._lock:
             for sighting in self.pipeline.remove(camera_id):
                 self._sink.sighting(sighting)
+            if self._live is not None:
+                self._live.remove(camera_id)
 
     def finish(self) -> None:
         """End of the run: every camera's open tracks are published as sightings."""
@@ -161,6 +167,8 @@ class DetectWorker:
         return frames
 
     def _publish(self, output: FrameOutput) -> None:
+        if self._live is not None:
+            self._live.update(output.frame, output.tracked)
         for sighting in output.sightings:
             self._sink.sighting(sighting)
         for update in output.updates:

@@ -46,6 +46,7 @@ from vigil.infra.db.cases import CaseStore
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.store import Store
 from vigil.infra.kafka_bus import KafkaBus
+from vigil.infra.live_view import LiveView
 from vigil.pipeline import LIVE_MIN_AGE_S, FramePipeline, PipelineStats, build_processor
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
 from vigil.services.backscan import BackscanService
@@ -108,6 +109,8 @@ class Runtime:
         self._collector: IngestCollector | None = None
         self._publisher = BusPublisher(self.bus)
         self._worker: DetectWorker | None = None
+        self.live_view = LiveView()
+        """Each AI camera's latest analysed frame and boxes (the console's camera wall)."""
         self._rules: dict[str, list[Rule]] = {}
         self._health: dict[str, CameraHealth] = {}
         self._health_lock = threading.Lock()
@@ -181,7 +184,11 @@ class Runtime:
                 "the API runs on the central node (role 'central' or 'all'), not on an edge node"
             )
         services = ApiServices(
-            store=self.store, health=self.health_snapshot, data_dir=self.data_dir, cases=self.cases
+            store=self.store,
+            health=self.health_snapshot,
+            data_dir=self.data_dir,
+            cases=self.cases,
+            live=self.live_view,
         )
         app = create_app(self.config, services)
         app.state.backscan = self.backscan
@@ -320,7 +327,9 @@ class Runtime:
     def _build_worker(self) -> DetectWorker:
         pipeline = FramePipeline(self.detector.get(), data_dir=self.data_dir, live_min_age_s=LIVE_MIN_AGE_S)
         masks = {camera.id: [mask.polygon for mask in camera.privacy_masks] for camera in self.config.cameras}
-        return DetectWorker(pipeline, self._read_frame, masks, self._publisher, self._stop)
+        return DetectWorker(
+            pipeline, self._read_frame, masks, self._publisher, self._stop, live=self.live_view
+        )
 
     def _start_edge(self, cameras: list[CameraConfig]) -> None:
         """Kafka's consumer-group assignment decides which cameras this node runs."""

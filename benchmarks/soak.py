@@ -56,6 +56,8 @@ STOP_TIMEOUT_S = 90.0
 """SIGTERM to exit: open tracks stored, segments closed, shards joined."""
 DISK_MARGIN = 1.5
 """Recording estimate x this must fit above retention's free-space floor, or the soak refuses."""
+RETENTION_SWEEP_S = 60.0
+"""How often retention sweeps (vigil/services/retention.py run_periodically)."""
 
 
 def parse_duration(text: str) -> float:
@@ -102,12 +104,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def write_config(source: Path, data_dir: Path, target: Path) -> Path:
-    """A copy of `source` whose ``data_dir`` is `data_dir` (``${VAR}`` references are kept)."""
+def write_config(source: Path, data_dir: Path, target: Path, retain_s: float | None = None) -> Path:
+    """A copy of `source` whose ``data_dir`` is `data_dir` (``${VAR}`` references are kept).
+
+    `retain_s` keeps recordings (continuous and event segments) only that long, so retention's
+    sweep runs during the soak and the disk holds a steady amount, as on a site at its storage cap.
+    """
     import yaml
 
     document = yaml.safe_load(source.read_text())
     document["data_dir"] = str(data_dir)
+    if retain_s is not None:
+        recording = document.setdefault("recording", {})
+        recording["continuous_days"] = recording["event_days"] = retain_s / 86400
     target.write_text(
         f"# {source.relative_to(REPO)} with data_dir set by benchmarks/soak.py\n"
         + yaml.safe_dump(document, sort_keys=False)
@@ -138,12 +147,18 @@ def recording_bytes_per_s(site: str) -> float:
     return sum(rates[k % len(rates)] for k in range(3))  # cam1..cam3 loop the samples in turn
 
 
-def check_disk(out: Path, site: str, seconds: float, floor_percent: float = 10.0) -> str:
+def check_disk(
+    out: Path, site: str, seconds: float, floor_percent: float = 10.0, retain_s: float | None = None
+) -> str:
     """Refuse a run whose recordings would reach retention's free-space floor; else say the estimate.
+
+    With `retain_s`, retention holds about that much recording (plus a minute for its sweep interval).
 
     Raises:
         SystemExit: The estimate (x `DISK_MARGIN`) does not fit above the floor.
     """
+    if retain_s is not None:
+        seconds = min(seconds, retain_s + RETENTION_SWEEP_S)
     need = recording_bytes_per_s(site) * seconds * DISK_MARGIN
     usage = shutil.disk_usage(out)
     room = usage.free - usage.total * floor_percent / 100
@@ -171,12 +186,13 @@ def _start_sim(workload: Workload, env: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def running(site: str, out: Path) -> Iterator[Workload]:
+def running(site: str, out: Path, retain_s: float | None = None) -> Iterator[Workload]:
     """Start the site as a child process; on exit stop it (SIGTERM, then SIGKILL) and the sim."""
     data_dir = out / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     workload = Workload(site, out, data_dir, f"http://127.0.0.1:{free_port()}", secrets.token_urlsafe(16))
-    config = write_config(DEMO_CONFIG if site == "demo" else SITE_CONFIG, data_dir, out / "config.yaml")
+    source = DEMO_CONFIG if site == "demo" else SITE_CONFIG
+    config = write_config(source, data_dir, out / "config.yaml", retain_s)
     env = dict(os.environ, VIGIL_ADMIN_PASSWORD=workload.password, PYTHONUNBUFFERED="1")
     try:
         if site == "site141":
@@ -357,6 +373,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default vigil-data/soak/SITE-YYYYmmdd-HHMMSS)",
     )
     parser.add_argument(
+        "--retain",
+        type=parse_duration,
+        default=None,
+        metavar="TIME",
+        help="keep recordings only this long (sets recording.continuous_days and event_days), so "
+        "retention deletes segments during the run and the disk holds a steady amount; needed for "
+        "long site141 runs (~90 GB of recordings an hour). Default: the config's retention",
+    )
+    parser.add_argument(
         "--keep-data",
         action="store_true",
         help="keep the run's recordings in OUT/data/recordings (default: deleted at the end; the "
@@ -371,9 +396,10 @@ def main(args: argparse.Namespace) -> int:
     # Absolute: the config written into `out` has its data_dir resolved against its own folder.
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    print(f"soak {args.site}: {out}; {check_disk(out, args.site, args.duration)}", file=sys.stderr)
+    disk = check_disk(out, args.site, args.duration, retain_s=args.retain)
+    print(f"soak {args.site}: {out}; {disk}", file=sys.stderr)
     try:
-        with running(args.site, out) as workload:
+        with running(args.site, out, args.retain) as workload:
             wait_ready(workload)
             samples = soak(workload, args.duration, args.interval, args.warmup)
             ended_early = workload.process is not None and workload.process.poll() is not None

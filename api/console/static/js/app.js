@@ -1,0 +1,112 @@
+// @ts-check
+/**
+ * The console's root: who is logged in, which screen is open (the URL hash), the navigation.
+ *
+ * Screens: #/wall (cameras), #/alerts (inbox), #/cases and #/cases/ID (missing-person search),
+ * #/exports (evidence), #/admin (zones, cameras, users). The role decides which are offered;
+ * the API enforces the same roles, so hiding is a courtesy, not the protection.
+ */
+import { render } from "../vendor/preact.module.js";
+import { useEffect, useState } from "../vendor/hooks.module.js";
+import { api, logout, onSessionLost } from "./api.js";
+import { html, setTimeZone } from "./ui.js";
+import { Login } from "./views/login.js";
+import { Wall } from "./views/wall.js";
+import { Alerts } from "./views/alerts.js";
+import { Cases } from "./views/cases.js";
+import { CaseWorkspace } from "./views/case.js";
+import { Exports } from "./views/exports.js";
+import { Admin } from "./views/admin.js";
+
+const RANK = { viewer: 0, operator: 1, mediator: 2, admin: 3 };
+
+/** @param {{role: string} | null} user @param {keyof typeof RANK} role */
+export function can(user, role) {
+  return user !== null && RANK[user.role] >= RANK[role];
+}
+
+const SCREENS = [
+  { path: "wall", label: "Cameras", role: "viewer", key: "1" },
+  { path: "alerts", label: "Alerts", role: "viewer", key: "2" },
+  { path: "cases", label: "Cases", role: "operator", key: "3" },
+  { path: "exports", label: "Evidence", role: "mediator", key: "4" },
+  { path: "admin", label: "Admin", role: "admin", key: "5" },
+];
+
+function useHash() {
+  const [hash, setHash] = useState(location.hash);
+  useEffect(() => {
+    const changed = () => setHash(location.hash);
+    addEventListener("hashchange", changed);
+    return () => removeEventListener("hashchange", changed);
+  }, []);
+  return hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+}
+
+function App() {
+  const [settings, setSettings] = useState({ site: "Vigil", timezone: "UTC", version: "" });
+  const [user, setUser] = useState(/** @type {{name: string, role: string} | null | undefined} */ (undefined));
+  const [sessionEnded, setSessionEnded] = useState(false);
+  const route = useHash();
+
+  useEffect(() => {
+    api("/console/settings.json").then((s) => {
+      setTimeZone(s.timezone);
+      setSettings(s);
+      document.title = `Vigil — ${s.site}`;
+    }).catch(() => {});
+    api("/auth/me").then(setUser).catch(() => setUser(null));
+    onSessionLost(() => {
+      setSessionEnded(true);
+      setUser(null);
+    });
+  }, []);
+
+  if (user === undefined) return html`<main class="loading" aria-busy="true">Loading…</main>`;
+  if (user === null) {
+    return html`<${Login} site=${settings.site} ended=${sessionEnded}
+      onLogin=${(/** @type {{user: string, role: string}} */ s) => {
+        setSessionEnded(false);
+        setUser({ name: s.user, role: s.role });
+      }} />`;
+  }
+  const offered = SCREENS.filter((s) => can(user, /** @type {any} */ (s.role)));
+  const screen = offered.find((s) => s.path === route[0]) ? route[0] : "wall";
+  return html`<div class="shell">
+    <header class="topbar">
+      <span class="brand" aria-label="Vigil site">${settings.site}</span>
+      <nav aria-label="Screens">
+        ${offered.map((s) => html`<a href=${`#/${s.path}`} aria-current=${screen === s.path ? "page" : undefined}
+          aria-keyshortcuts=${`Alt+${s.key}`}>${s.label}</a>`)}
+      </nav>
+      <span class="who">${user.name} <span class="role">${user.role}</span></span>
+      <button class="ghost" onClick=${async () => {
+        await logout().catch(() => {});
+        setUser(null);
+      }}>Log out</button>
+    </header>
+    <main id="main">${view(screen, route, user)}</main>
+  </div>`;
+}
+
+/** @param {string} screen @param {string[]} route @param {{name: string, role: string}} user */
+function view(screen, route, user) {
+  switch (screen) {
+    case "alerts": return html`<${Alerts} user=${user} />`;
+    case "cases": return route[1] ? html`<${CaseWorkspace} key=${route[1]} caseId=${route[1]} user=${user} />` : html`<${Cases} user=${user} />`;
+    case "exports": return html`<${Exports} user=${user} />`;
+    case "admin": return html`<${Admin} user=${user} section=${route[1]} cameraId=${route[2]} />`;
+    default: return html`<${Wall} user=${user} />`;
+  }
+}
+
+addEventListener("keydown", (event) => {
+  if (!event.altKey || event.ctrlKey || event.metaKey) return;
+  const screen = SCREENS.find((s) => s.key === event.key);
+  if (screen) {
+    location.hash = `#/${screen.path}`;
+    event.preventDefault();
+  }
+});
+
+render(html`<${App} />`, /** @type {HTMLElement} */ (document.getElementById("app")));

@@ -20,7 +20,7 @@ from vigil.infra.db.cases import cases_metadata
 from vigil.infra.db.recordings import recordings_metadata
 from vigil.infra.db.tables import metadata
 
-HEAD = "0004"  # latest migration (0002 cases, 0003 recordings, 0004 users)
+HEAD = "0005"  # latest migration (0002 cases, 0003 recordings, 0004 users, 0005 alert triage)
 
 
 def make_sighting(

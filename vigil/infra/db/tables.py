@@ -90,3 +90,29 @@ users = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("last_login_at", sa.Float, nullable=True),
 )
+
+# Alert triage (migration 0005): one row per alert an operator has touched (an alert without
+# one is ``new``), and the append-only history of every triage action. `vigil.infra.db.alerts`.
+alert_triage = sa.Table(
+    "alert_triage",
+    metadata,
+    sa.Column("alert_id", sa.String(64), sa.ForeignKey("alerts.id"), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("assignee", sa.String(64), nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_by", sa.String(128), nullable=False),
+    sa.Index("ix_alert_triage_state", "state"),
+    sa.Index("ix_alert_triage_assignee", "assignee"),
+)
+
+alert_history = sa.Table(
+    "alert_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.String(64), sa.ForeignKey("alerts.id"), nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("user", sa.String(128), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Index("ix_alert_history_alert_id_at", "alert_id", "at"),
+)

@@ -1,0 +1,335 @@
+"""`AlertTriageStore`: who acknowledged, resolved or took which alert, and the history of it.
+
+The tables (``alert_triage``, ``alert_history``) come with migration ``0005`` and are declared
+in `vigil.infra.db.tables` next to ``alerts``. An alert without a triage row is ``new``.
+
+One triage action is one transaction: the alert's triage row, one history row and one audit
+row (`vigil.infra.db.cases.audit_log`, action ``alert.<action>``, reason the note, the alert
+id in ``detail``) are written together or not at all, so the history and the audit log never
+disagree. History and audit rows are only ever appended.
+
+States and the actions that move between them::
+
+    new ──acknowledge──▶ acknowledged ──resolve──▶ resolved ──reopen──▶ new
+     └──────────────────────resolve───────────────────▲
+
+``acknowledge`` again on an acknowledged alert is recorded (a second operator saw it);
+``assign`` / ``unassign`` work in every state and leave it as it is. Refused, with
+`TriageConflict`: acknowledging or resolving a resolved alert, reopening one that is not
+resolved.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from vigil.core.errors import ValidationError
+from vigil.core.types import Alert, AlertKind
+from vigil.infra.db.cases import audit_log
+from vigil.infra.db.store import _BEGIN_OPTION, RECORD_ROWS, Store, _check_page, retry_locked
+from vigil.infra.db.tables import alert_history, alert_triage, alerts
+
+MAX_NOTE_CHARS = 2000
+
+
+class TriageState(enum.Enum):
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class TriageAction(enum.Enum):
+    ACKNOWLEDGE = "acknowledge"
+    RESOLVE = "resolve"
+    ASSIGN = "assign"
+    UNASSIGN = "unassign"
+    REOPEN = "reopen"
+
+
+class AlertNotFound(ValidationError):
+    """No alert has this id."""
+
+
+class TriageConflict(ValidationError):
+    """The action does not apply to the alert's current state (e.g. acknowledging a resolved one)."""
+
+
+@dataclass(frozen=True)
+class Triage:
+    """An alert's triage state; ``updated_at`` / ``updated_by`` are None while nobody touched it."""
+
+    state: TriageState = TriageState.NEW
+    assignee: str | None = None
+    updated_at: float | None = None
+    updated_by: str | None = None
+
+
+@dataclass(frozen=True)
+class TriagedAlert:
+    alert: Alert
+    triage: Triage
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One triage action on one alert."""
+
+    alert_id: str
+    at: float
+    user: str
+    action: TriageAction
+    note: str | None
+
+
+# Where each action may start from, and where it leaves the alert (None: where it was).
+_MOVES: dict[TriageAction, tuple[frozenset[TriageState], TriageState | None]] = {
+    TriageAction.ACKNOWLEDGE: (
+        frozenset({TriageState.NEW, TriageState.ACKNOWLEDGED}),
+        TriageState.ACKNOWLEDGED,
+    ),
+    TriageAction.RESOLVE: (frozenset({TriageState.NEW, TriageState.ACKNOWLEDGED}), TriageState.RESOLVED),
+    TriageAction.REOPEN: (frozenset({TriageState.RESOLVED}), TriageState.NEW),
+    TriageAction.ASSIGN: (frozenset(TriageState), None),
+    TriageAction.UNASSIGN: (frozenset(TriageState), None),
+}
+
+_ALERT_ROWS = RECORD_ROWS[Alert]
+_STATE = sa.func.coalesce(alert_triage.c.state, TriageState.NEW.value)
+
+
+class AlertTriageStore:
+    """Alert triage on the store's engine. Thread-safe like `Store`."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+
+    @classmethod
+    def for_store(cls, store: Store) -> AlertTriageStore:
+        """The triage tables of an open store's database (same engine, same pool)."""
+        return cls(store._engine)  # noqa: SLF001 - the store owns the one engine per database
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, alert_id: str) -> TriagedAlert | None:
+        """The alert with its triage state, or None when no alert has this id."""
+        with self._engine.begin() as conn:
+            row = conn.execute(_joined().where(alerts.c.id == alert_id)).mappings().first()
+        return None if row is None else _triaged(row)
+
+    def list_alerts(
+        self,
+        *,
+        camera_id: str | None = None,
+        kind: AlertKind | None = None,
+        rule: str | None = None,
+        states: Collection[TriageState] = (),
+        assignee: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[TriagedAlert], int]:
+        """Alerts with their triage state, newest first.
+
+        Args:
+            camera_id: Only this camera.
+            kind: Only this kind of alert.
+            rule: Only alerts of this rule (its configured name).
+            states: Only alerts in one of these states; empty: any.
+            assignee: Only alerts assigned to this user.
+            start / end: Epoch seconds, inclusive bounds on the alert's timestamp.
+            limit / offset: Page of the ordered result.
+
+        Returns:
+            The page and the total number of alerts matching the filters.
+
+        Raises:
+            ValidationError: `limit` or `offset` is negative.
+        """
+        _check_page(limit, offset)
+        where: list[sa.ColumnElement[bool]] = []
+        if camera_id is not None:
+            where.append(alerts.c.camera_id == camera_id)
+        if kind is not None:
+            where.append(alerts.c.kind == kind.value)
+        if rule is not None:
+            where.append(alerts.c.rule == rule)
+        if states:
+            where.append(_STATE.in_(sorted(state.value for state in states)))
+        if assignee is not None:
+            where.append(alert_triage.c.assignee == assignee)
+        if start is not None:
+            where.append(alerts.c.timestamp >= start)
+        if end is not None:
+            where.append(alerts.c.timestamp <= end)
+        joined = alerts.outerjoin(alert_triage, alert_triage.c.alert_id == alerts.c.id)
+        count = sa.select(sa.func.count()).select_from(joined).where(*where)
+        page = (
+            _joined()
+            .where(*where)
+            .order_by(alerts.c.timestamp.desc(), alerts.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._engine.begin() as conn:
+            total = int(conn.execute(count).scalar_one())
+            rows = conn.execute(page).mappings().all()
+        return [_triaged(row) for row in rows], total
+
+    def history(self, alert_id: str) -> list[HistoryEntry]:
+        """Triage actions on one alert, oldest first."""
+        query = (
+            sa.select(alert_history)
+            .where(alert_history.c.alert_id == alert_id)
+            .order_by(alert_history.c.at, alert_history.c.id)
+        )
+        with self._engine.begin() as conn:
+            return [
+                HistoryEntry(
+                    alert_id=row["alert_id"],
+                    at=float(row["at"]),
+                    user=row["user"],
+                    action=TriageAction(row["action"]),
+                    note=row["note"],
+                )
+                for row in conn.execute(query).mappings()
+            ]
+
+    # -- the one write -----------------------------------------------------------------------
+
+    def apply(
+        self,
+        alert_id: str,
+        action: TriageAction,
+        user: str,
+        *,
+        note: str | None = None,
+        assignee: str | None = None,
+        at: float | None = None,
+    ) -> TriagedAlert:
+        """Apply one triage action: state, history row and audit row in one transaction.
+
+        Args:
+            alert_id: The alert.
+            action: What is done; ``assign`` needs `assignee`, the others ignore it.
+            user: Who does it (goes into the history, ``updated_by`` and the audit log).
+            note: Why, or what was found; the audit row's reason.
+            assignee: The user the alert is assigned to (``assign`` only; checked by the caller).
+            at: When, epoch seconds; default now.
+
+        Returns:
+            The alert with its new triage state.
+
+        Raises:
+            AlertNotFound: No alert has this id.
+            TriageConflict: The action does not apply to the alert's current state.
+            ValidationError: ``assign`` without an assignee, or a note over `MAX_NOTE_CHARS`.
+        """
+        if action is TriageAction.ASSIGN and not assignee:
+            raise ValidationError("assign: expected the user to assign the alert to, got none")
+        if note is not None and len(note) > MAX_NOTE_CHARS:
+            raise ValidationError(f"note: expected at most {MAX_NOTE_CHARS} characters, got {len(note)}")
+        when = time.time() if at is None else at
+
+        def write() -> TriagedAlert:
+            with self._writer.begin() as conn:
+                row = conn.execute(_joined().where(alerts.c.id == alert_id)).mappings().first()
+                if row is None:
+                    raise AlertNotFound(f"alert {alert_id!r} not found")
+                current = _triaged(row)
+                triage = _next(current.triage, action, user, assignee, when)
+                _write(conn, alert_id, current.triage, triage)
+                conn.execute(
+                    alert_history.insert().values(
+                        alert_id=alert_id, at=when, user=user, action=action.value, note=note
+                    )
+                )
+                conn.execute(
+                    audit_log.insert().values(
+                        at=when,
+                        user=user,
+                        action=f"alert.{action.value}",
+                        case_id=None,
+                        reason=note or "",
+                        detail=_audit_detail(current, triage),
+                    )
+                )
+            return TriagedAlert(current.alert, triage)
+
+        return retry_locked(write, "alert triage")
+
+
+def _next(triage: Triage, action: TriageAction, user: str, assignee: str | None, at: float) -> Triage:
+    allowed, state = _MOVES[action]
+    if triage.state not in allowed:
+        by = f" by {triage.updated_by}" if triage.updated_by else ""
+        hint = "reopen it first" if triage.state is TriageState.RESOLVED else "only a resolved alert reopens"
+        raise TriageConflict(f"cannot {action.value}: the alert is {triage.state.value}{by}; {hint}")
+    if action is TriageAction.ASSIGN:
+        new_assignee: str | None = assignee
+    elif action is TriageAction.UNASSIGN:
+        new_assignee = None
+    else:
+        new_assignee = triage.assignee
+    return Triage(state=state or triage.state, assignee=new_assignee, updated_at=at, updated_by=user)
+
+
+def _write(conn: sa.Connection, alert_id: str, before: Triage, after: Triage) -> None:
+    values = {
+        "state": after.state.value,
+        "assignee": after.assignee,
+        "updated_at": after.updated_at,
+        "updated_by": after.updated_by,
+    }
+    if before.updated_at is None:  # never touched: no row yet
+        conn.execute(alert_triage.insert().values(alert_id=alert_id, **values))
+    else:
+        conn.execute(alert_triage.update().where(alert_triage.c.alert_id == alert_id).values(**values))
+    # The alerts table's own flag predates triage; kept in step so it never says the opposite.
+    acknowledged = after.state is not TriageState.NEW
+    if acknowledged != (before.state is not TriageState.NEW):
+        conn.execute(alerts.update().where(alerts.c.id == alert_id).values(acknowledged=acknowledged))
+
+
+def _audit_detail(current: TriagedAlert, after: Triage) -> dict[str, Any]:
+    return {
+        "alert_id": current.alert.id,
+        "camera_id": current.alert.camera_id,
+        "rule": current.alert.rule,
+        "state": after.state.value,
+        "previous_state": current.triage.state.value,
+        "assignee": after.assignee,
+    }
+
+
+def _joined() -> sa.Select[Any]:
+    """Every alert column, and its triage row's under ``triage_*`` labels (NULL when untouched)."""
+    return sa.select(
+        alerts,
+        alert_triage.c.state.label("triage_state"),
+        alert_triage.c.assignee.label("triage_assignee"),
+        alert_triage.c.updated_at.label("triage_updated_at"),
+        alert_triage.c.updated_by.label("triage_updated_by"),
+    ).select_from(alerts.outerjoin(alert_triage, alert_triage.c.alert_id == alerts.c.id))
+
+
+def _triaged(row: sa.RowMapping) -> TriagedAlert:
+    alert: Alert = _ALERT_ROWS.from_row(row)
+    if row["triage_state"] is None:
+        return TriagedAlert(alert, Triage())
+    return TriagedAlert(
+        alert,
+        Triage(
+            state=TriageState(row["triage_state"]),
+            assignee=row["triage_assignee"],
+            updated_at=float(row["triage_updated_at"]),
+            updated_by=row["triage_updated_by"],
+        ),
+    )

@@ -15,6 +15,7 @@ from api.deps import ApiServices
 from api.errors import ErrorPublic
 from api.limits import BodyLimit, RateLimiter
 from api.routers import alerts, auth, cameras, cases, health, recordings, sightings
+from api.routers import site as site_map
 from config.models import VigilConfig
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
     for router in (health.router, auth.router, cameras.router, sightings.router, alerts.router, cases.router):
         app.include_router(router)
     app.include_router(recordings.router)
+    app.include_router(site_map.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.schemas_cameras import CameraState, PolygonPublic, PositionPublic
 from config.models import CameraConfig, CameraRole
 from vigil.core.records import public_values
 from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
@@ -70,6 +71,15 @@ class CameraPublic(BaseModel):
     enabled: bool
     url: str | None = Field(description="Stream URL; only shown to admins.")
     health: CameraHealthPublic | None = Field(description="None until the camera has been opened once.")
+    state: CameraState = Field(
+        description="The health state, 'unknown' until the camera has been opened once."
+    )
+    group: str = Field(description="Area of the site (camera wall filter); '' when not set.")
+    position: PositionPublic | None = Field(description="Place on the site map, metres; null when not set.")
+    snapshot_url: str = Field(description="Latest snapshot, JPEG with privacy masks blacked out.")
+    live_url: str | None = Field(description="Latest analysed frame and its boxes (AI cameras); else null.")
+    zones: list[PolygonPublic] = Field(description="Named detection zones, normalised polygons.")
+    privacy_masks: list[PolygonPublic] = Field(description="Areas blacked out, normalised polygons.")
 
     @classmethod
     def from_config(
@@ -83,12 +93,22 @@ class CameraPublic(BaseModel):
             enabled=camera.enabled,
             url=camera.url if show_url else None,
             health=None if health is None else CameraHealthPublic.from_health(health),
+            state=CameraState.UNKNOWN if health is None else CameraState(health.state.value),
+            group=camera.group,
+            position=PositionPublic.from_position(camera.position),
+            snapshot_url=f"/cameras/{camera.id}/snapshot.jpg",
+            live_url=f"/cameras/{camera.id}/live" if camera.role is CameraRole.AI else None,
+            zones=[PolygonPublic.from_polygon(zone) for zone in camera.zones],
+            privacy_masks=[PolygonPublic.from_polygon(mask) for mask in camera.privacy_masks],
         )
 
 
 class CameraList(BaseModel):
     items: list[CameraPublic]
     count: int
+    groups: list[str] = Field(
+        default_factory=list, description="Every group of the site, unfiltered, sorted."
+    )
 
 
 class PathPointPublic(BaseModel):

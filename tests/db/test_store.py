@@ -18,9 +18,10 @@ from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, PathPo
 from vigil.infra.db import Store, StoreCounts
 from vigil.infra.db.cases import cases_metadata
 from vigil.infra.db.recordings import recordings_metadata
+from vigil.infra.db.search import search_metadata
 from vigil.infra.db.tables import metadata
 
-HEAD = "0005"  # latest migration (0002 cases, 0003 recordings, 0004 users, 0005 alert triage)
+HEAD = "0006"  # latest migration (0002 cases, 0003 recordings, 0004 users, 0005 alert triage, 0006 search)
 
 
 def make_sighting(
@@ -83,7 +84,12 @@ def _revision(db_path: Path) -> str | None:
 def test_open_creates_schema_matching_tables(store: Store, db_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{db_path}")
     inspector = sa.inspect(engine)
-    schema = [*metadata.sorted_tables, *cases_metadata.sorted_tables, *recordings_metadata.sorted_tables]
+    schema = [
+        *metadata.sorted_tables,
+        *cases_metadata.sorted_tables,
+        *recordings_metadata.sorted_tables,
+        *search_metadata.sorted_tables,
+    ]
     assert set(inspector.get_table_names()) == {t.name for t in schema} | {"alembic_version"}
     for table in schema:
         assert {c["name"] for c in inspector.get_columns(table.name)} == set(table.columns.keys())
@@ -93,7 +99,7 @@ def test_open_creates_schema_matching_tables(store: Store, db_path: Path) -> Non
         # Alembic's autogenerate diff: column types, nullability, indexes, tables.
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         # Alembic accepts a list of MetaData at run time; its 1.20 annotation says one.
-        every = [metadata, cases_metadata, recordings_metadata]
+        every = [metadata, cases_metadata, recordings_metadata, search_metadata]
         assert compare_metadata(context, every) == []  # type: ignore[arg-type]
     engine.dispose()
     assert _revision(db_path) == HEAD

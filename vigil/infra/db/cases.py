@@ -254,17 +254,44 @@ class CaseStore:
         if case_id is not None:
             query = query.where(audit_log.c.case_id == case_id)
         with self._engine.begin() as conn:
-            return [
-                AuditRecord(
-                    at=float(row["at"]),
-                    user=row["user"],
-                    action=row["action"],
-                    case_id=row["case_id"],
-                    reason=row["reason"],
-                    detail=dict(row["detail"]),
-                )
-                for row in conn.execute(query).mappings()
-            ]
+            return [_audit_from_row(row) for row in conn.execute(query).mappings()]
+
+    def audit_page(
+        self,
+        action: str,
+        *,
+        user: str | None = None,
+        case_id: str | None = None,
+        camera_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[AuditRecord], int]:
+        """Audit rows of one action newest first, filtered, one page, and how many match in all.
+
+        Args:
+            action: Only this action (e.g. ``export_clip``).
+            user / case_id: Only rows of this user / case.
+            camera_id: Only rows whose detail names this ``camera_id``.
+            limit / offset: The page.
+        """
+        where = [audit_log.c.action == action]
+        if user is not None:
+            where.append(audit_log.c.user == user)
+        if case_id is not None:
+            where.append(audit_log.c.case_id == case_id)
+        if camera_id is not None:
+            where.append(audit_log.c.detail["camera_id"].as_string() == camera_id)
+        query = (
+            sa.select(audit_log)
+            .where(*where)
+            .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._engine.begin() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(audit_log).where(*where)).scalar_one()
+            rows = conn.execute(query).mappings().all()
+        return [_audit_from_row(row) for row in rows], int(total)
 
 
 def _case_row(case: CaseRecord) -> dict[str, Any]:
@@ -301,4 +328,15 @@ def _case_from_row(row: sa.RowMapping) -> CaseRecord:
         last_seen_at=row["last_seen_at"],
         threshold=float(row["threshold"]),
         closed_at=row["closed_at"],
+    )
+
+
+def _audit_from_row(row: sa.RowMapping) -> AuditRecord:
+    return AuditRecord(
+        at=float(row["at"]),
+        user=row["user"],
+        action=row["action"],
+        case_id=row["case_id"],
+        reason=row["reason"],
+        detail=dict(row["detail"]),
     )

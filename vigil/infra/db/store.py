@@ -233,6 +233,16 @@ class Store:
             row = conn.execute(sa.select(table).where(table.c.id == sighting_id)).mappings().first()
         return None if row is None else _SIGHTINGS.from_row(row)
 
+    def get_sightings(self, sighting_ids: Sequence[str]) -> list[Sighting]:
+        """The sightings with these ids, in the order given; unknown ids are left out."""
+        if not sighting_ids:
+            return []
+        table = tables.sightings
+        with self._read() as conn:
+            rows = conn.execute(sa.select(table).where(table.c.id.in_(list(sighting_ids)))).mappings().all()
+        found = {row["id"]: _SIGHTINGS.from_row(row) for row in rows}
+        return [found[i] for i in sighting_ids if i in found]
+
     def list_alerts(
         self,
         camera_id: str | None = None,

@@ -15,6 +15,8 @@ from api.deps import ApiServices
 from api.errors import ErrorPublic
 from api.limits import BodyLimit, RateLimiter
 from api.routers import alerts, auth, cameras, cases, health, recordings, sightings
+from api.routers import camera_admin as camera_admin_routes
+from api.routers import users as user_routes
 from api.routers import site as site_map
 from config.models import VigilConfig
 
@@ -52,6 +54,8 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
         app.include_router(router)
     app.include_router(recordings.router)
     app.include_router(site_map.router)
+    for router in (camera_admin_routes.router, camera_admin_routes.config_router, user_routes.router):
+        app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -17,6 +17,7 @@ from vigil.infra.live_view import LiveView
 
 if TYPE_CHECKING:
     from vigil.services.cases import CaseService
+    from vigil.services.site_config import SiteControl
 
 MAX_PAGE = 500
 MAX_OFFSET = 1_000_000_000  # beyond this SQLite's 64-bit integers are no longer the limit, abuse is
@@ -37,6 +38,8 @@ class ApiServices:
         cases: The case service (missing-person search); None answers 503 on ``/cases``.
         live: Each AI camera's latest analysed frame and boxes; None answers 404 on
             ``/cameras/{id}/live``.
+        site: Changes cameras, zones and privacy masks of the running site and saves its YAML
+            file; None (no ``vigil run CONFIG`` here) answers 503 on camera administration.
     """
 
     store: Store
@@ -45,6 +48,7 @@ class ApiServices:
     auth: Authenticator | None = None
     cases: "CaseService | None" = None
     live: LiveView | None = None
+    site: "SiteControl | None" = None
 
 
 def get_services(request: Request) -> ApiServices:
@@ -52,7 +56,9 @@ def get_services(request: Request) -> ApiServices:
 
 
 def get_config(request: Request) -> VigilConfig:
-    return cast(VigilConfig, request.app.state.config)
+    """The site's config as it runs now (changed by camera administration, when there is one)."""
+    site = get_services(request).site
+    return site.config if site is not None else cast(VigilConfig, request.app.state.config)
 
 
 ServicesDep = Annotated[ApiServices, Depends(get_services)]

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from alerts.base import Rule
 from ingest.masks import Polygon
 from vigil.core.events import Topic
 from vigil.core.types import Alert, Frame, Sighting
@@ -107,7 +108,7 @@ class DetectWorker:
     ) -> None:
         self.pipeline = pipeline
         self._read = read
-        self._masks = masks
+        self._masks = dict(masks)  # a copy: `set_zones` replaces a camera's masks
         self._sink = sink
         self._stop = stop
         self._idle_s = idle_s
@@ -128,6 +129,12 @@ class DetectWorker:
         """Detect on a camera from the next batch on; a camera already running is left as it is."""
         with self._lock:
             self.pipeline.add(processor)
+
+    def set_zones(self, camera_id: str, rules: Sequence[Rule], masks: Sequence[Polygon]) -> None:
+        """New rules (zones) and privacy masks for a camera from the next batch on; nothing restarts."""
+        with self._lock:
+            self.pipeline.set_rules(camera_id, rules)
+            self._masks[camera_id] = list(masks)
 
     def remove(self, camera_id: str) -> None:
         """Stop detecting on a camera; its open tracks are published as sightings."""

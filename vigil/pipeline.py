@@ -378,6 +378,12 @@ class FramePipeline:
         """Run a camera through the pipeline; a camera already in it keeps its processor."""
         self._processors.setdefault(processor.camera_id, processor)
 
+    def set_rules(self, camera_id: str, rules: Sequence[Rule]) -> None:
+        """Replace a running camera's rules (new zones); its tracks and sightings carry on. Absent: no-op."""
+        processor = self._processors.get(camera_id)
+        if processor is not None:
+            processor.rules = list(rules)
+
     def remove(self, camera_id: str) -> list[Sighting]:
         """Take a camera out; its open tracks are returned as described sightings (none if absent)."""
         processor = self._processors.pop(camera_id, None)

@@ -52,6 +52,7 @@ from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
 from vigil.services.backscan import BackscanService
 from vigil.services.cases import CaseService
 from vigil.services.retention import RetentionPolicy, run_periodically
+from vigil.services.site_config import SiteConfigService, SiteDiff
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class Runtime:
             none on an edge node.
         role: Which half runs in this process (`vigil.roles.Role`).
         bus: Event bus; default built from ``config.bus`` for the role.
+        config_path: The YAML file `config` was loaded from; with it (role all) admins change
+            cameras, zones and privacy masks through the API (`vigil.services.site_config`).
     """
 
     def __init__(
@@ -94,8 +97,10 @@ class Runtime:
         store: Store | None = None,
         role: Role = Role.ALL,
         bus: Bus | None = None,
+        config_path: Path | None = None,
     ) -> None:
         self.config = config
+        self.config_path = config_path
         self.role = role
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -160,7 +165,9 @@ class Runtime:
         assert self.ingest is not None, "start() first"
         camera = self.config.camera(camera_id)
         if camera.role is CameraRole.AI:
-            assert self._worker is not None, "an AI camera is configured, so start() built the worker"
+            if self._worker is None:  # the site's first AI camera, added while running
+                self._worker = self._build_worker()
+                self._worker.start()
             rules = self._rules.get(camera.id, [])
             self._worker.add(build_processor(self.config, camera, self.detector.get(), rules))
         self.ingest.add_camera(camera)
@@ -171,6 +178,35 @@ class Runtime:
             self.ingest.remove_camera(camera_id)
         if self._worker is not None:
             self._worker.remove(camera_id)
+
+    def restart_camera(self, camera_id: str) -> None:
+        """Stop one camera and start it again from the current config (if enabled); others are untouched."""
+        self.stop_camera(camera_id)
+        if self.config.camera(camera_id).enabled:
+            self.start_camera(camera_id)
+
+    def reconfigure(self, config: VigilConfig, diff: SiteDiff) -> None:
+        """Run `config` from now on: only the cameras `diff` names are started, stopped or restarted.
+
+        Re-zoned cameras keep running and take their new rules and privacy masks from the next
+        frame on. Settings outside cameras and rules (`SiteDiff.sections`) wait for the next start.
+        """
+        self.config = config
+        self._rules = build_rules(config)
+        if self.ingest is None:
+            return  # not started, or cameras run elsewhere (central role)
+        for camera_id in diff.removed:
+            self.stop_camera(camera_id)
+        for camera_id in diff.restarted:
+            self.restart_camera(camera_id)
+        for camera_id in diff.added:
+            if config.camera(camera_id).enabled:
+                self.start_camera(camera_id)
+        if self._worker is not None:
+            for camera_id in (*diff.added, *diff.restarted, *diff.rezoned):
+                camera = config.camera(camera_id)
+                masks = [mask.polygon for mask in camera.privacy_masks]
+                self._worker.set_zones(camera_id, self._rules.get(camera_id, []), masks)
 
     def serve_api(self, host: str | None = None, port: int | None = None) -> str:
         """Serve the API in a background thread; returns its base URL once it accepts requests."""
@@ -189,6 +225,7 @@ class Runtime:
             data_dir=self.data_dir,
             cases=self.cases,
             live=self.live_view,
+            site=self._site_control(),
         )
         app = create_app(self.config, services)
         app.state.backscan = self.backscan
@@ -330,6 +367,12 @@ class Runtime:
         return DetectWorker(
             pipeline, self._read_frame, masks, self._publisher, self._stop, live=self.live_view
         )
+
+    def _site_control(self) -> SiteConfigService | None:
+        """Camera administration over the API: needs the YAML file and the cameras in this process."""
+        if self.config_path is None or self.role is not Role.ALL or self.store is None:
+            return None
+        return SiteConfigService(self.config_path, self.config, self, CaseStore.for_store(self.store))
 
     def _start_edge(self, cameras: list[CameraConfig]) -> None:
         """Kafka's consumer-group assignment decides which cameras this node runs."""

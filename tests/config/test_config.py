@@ -132,3 +132,71 @@ def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["check-config", str(bad)]) == 1
     assert "cameras[0].zones[0].polygon: needs at least 3 points" in capsys.readouterr().err
     assert main(["check-config", str(tmp_path / "missing.yaml")]) == 1
+
+
+LINK = {"from": "cam1", "to": "cam2", "walk_s": 45}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        # a link to a camera that does not exist, named by its place in the list
+        (
+            lambda d: d.update(links=[LINK, LINK | {"to": "cam98"}, LINK | {"to": "cam99"}]),
+            "links[2].to: unknown camera 'cam99'",
+        ),
+        (lambda d: d.update(links=[LINK | {"from": "cam7"}]), "links[0].from: unknown camera 'cam7'"),
+        # a camera linked to itself says nothing about walking
+        (
+            lambda d: d.update(links=[LINK | {"to": "cam1"}]),
+            "links[0].to: a link joins two different cameras",
+        ),
+        # the same pair twice (either direction) would leave one walking time unused
+        (
+            lambda d: d.update(links=[LINK, LINK | {"from": "cam2", "to": "cam1"}]),
+            "links[1]: 'cam2'-'cam1' is already linked at links[0]",
+        ),
+        # walking takes time
+        (lambda d: d.update(links=[LINK | {"walk_s": 0}]), "links[0].walk_s: Input should be greater than 0"),
+        # the YAML key is 'from', a typo fails like any other
+        (
+            lambda d: d.update(links=[{"form": "cam1", "to": "cam2", "walk_s": 3}]),
+            "links[0].form: Extra inputs",
+        ),
+        # a time zone that is not in the tz database
+        (lambda d: d.update(timezone="Mars/Olympus_Mons"), "timezone: unknown IANA time zone"),
+        (lambda d: d.update(timezone="Europe"), "timezone: unknown IANA time zone"),  # a folder
+        (lambda d: d.update(timezone="../../etc/passwd"), "timezone: unknown IANA time zone"),
+        # groups are short labels
+        (lambda d: d["cameras"][0].update(group="x" * 65), "cameras[0].group: String should have at most 64"),
+    ],
+)
+def test_link_timezone_and_group_errors_name_their_yaml_path(mutate, expected: str) -> None:
+    doc = base()
+    mutate(doc)
+    with pytest.raises(ConfigErrors) as caught:
+        parse_config(doc, environ={})
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_links_groups_and_timezone_load() -> None:
+    doc = base(links=[LINK], timezone="Europe/Amsterdam")
+    doc["cameras"][1]["group"] = "Harbour"
+    config = parse_config(doc, environ={})
+    assert [(link.from_, link.to, link.walk_s) for link in config.links] == [("cam1", "cam2", 45.0)]
+    assert config.timezone == "Europe/Amsterdam"
+    assert [camera.group for camera in config.cameras] == ["", "Harbour"]
+    assert parse_config(base(), environ={}).timezone == "UTC"  # the default
+
+
+@pytest.mark.parametrize(
+    ("example", "groups", "links"),
+    [
+        ("demo.yaml", {"Gallery", "Car park"}, 2),  # the demo's two rooms and their walks
+        ("site.yaml", {"Water street", "Canal lanes", "Harbour front", "Eagle-eye"}, 5),  # the real site
+    ],
+)
+def test_examples_group_every_camera_and_link_cameras(example: str, groups: set[str], links: int) -> None:
+    config = load_config(EXAMPLES / example, environ={})
+    assert {camera.group for camera in config.cameras} == groups  # every camera has one
+    assert len(config.links) == links and config.timezone == "UTC"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from vigil.commands.options import add_run_options
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         notice = ensure_first_admin_for(config, generate=False)
         if notice is not None:
             print(notice, file=sys.stderr)
-    runtime = Runtime(config, role=role)
+    runtime = Runtime(config, role=role, config_path=Path(args.config))
     runtime.start()
     try:
         api_url = runtime.serve_api(args.host, args.port) if serve else None

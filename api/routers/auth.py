@@ -15,7 +15,16 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import SESSION_COOKIE, CurrentUser, IssuedToken, Role, get_authenticator, public, require_role
+from api.auth import (
+    SESSION_COOKIE,
+    CurrentUser,
+    IssuedToken,
+    Role,
+    Unauthenticated,
+    get_authenticator,
+    public,
+    require_role,
+)
 from api.errors import error_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -104,6 +113,32 @@ def open_session(
         samesite="strict",
     )
     return SessionPublic(user=issued.user.name, role=issued.user.role.value, expires_at=issued.expires_at)
+
+
+class SessionState(BaseModel):
+    """Who the console's session cookie stands for; nulls when there is no valid session."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user: str | None
+    role: str | None
+
+
+@router.get("/session", dependencies=[Depends(public())])
+def read_session(request: Request) -> SessionState:
+    """Whether the browser holds a valid session (the console asks before showing its login).
+
+    Never a 401: a page that is not logged in yet is not an error.
+    """
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            user = get_authenticator(request.app).authenticate(token)
+        except Unauthenticated:
+            pass
+        else:
+            return SessionState(user=user.name, role=user.role.value)
+    return SessionState(user=None, role=None)
 
 
 @router.delete("/session", dependencies=[Depends(public())], status_code=status.HTTP_204_NO_CONTENT)

@@ -237,7 +237,18 @@ def test_hostile_parameters_are_422_with_one_clear_line(site: Site, url: str, de
 # -- roles ------------------------------------------------------------------------------------
 
 UNGUARDED = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"}
-PUBLIC = {"/health", "/metrics", "/auth/login", "/auth/session"}
+PUBLIC = {
+    "/health",
+    "/metrics",
+    "/auth/login",
+    "/auth/session",
+    # The console's page, its static files and its pre-login settings (site name, time zone):
+    # they hold no data; everything the page shows comes from routes that need a role.
+    "/",
+    "/console/",
+    "/console/settings.json",
+    "/console/{path:path}",
+}
 """Routes anyone may call without logging in; any other route needs a role."""
 
 
@@ -296,7 +307,9 @@ def test_every_route_declares_exactly_one_role_or_is_explicitly_public(site: Sit
     assert public == PUBLIC  # a new open route is a decision, not an accident
 
 
-@pytest.mark.parametrize("path", sorted(PUBLIC - {"/auth/login", "/auth/session"}))
+@pytest.mark.parametrize(
+    "path", sorted(PUBLIC - {"/auth/login", "/console/{path:path}"} | {"/console/js/app.js", "/console/console.css"})
+)
 def test_public_routes_answer_without_login(tmp_path: Path, path: str) -> None:
     site = make_site(tmp_path, role=None)
     response = site.client.get(path)

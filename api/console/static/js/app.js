@@ -55,18 +55,24 @@ function App() {
       setSettings(s);
       document.title = `Vigil — ${s.site}`;
     }).catch(() => {});
-    api("/auth/me").then(setUser).catch(() => setUser(null));
+    api("/auth/session").then((s) => setUser(s.user ? { name: s.user, role: s.role } : null)).catch(() => setUser(null));
     onSessionLost(() => {
       setSessionEnded(true);
       setUser(null);
     });
   }, []);
 
+  useEffect(() => {
+    // How long the first screen took, for people and for the browser tests (performance marks).
+    if (user !== undefined && !performance.getEntriesByName("vigil:first-screen").length) performance.mark("vigil:first-screen");
+  }, [user]);
+
   if (user === undefined) return html`<main class="loading" aria-busy="true">Loading…</main>`;
   if (user === null) {
     return html`<${Login} site=${settings.site} ended=${sessionEnded}
       onLogin=${(/** @type {{user: string, role: string}} */ s) => {
         setSessionEnded(false);
+        performance.mark("vigil:logged-in");
         setUser({ name: s.user, role: s.role });
       }} />`;
   }

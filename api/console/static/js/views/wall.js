@@ -43,6 +43,7 @@ export function Wall() {
       const list = await api("/cameras?limit=500");
       setCameras(list.items);
       setError("");
+      if (!performance.getEntriesByName("vigil:wall").length) performance.mark("vigil:wall");
     } catch (e) {
       setError(`Cameras could not be loaded: ${e.detail || e}`);
     }

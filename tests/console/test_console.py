@@ -1,0 +1,285 @@
+"""The operator console in a real browser (Chromium via Playwright) against a live site.
+
+Each test works one screen the way its user would — by role and accessible name, as a screen
+reader finds the controls — and fails on any JavaScript error the page logs. Screenshots land in
+build/screenshots/ at 1920x1080 (and 1280x800 for the laptop check).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+import yaml
+
+from tests.conftest import PERSON_CLIP
+from tests.console.conftest import ConsoleSite, PageErrors, later, log_in, screenshot
+from tests.db.test_store import make_alert
+from tests.factories import TEST_PASSWORD
+from vigil.core.events import Topic
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PAGE_LOAD_LIMIT_S = 1.0
+
+
+def test_login_roles_and_page_load(page: Any, site: ConsoleSite, errors: PageErrors) -> None:
+    errors.allow_status(401)  # the wrong password below
+    page.goto("/")  # the root sends people to the console
+    page.get_by_role("button", name="Log in").wait_for()
+    assert page.url == f"{site.url}/console/"
+    page.reload()
+    page.get_by_role("button", name="Log in").wait_for()
+    # In the browser's own clock: navigation start to the login form rendered.
+    first_screen_s = (
+        page.evaluate("() => performance.getEntriesByName('vigil:first-screen')[0].startTime") / 1000
+    )
+    assert first_screen_s <= PAGE_LOAD_LIMIT_S, f"login page took {first_screen_s:.2f} s"
+
+    page.get_by_label("User name").fill(site.users["operator"])
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("alert").filter(has_text="Wrong user name or password").wait_for()
+
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("article", name="North gate, not opened yet").wait_for()
+    wall_s = (
+        page.evaluate("() => performance.measure('wall', 'vigil:logged-in', 'vigil:wall').duration") / 1000
+    )
+    assert wall_s <= PAGE_LOAD_LIMIT_S, f"camera wall took {wall_s:.2f} s after login"
+
+    nav = page.get_by_role("navigation", name="Screens")
+    assert nav.get_by_role("link").all_inner_texts() == [
+        "Cameras",
+        "Alerts",
+        "Cases",
+    ]  # operator: no evidence, no admin
+    # The token is an HttpOnly cookie: nothing in the page, its storage or its URL holds it.
+    assert page.evaluate("() => document.cookie") == ""
+    assert page.evaluate("() => JSON.stringify(localStorage) + JSON.stringify(sessionStorage)") == "{}{}"
+    assert "token" not in page.url
+
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log in").wait_for()
+    page.reload()
+    page.get_by_role("button", name="Log in").wait_for()  # the session really ended
+
+
+def test_camera_wall_filters_and_health(page: Any, site: ConsoleSite) -> None:
+    log_in(page, site, "viewer")
+    tiles = page.get_by_role("list", name="Camera tiles").get_by_role("listitem")
+    tiles.first.wait_for()
+    assert tiles.count() == 4
+    page.get_by_label("Group").select_option("Harbour")
+    page.wait_for_function("() => document.querySelectorAll('.tiles > li').length === 2")
+    names = page.get_by_role("list", name="Camera tiles").get_by_role("button").all_inner_texts()
+    assert sorted(names) == ["Market square", "Quay"]
+    page.get_by_label("Group").select_option("")
+    screenshot(page, "wall-1920x1080")
+
+
+def test_alert_inbox_live_and_triage(page: Any, site: ConsoleSite) -> None:
+    log_in(page, site, "operator")
+    page.get_by_role("link", name="Alerts").click()
+    inbox = page.get_by_role("table", name="Alert inbox")
+    inbox.get_by_role("row").nth(1).wait_for()
+    page.get_by_role("status").filter(has_text="live").wait_for()
+    before = inbox.get_by_role("row").count()
+
+    # A new alert from the pipeline arrives without a reload (pushed over /alerts/live).
+    alert = make_alert(
+        "bridge", time.time(), rule="quay-edge", zone="quay-edge", message="person at the water's edge"
+    )
+    site.publish(Topic.ALERTS, alert.camera_id, alert)
+    row = inbox.get_by_role("row").filter(has_text="person at the water's edge")
+    row.wait_for(timeout=5000)
+    assert inbox.get_by_role("row").count() == before + 1
+
+    row.get_by_role("button", name=f"Acknowledge alert {alert.id}").click()
+    row.get_by_text("acknowledged").wait_for()
+    row.get_by_role("combobox", name=f"Assign alert {alert.id}").select_option(site.users["operator"])
+    row.get_by_text(site.users["operator"]).first.wait_for()
+    row.get_by_role("button", name=f"Resolve alert {alert.id}").click()
+    dialog = page.get_by_role("dialog", name="Resolve alert")
+    dialog.get_by_label("What was done (note)").fill("Warden walked the person away from the edge.")
+    dialog.get_by_role("button", name="Resolve with note").click()
+    dialog.wait_for(state="detached")
+    # Resolved alerts leave the default (open) view; the history says who did what.
+    row.wait_for(state="detached")
+    page.get_by_label("State").select_option("resolved")
+    row.get_by_role("button", name=f"Details of alert {alert.id}").click()
+    history = page.get_by_role("list", name="Alert history")
+    history.get_by_text("Warden walked the person away").wait_for()
+    assert history.get_by_role("listitem").count() >= 3  # acknowledge, assign, resolve
+    screenshot(page, "alert-detail")
+
+
+def photo_of_black_clothes() -> bytes:
+    capture = cv2.VideoCapture(str(PERSON_CLIP))
+    capture.set(cv2.CAP_PROP_POS_MSEC, 28_000)
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    return bytes(cv2.imencode(".jpg", frame)[1])
+
+
+def test_missing_person_case_end_to_end(page: Any, site: ConsoleSite, tmp_path: Path) -> None:
+    log_in(page, site, "operator")
+    page.get_by_role("link", name="Cases").click()
+    page.get_by_role("button", name="Open case").click()
+    form = page.get_by_role("form", name="New case")
+    form.get_by_label("Reason (audited: who asked, why)").fill(
+        "Girl (6) lost near the gate, reported by her father"
+    )
+    form.get_by_role("button", name="Upper body: black").click()
+    form.get_by_role("button", name="Lower body: black").click()
+    assert form.get_by_role("button", name="Upper body: black").get_attribute("aria-pressed") == "true"
+    form.get_by_label("Child").check()
+    form.get_by_label("Last seen at camera").select_option("gate")
+    photo = tmp_path / "her.jpg"
+    photo.write_bytes(photo_of_black_clothes())
+    form.get_by_text("Choose photo").set_input_files(str(photo))
+    form.get_by_role("img", name="Photo to upload").wait_for()
+    form.get_by_role("button", name="Open case and search").click()
+
+    page.wait_for_url("**/console/#/cases/*")
+    grid = page.get_by_role("list", name="Candidates")
+    candidates = grid.get_by_role("listitem")
+    candidates.first.wait_for()
+    assert candidates.count() >= 5
+    # Why each ranks: score parts as labelled meters.
+    first = candidates.first
+    for part in ("appearance", "colours", "size", "place and time"):
+        assert first.get_by_role("meter", name=part).count() == 1
+    screenshot(page, "case-candidates")
+
+    # Keyboard: focus the grid, confirm the first, move on, reject the next.
+    first.focus()
+    page.keyboard.press("c")
+    page.get_by_role("status").filter(has_text="Confirmed the sighting").wait_for()
+    trail = page.get_by_role("list", name="Confirmed sightings in time order")
+    trail.get_by_role("listitem").first.wait_for()
+    page.locator("figure.sitemap svg[aria-label^='Site map. Trail: ']").wait_for()
+    second = candidates.nth(1)
+    second.get_by_role("button", name="Reject").click()
+    page.get_by_role("status").filter(has_text="Rejected the sighting").wait_for()
+    assert page.get_by_role("list", name="Suggested next cameras").get_by_role("listitem").count() >= 1
+
+    # A new sighting of her arrives while the page is open: a live case alert.
+    case_id = page.url.rsplit("/", 1)[1]
+    case = page.evaluate("async (id) => (await fetch(`/cases/${id}`)).json()", case_id)
+    seen = next(s for s in site.sightings if s.id == case["trail"][0]["id"])
+    site.publish(Topic.SIGHTINGS, "bridge", later(seen, time.time() - seen.start, camera_id="bridge"))
+    page.get_by_role("list", name="Live case alerts").get_by_role("listitem").first.wait_for(timeout=10_000)
+    screenshot(page, "case-workspace")
+
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Close case").click()
+    page.get_by_text("closed", exact=True).wait_for()
+
+
+def test_mediator_exports_clip_with_manifest_and_sees_it_listed(page: Any, site: ConsoleSite) -> None:
+    log_in(page, site, "mediator")
+    nav = page.get_by_role("navigation", name="Screens")
+    assert nav.get_by_role("link").all_inner_texts() == ["Cameras", "Alerts", "Cases", "Evidence"]
+    page.get_by_role("link", name="Evidence").click()
+    page.get_by_role("button", name="New export").click()
+    recorded = site.sightings[0]
+    page.get_by_label("Camera", exact=True).last.select_option(recorded.camera_id)
+    dialog = page.get_by_role("dialog", name=f"Export clip from {recorded.camera_id}")
+    dialog.get_by_label("From").fill(_local(recorded.start - 20))
+    dialog.get_by_label("To").fill(_local(recorded.start + 40))
+    with page.expect_download() as download:
+        dialog.get_by_label("Reason (audited)").fill("Mediation 2026-114: dispute at the gate")
+        dialog.get_by_role("button", name="Export clip").click()
+    assert download.value.suggested_filename.startswith(recorded.camera_id)
+    manifest = dialog.get_by_role("region", name="Clip manifest")
+    sha = manifest.locator("code.hash").inner_text()
+    assert len(sha) == 64
+    dialog.get_by_role("button", name="Close dialog").click()
+    table = page.get_by_role("table", name="Exports")
+    table.get_by_role("row").filter(has_text="Mediation 2026-114").wait_for()
+    assert sha[:16] in table.inner_text()
+
+
+def _local(epoch: float) -> str:
+    """An <input type="datetime-local"> value in the test site's time zone."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(epoch, ZoneInfo("Europe/Amsterdam")).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_admin_draws_zone_and_manages_users(page: Any, site: ConsoleSite) -> None:
+    log_in(page, site, "admin")
+    page.goto("/console/#/admin/zones/bridge")
+    area = page.get_by_role("application", name="Zone drawing area: click to add points")
+    area.wait_for()
+    page.get_by_role("button", name="Draw polygon").click()
+    box = area.bounding_box()
+    for fx, fy in [(0.2, 0.2), (0.6, 0.2), (0.6, 0.7), (0.2, 0.7)]:
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.get_by_role("button", name="Finish polygon").click()
+    page.get_by_label("Name").fill("bridge-rail")
+    page.get_by_role("button", name="Save zones").click()
+    reason = page.get_by_role("dialog", name="Save zones of bridge")
+    reason.get_by_label("Reason (audited)").fill("New risk spot: the bridge rail")
+    reason.get_by_role("button", name="Apply").click()
+    page.get_by_role("status").filter(has_text="Saved 1 zones").wait_for()
+    saved = yaml.safe_load(site.config_path.read_text())
+    bridge = next(c for c in saved["cameras"] if c["id"] == "bridge")
+    assert [z["name"] for z in bridge["zones"]] == ["bridge-rail"]
+    assert len(bridge["zones"][0]["polygon"]) == 4
+    screenshot(page, "admin-zones")
+
+    page.get_by_role("link", name="Users").click()
+    form = page.get_by_role("form", name="New user")
+    form.get_by_label("Name").fill("ana")
+    form.get_by_label("Role").select_option("operator")
+    form.get_by_label("Password").fill("a long enough password 42")
+    form.get_by_role("button", name="Add user").click()
+    users = page.get_by_role("table", name="Users")
+    users.get_by_role("row").filter(has_text="ana").wait_for()
+    page.get_by_role("button", name="Disable user ana").click()
+    users.get_by_role("row").filter(has_text="ana").get_by_text("disabled").wait_for()
+
+
+ROLE_SCREENS = [
+    ("viewer", ["wall", "alerts"]),
+    ("operator", ["wall", "alerts", "cases"]),
+    ("mediator", ["wall", "alerts", "cases", "exports"]),
+    ("admin", ["wall", "alerts", "cases", "exports", "admin/zones/gate", "admin/cameras", "admin/users"]),
+]
+
+UNNAMED_CONTROLS = """() => [
+    ...document.querySelectorAll('button, a[href], input, select, textarea, [role=meter]'),
+  ]
+  .filter(e => e.offsetParent !== null)
+  .filter(e => {
+    const label = e.getAttribute('aria-label') || e.getAttribute('title')
+      || (e.labels && e.labels.length && e.labels[0].textContent)
+      || e.getAttribute('aria-labelledby') || (e.tagName !== 'INPUT' && e.textContent.trim());
+    return !label || !String(label).trim();
+  })
+  .map(e => e.outerHTML.slice(0, 120))"""
+
+
+@pytest.mark.parametrize(("role", "screens"), ROLE_SCREENS)
+def test_every_control_has_an_accessible_name_and_fits_a_laptop(
+    page: Any, site: ConsoleSite, role: str, screens: list[str]
+) -> None:
+    page.set_viewport_size({"width": 1280, "height": 800})
+    log_in(page, site, role)
+    for screen in screens:
+        page.goto(f"/console/#/{screen}")
+        page.get_by_role("main").locator("h1").first.wait_for()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate(UNNAMED_CONTROLS) == [], f"{screen}: controls without a name"
+        overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{screen}: {overflow} px wider than a 1280x800 laptop"
+        if role == "admin":
+            screenshot(page, f"laptop-{screen.replace('/', '-')}")

@@ -165,7 +165,7 @@ def test_record_only_cameras_are_ranked_by_walking_time(
 ) -> None:
     config = site(tmp_path)
     config.cameras[-1] = config.cameras[-1].model_copy(update={"enabled": False})  # 'pier' disabled
-    graph = CameraGraph.from_cameras(config.cameras)
+    graph = CameraGraph.from_config(config)
     found = rank_cameras(config.cameras, graph, "gate", reach_s)
     assert [r.camera_id for r in found] == expected
     assert [r.walk_s for r in found] == sorted(r.walk_s for r in found)

@@ -97,13 +97,62 @@ def test_graph_marks_impossible_jump_implausible() -> None:
     assert graph.reachable("a", 60)[0].camera_id == "c"
 
 
+LINKED_SITE = {
+    "cameras": [
+        {"id": "cam1", "url": "rtsp://10.0.0.1/a", "role": "ai", "position": {"x": 0, "y": 0}},
+        {"id": "cam2", "url": "rtsp://10.0.0.2/a", "position": {"x": 900, "y": 0}},
+        {"id": "cam3", "url": "rtsp://10.0.0.3/a", "position": {"x": 30, "y": 0}},  # behind a fence
+        {"id": "cam4", "url": "rtsp://10.0.0.4/a"},  # not on the map, but linked
+    ],
+    "links": [{"from": "cam3", "to": "cam1", "walk_s": 200}, {"from": "cam1", "to": "cam4", "walk_s": 100}],
+}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "metres"),
+    [
+        ("cam1", "cam3", 200 * 1.3),  # the link's seconds at walking speed, not the 30 m straight line
+        ("cam3", "cam1", 200 * 1.3),  # links go both ways
+        ("cam1", "cam4", 100 * 1.3),  # a linked camera needs no position
+        ("cam1", "cam2", 900 * 1.3),  # no link: straight line times the detour
+        ("cam2", "cam4", None),  # cam4 has no position and no link to cam2: unknown
+    ],
+)
+def test_graph_from_config_walks_the_links(a: str, b: str, metres: float | None) -> None:
+    graph = CameraGraph.from_config(VigilConfig.model_validate(LINKED_SITE))
+    assert graph.distance(a, b) == (None if metres is None else pytest.approx(metres))
+
+
+def test_suggestions_follow_the_configured_links(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "vigil.db")
+    config = VigilConfig.model_validate(LINKED_SITE)
+    service = CaseService(store, CaseStore.for_store(store), CameraGraph.from_config(config))
+    client = TestClient(
+        create_app(config, ApiServices(store=store, health=dict, data_dir=tmp_path, cases=service))
+    )
+    client.headers.update(auth_headers(client, store, Role.OPERATOR))
+    her = make_sighting("red", "blue", camera="cam1", start=1000)
+    store.add_sighting(her)
+    opened = {"reason": "missing child report 7", "upper": ["red"], "lower": ["blue"], "window_end": 5000}
+    case = client.post("/cases", json={**opened, "window_start": 0}).json()
+    client.post(f"/cases/{case['id']}/feedback", json={"sighting_id": her.id, "verdict": "confirm"})
+    suggested = client.get(f"/cases/{case['id']}/suggestions").json()
+    # Without links cam3 (30 m away) would come first at 30 s; the fence makes it 200 s.
+    assert [(s["camera_id"], s["walk_s"]) for s in suggested] == [
+        ("cam4", 100.0),
+        ("cam3", 200.0),
+        ("cam2", 900.0),
+    ]
+    store.close()
+
+
 def make_client(tmp_path: Path, role: Role = Role.OPERATOR) -> tuple[TestClient, Store, CaseService]:
     store = Store.open(tmp_path / "vigil.db")
     config = VigilConfig.model_validate({"cameras": [
         {"id": "cam1", "url": "rtsp://10.0.0.1/a", "role": "ai", "position": {"x": 0, "y": 0}},
         {"id": "cam2", "url": "rtsp://10.0.0.2/a", "role": "ai", "position": {"x": 900, "y": 0}},
     ]})  # fmt: skip
-    service = CaseService(store, CaseStore.for_store(store), CameraGraph.from_cameras(config.cameras))
+    service = CaseService(store, CaseStore.for_store(store), CameraGraph.from_config(config))
     services = ApiServices(store=store, health=dict, data_dir=tmp_path, cases=service)
     client = TestClient(create_app(config, services))
     client.headers.update(auth_headers(client, store, role))

@@ -16,6 +16,7 @@ from api.errors import ErrorPublic
 from api.limits import BodyLimit, RateLimiter
 from api.routers import alerts, auth, cameras, cases, health, recordings, sightings
 from api.routers import camera_admin as camera_admin_routes
+from api.routers import exports as export_routes
 from api.routers import users as user_routes
 from api.routers import site as site_map
 from config.models import VigilConfig
@@ -53,6 +54,7 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
     for router in (health.router, auth.router, cameras.router, sightings.router, alerts.router, cases.router):
         app.include_router(router)
     app.include_router(recordings.router)
+    app.include_router(export_routes.router)
     app.include_router(site_map.router)
     for router in (camera_admin_routes.router, camera_admin_routes.config_router, user_routes.router):
         app.include_router(router)

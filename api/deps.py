@@ -1,7 +1,7 @@
 """Dependencies shared by the routers, declared once as `Annotated` aliases."""
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, cast
 
@@ -14,6 +14,7 @@ from vigil.core.times import parse_epoch
 from vigil.core.types import CameraHealth
 from vigil.infra.db import Store
 from vigil.infra.live_view import LiveView
+from vigil.services.alert_feed import AlertFeed
 
 if TYPE_CHECKING:
     from vigil.services.cases import CaseService
@@ -40,6 +41,8 @@ class ApiServices:
             ``/cameras/{id}/live``.
         site: Changes cameras, zones and privacy masks of the running site and saves its YAML
             file; None (no ``vigil run CONFIG`` here) answers 503 on camera administration.
+        alert_feed: New alerts and triage changes pushed on ``/alerts/live``; the runtime's is
+            fed by the central consumer, a default one carries only this API's triage changes.
     """
 
     store: Store
@@ -49,6 +52,7 @@ class ApiServices:
     cases: "CaseService | None" = None
     live: LiveView | None = None
     site: "SiteControl | None" = None
+    alert_feed: AlertFeed = field(default_factory=AlertFeed)
 
 
 def get_services(request: Request) -> ApiServices:

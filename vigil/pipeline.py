@@ -54,6 +54,12 @@ LIVE_MIN_AGE_S = 1.0
 """A track seen this long is published as a provisional sighting (live case matching)."""
 LIVE_REFRESH_S = 2.0
 """A live track's provisional sighting is refreshed this often (its best crop may improve)."""
+ALERT_CROPS_DIR = "alert-crops"
+"""Under the data directory: one JPEG per alert with a box, ``<alert id>.jpg`` (`save_alert_crop`)."""
+ALERT_CROP_MARGIN = 0.2
+"""Context around an alert's box in its crop, as a fraction of the box's width and height per side."""
+ALERT_CROP_MAX_HEIGHT = 256
+"""Alert crops taller than this many pixels are scaled down (the console shows thumbnails)."""
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,56 @@ def detect_planned(
     return found
 
 
+def alert_crop_path(alert_id: str) -> Path:
+    """Where an alert's crop is saved, relative to the data directory."""
+    return Path(ALERT_CROPS_DIR) / f"{alert_id}.jpg"
+
+
+def save_alert_crop(data_dir: Path, alert: Alert, image: Image) -> Path | None:
+    """Save the alert's box, with `ALERT_CROP_MARGIN` around it, as ``<data_dir>/alert-crops/<id>.jpg``.
+
+    The image is the frame the rule fired on, privacy masks already applied (`mask_frame`), so
+    a masked area stays black in the crop. The file appears whole or not at all (written
+    aside, then renamed), since the API may serve it at once.
+
+    Args:
+        data_dir: The data directory.
+        alert: The alert; one without a box, or whose box lies outside the image, gets no crop.
+        image: BGR frame, shape (H, W, 3).
+
+    Returns:
+        The saved file, or None when there is nothing to crop or it could not be written
+        (logged: the alert matters more than its picture).
+    """
+    if alert.box is None or "/" in alert.id or "\\" in alert.id or alert.id in ("", ".", ".."):
+        return None
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = alert.box
+    dx, dy = (x2 - x1) * ALERT_CROP_MARGIN, (y2 - y1) * ALERT_CROP_MARGIN
+    left, top = max(0, int(np.floor(x1 - dx))), max(0, int(np.floor(y1 - dy)))
+    right, bottom = min(width, int(np.ceil(x2 + dx))), min(height, int(np.ceil(y2 + dy)))
+    if right <= left or bottom <= top:
+        return None
+    pixels: Image = image[top:bottom, left:right]
+    if pixels.shape[0] > ALERT_CROP_MAX_HEIGHT:
+        scale = ALERT_CROP_MAX_HEIGHT / pixels.shape[0]
+        size = (max(1, round(pixels.shape[1] * scale)), ALERT_CROP_MAX_HEIGHT)
+        pixels = np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    target = data_dir / alert_crop_path(alert.id)
+    partial = target.with_name(f"{target.name}.part")
+    try:
+        ok, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        if not ok:
+            raise OSError("JPEG encoding failed")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(encoded.tobytes())
+        partial.replace(target)
+    except OSError as error:
+        log.warning("camera %s: crop of alert %s not saved: %s", alert.camera_id, alert.id, error)
+        return None
+    return target
+
+
 def mask_frame(frame: Frame, masks: Sequence[Polygon]) -> Frame:
     """The frame with its privacy masks blacked out (a new frame; the input is untouched)."""
     if not masks:
@@ -339,8 +395,9 @@ class FramePipeline:
 
     Args:
         detector: The shared detector; a `RegionDetector` is shown only the planned regions.
-        data_dir: Where the sighting builders save best crops (``crop_path`` is relative to it);
-            None: paths are used as they are.
+        data_dir: Where the sighting builders save best crops (``crop_path`` is relative to it)
+            and each alert's crop is saved (`save_alert_crop`); None: paths are used as they
+            are, and alerts get no crop.
         chunk: Images per detector call.
         live_min_age_s: Tracks in view this long get provisional sightings
             (`FrameOutput.updates`, for live case matching); None: none (past footage, benchmarks).
@@ -444,7 +501,7 @@ class FramePipeline:
         result = processor.process(frame, detections)
         self.stats.frames += 1
         self.stats.detections += len(detections)
-        return FrameOutput(
+        output = FrameOutput(
             frame=frame,
             detections=detections,
             inferred=found is not None,
@@ -453,6 +510,10 @@ class FramePipeline:
             updates=self._updates(processor, frame),
             alerts=result.alerts,
         )
+        if self.data_dir is not None:
+            for alert in result.alerts:
+                save_alert_crop(self.data_dir, alert, frame.image)
+        return output
 
     def _finished(self, sighting: Sighting, image_height: int) -> Sighting:
         """A finished sighting with its descriptor filled from the saved best crop (search works on it).

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -100,11 +100,17 @@ class CentralConsumer:
     Args:
         bus: The bus to consume; subscribe before it starts (`attach`).
         store: Where events go.
+        on_alerts: Called on the bus thread with alerts once stored (the live alert feed,
+            `vigil.services.alert_feed`); a batch that was all replays is not passed on, one
+            partly new is passed whole (the feed skips ids it pushed recently).
     """
 
-    def __init__(self, bus: Bus, store: EventStore) -> None:
+    def __init__(
+        self, bus: Bus, store: EventStore, on_alerts: Callable[[Sequence[Alert]], object] | None = None
+    ) -> None:
         self.bus = bus
         self.store = store
+        self.on_alerts = on_alerts
         self.stored = 0
         """Sightings and alerts newly inserted (replays not counted)."""
 
@@ -114,14 +120,24 @@ class CentralConsumer:
         batch_alerts = getattr(self.store, "add_alerts", None)
         if isinstance(self.bus, KafkaBus | MemoryBus) and batch_sightings and batch_alerts:
             self.bus.subscribe_batch(Topic.SIGHTINGS, lambda events: self._count(batch_sightings(events)))
-            self.bus.subscribe_batch(Topic.ALERTS, lambda events: self._count(batch_alerts(events)))
+            self.bus.subscribe_batch(Topic.ALERTS, lambda events: self._alerts(events, batch_alerts(events)))
         else:
             self.bus.subscribe(Topic.SIGHTINGS, lambda event: self._count(self.store.add_sighting(event)))
-            self.bus.subscribe(Topic.ALERTS, lambda event: self._count(self.store.add_alert(event)))
+            self.bus.subscribe(Topic.ALERTS, lambda event: self._alerts([event], self.store.add_alert(event)))
         self.bus.subscribe(Topic.CAMERA_HEALTH, self.store.upsert_health)
 
     def _count(self, inserted: bool | int) -> None:
         self.stored += int(inserted)
+
+    def _alerts(self, alerts: Sequence[Alert], inserted: bool | int) -> None:
+        self._count(inserted)
+        if self.on_alerts is None or not inserted:
+            return
+        try:
+            self.on_alerts(alerts)
+        except Exception:
+            # They are stored; a failing listener must not make the bus retry the batch.
+            log.exception("alert listener failed on %d stored alert(s)", len(alerts))
 
 
 class EdgeNode:

@@ -49,6 +49,7 @@ from vigil.infra.kafka_bus import KafkaBus
 from vigil.infra.live_view import LiveView
 from vigil.pipeline import LIVE_MIN_AGE_S, FramePipeline, PipelineStats, build_processor
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
+from vigil.services.alert_feed import AlertFeed
 from vigil.services.backscan import BackscanService
 from vigil.services.cases import CaseService
 from vigil.services.retention import RetentionPolicy, run_periodically
@@ -127,6 +128,8 @@ class Runtime:
         self.cases: CaseService | None = None
         """Lost-person search (central and all roles)."""
         self.backscan: BackscanService | None = None
+        self.alert_feed = AlertFeed()
+        """New alerts as the central consumer stores them, and triage changes (``/alerts/live``)."""
         """Detection over record-only cameras' recordings for a case (central and all roles)."""
         self.store_counts_after_stop: tuple[int, int] = (0, 0)
         """(sightings, alerts) in the database when `stop` closed it."""
@@ -224,6 +227,7 @@ class Runtime:
             health=self.health_snapshot,
             data_dir=self.data_dir,
             cases=self.cases,
+            alert_feed=self.alert_feed,
             live=self.live_view,
             site=self._site_control(),
         )
@@ -308,7 +312,7 @@ class Runtime:
 
     def _start_central(self, store: Store) -> None:
         """Store, cases and back-scan: what a central (or all-in-one) node runs on the bus."""
-        CentralConsumer(self.bus, store).attach()
+        CentralConsumer(self.bus, store, on_alerts=self.alert_feed.publish_alerts).attach()
         self.cases = CaseService(
             store,
             CaseStore.for_store(store),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -150,7 +151,7 @@ def test_legacy_acknowledged_flag_follows_the_state(store: Store, triage: AlertT
     ],
 )
 def test_bad_actions_raise(
-    triage: AlertTriageStore, alert_id: str, action: TriageAction, kwargs: dict[str, str], error: type
+    triage: AlertTriageStore, alert_id: str, action: TriageAction, kwargs: dict[str, Any], error: type
 ) -> None:
     with pytest.raises(error):
         triage.apply(alert_id, action, "op", **kwargs)

@@ -157,8 +157,14 @@ class BackscanPublic(BaseModel):
 
 
 @router.post("", dependencies=_OPERATOR, status_code=status.HTTP_201_CREATED, responses=_BAD_BODY)
-def open_case(body: CaseCreate, user: CurrentUser, cases: CasesDep) -> CasePublic:
+def open_case(body: CaseCreate, user: CurrentUser, cases: CasesDep, services: ServicesDep) -> CasePublic:
     """Open a case; with ``sighting_id`` that sighting is confirmed as her at once."""
+    if body.sighting_id is not None and services.store.get_sighting(body.sighting_id) is None:
+        # Checked before opening: a case opened and then refused would be left behind, audited.
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"sighting_id: sighting {body.sighting_id!r} not found",
+        )
     anchor = body.last_seen_at if body.last_seen_at is not None else time.time()
     record = CaseRecord(
         reason=body.reason,
@@ -335,6 +341,18 @@ def read_backscan(case_id: str, cases: CasesDep, backscan: BackscanDep) -> Backs
     if progress is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"case {case_id}: no back-scan yet")
     return BackscanPublic.model_validate(progress)
+
+
+@router.get("/{case_id}/backscans", dependencies=_OPERATOR, responses=_NOT_FOUND)
+def list_backscans(case_id: str, cases: CasesDep, backscan: BackscanDep) -> list[BackscanPublic]:
+    """The case's back-scans, latest first: none yet is an empty list (the console's probe), not a 404.
+
+    Only the latest job's progress is kept, so the list holds at most one.
+    """
+    with _errors():
+        cases.view(case_id)
+    progress = backscan.progress(case_id)
+    return [] if progress is None else [BackscanPublic.model_validate(progress)]
 
 
 @router.delete("/{case_id}/backscan", dependencies=_OPERATOR, responses=_NOT_FOUND)

@@ -1,0 +1,128 @@
+"""``GET /exports``: clips exported through ``/cameras/{id}/clip.mp4`` listed from the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import av
+import pytest
+
+from api import Role
+from ingest.recorder import Segment
+from tests.api.test_api import Site, make_site
+from tests.conftest import PERSON_CLIP
+from tests.factories import auth_headers
+from vigil.infra.db.recordings import RecordingIndex
+
+T0 = 1_780_000_000.0
+
+
+@dataclass(frozen=True)
+class Export:
+    user: str
+    camera_id: str
+    start: float
+    end: float
+    reason: str
+    case: str | None
+    sha256: str
+
+
+@pytest.fixture
+def exported(tmp_path: Path) -> Iterator[tuple[Site, list[Export]]]:
+    """Three real clips cut from recorded segments by two mediators, oldest first."""
+    if not PERSON_CLIP.is_file():
+        pytest.skip(f"sample clip missing: {PERSON_CLIP}")
+    site = make_site(tmp_path, role=None)
+    with av.open(str(PERSON_CLIP)) as container:
+        stream = container.streams.video[0]
+        assert stream.duration is not None and stream.time_base is not None
+        duration, frames = float(stream.duration * stream.time_base), stream.frames
+    segments = []
+    for camera in ("cam1", "cam2"):
+        path = tmp_path / f"{camera}.mp4"
+        shutil.copy(PERSON_CLIP, path)
+        segments.append(Segment(camera, path, T0, T0 + duration, path.stat().st_size, frames))
+    RecordingIndex.for_store(site.store).add_segments(segments)
+    asked = [
+        ("ann", "cam1", 1.0, 4.0, "mediation 2026-114: noise complaint", "case-a"),
+        ("bob", "cam2", 2.0, 6.0, "police request 77", None),
+        ("ann", "cam2", 10.0, 12.0, "mediation 2026-115: bike theft", "case-b"),
+    ]
+    done = []
+    for user, camera, start, end, reason, case in asked:
+        site.client.headers.update(auth_headers(site.client, site.store, Role.MEDIATOR, name=user))
+        params: dict[str, str | float] = {"start": T0 + start, "end": T0 + end, "reason": reason}
+        if case:
+            params["case"] = case
+        response = site.client.get(f"/cameras/{camera}/clip.mp4", params=params)
+        assert response.status_code == 200, response.text
+        sha = response.headers["x-vigil-clip-sha256"]
+        assert sha == hashlib.sha256(response.content).hexdigest()
+        done.append(Export(user, camera, T0 + start, T0 + end, reason, case, sha))
+    yield site, done
+    site.store.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        # every export, newest first
+        ("", [2, 1, 0]),
+        # one user's
+        ("user=ann", [2, 0]),
+        # one case's
+        ("case_id=case-a", [0]),
+        # one camera's
+        ("camera_id=cam2", [2, 1]),
+        # filters combine
+        ("camera_id=cam2&user=ann", [2]),
+        # paging: the second page of one
+        ("limit=1&offset=1", [1]),
+        # nobody's
+        ("user=carol", []),
+    ],
+)
+def test_lists_exports_newest_first_with_filters(
+    exported: tuple[Site, list[Export]], query: str, expected: list[int]
+) -> None:
+    site, done = exported
+    response = site.client.get(f"/exports?{query}")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [item["sha256"] for item in body["items"]] == [done[i].sha256 for i in expected]
+    total = {"limit=1&offset=1": 3}.get(query, len(expected))
+    assert body["count"] == total
+
+
+def test_an_export_says_who_why_what_and_where_to_cut_it_again(exported: tuple[Site, list[Export]]) -> None:
+    site, done = exported
+    item = site.client.get("/exports", params={"case_id": "case-a"}).json()["items"][0]
+    first = done[0]
+    assert (item["user"], item["camera_id"], item["case_id"], item["reason"]) == (
+        "ann",
+        "cam1",
+        "case-a",
+        first.reason,
+    )
+    assert (item["requested_start"], item["requested_end"]) == pytest.approx((first.start, first.end))
+    # The covered span is keyframe-aligned around the asked one.
+    assert item["start"] <= first.start and item["end"] >= first.end - 0.2
+    assert item["gaps"] == 0 and item["at"] > 0
+    # clip_url cuts the same span again: a new export, audited like any other.
+    again = site.client.get(f"{item['clip_url']}&{urlencode({'reason': 'copy for the court'})}")
+    assert again.status_code == 200, again.text
+    assert site.client.get("/exports", params={"case_id": "case-a"}).json()["count"] == 2
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.OPERATOR])
+def test_below_mediator_is_refused(exported: tuple[Site, list[Export]], role: Role) -> None:
+    site, _ = exported
+    site.client.headers.update(auth_headers(site.client, site.store, role))
+    response = site.client.get("/exports")
+    assert response.status_code == 403 and "mediator" in response.json()["detail"]

@@ -39,12 +39,12 @@ NO_SITE = "camera administration needs `vigil run` with a config file"
 router = APIRouter(
     prefix="/cameras",
     tags=["camera administration"],
-    responses=error_responses(401, 403, 409, 422, 503),
+    responses=error_responses(400, 401, 403, 409, 413, 422, 503),
 )
 config_router = APIRouter(
     prefix="/config",
     tags=["camera administration"],
-    responses=error_responses(401, 403, 409, 422, 503),
+    responses=error_responses(400, 401, 403, 409, 413, 422, 503),
 )
 
 

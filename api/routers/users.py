@@ -60,7 +60,7 @@ def assignable_users(users: UsersDep) -> list[AssignablePublic]:
     "",
     status_code=status.HTTP_201_CREATED,
     dependencies=[Depends(require_role(Role.ADMIN))],
-    responses=error_responses(409, 422),
+    responses=error_responses(400, 409, 413, 422),
 )
 def add_user(body: UserCreate, users: UsersDep, services: ServicesDep, user: CurrentUser) -> UserPublic:
     """Add an enabled user. 409: the name is taken (disabled users keep theirs)."""
@@ -120,7 +120,7 @@ def enable_user(name: str, users: UsersDep, services: ServicesDep, user: Current
 @router.post(
     "/{name}/password",
     dependencies=[Depends(require_role(Role.ADMIN))],
-    responses=error_responses(404, 422),
+    responses=error_responses(400, 404, 413, 422),
 )
 def reset_password(
     name: str, body: PasswordReset, users: UsersDep, services: ServicesDep, user: CurrentUser

@@ -233,7 +233,12 @@ def page(browser: Any, site: ConsoleSite, errors: PageErrors) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1920, "height": 1080}, base_url=site.url)
     context.set_default_timeout(10_000)
     page = context.new_page()
-    page.on("console", lambda m: m.type == "error" and errors.messages.append(f"console: {m.text}"))
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error" and errors.messages.append(f"console: {m.text} ({m.location.get('url')})")
+        ),
+    )
     page.on("pageerror", lambda e: errors.messages.append(f"page error: {e}"))
     yield page
     context.close()

@@ -206,7 +206,8 @@ function Backscan({ path, onFound }) {
     let timer = 0;
     async function poll() {
       try {
-        const progress = await api(`${path}/backscan`);
+        const [progress] = await api(`${path}/backscans`);
+        if (!progress) return;
         setJob(progress);
         if (progress.sightings !== found.current) {
           found.current = progress.sightings;

@@ -277,7 +277,7 @@ def _states(values: list[str] | None) -> set[TriageState]:
             except ValueError:
                 raise HTTPException(
                     status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-                    detail=f"state: expected {_STATES}, got {name!r}",
+                    detail=f"state: expected {_STATES}, got {name[:40]!r}",
                 ) from None
     return states
 

@@ -78,12 +78,26 @@ class CameraPublic(BaseModel):
     position: PositionPublic | None = Field(description="Place on the site map, metres; null when not set.")
     snapshot_url: str = Field(description="Latest snapshot, JPEG with privacy masks blacked out.")
     live_url: str | None = Field(description="Latest analysed frame and its boxes (AI cameras); else null.")
+    picture_at: float | None = Field(
+        default=None,
+        description="When the picture at snapshot_url was taken, epoch seconds; null: none yet (a 404).",
+    )
+    live_at: float | None = Field(
+        default=None,
+        description="Capture time of the frame at live_url; null: no analysed frame yet.",
+    )
     zones: list[PolygonPublic] = Field(description="Named detection zones, normalised polygons.")
     privacy_masks: list[PolygonPublic] = Field(description="Areas blacked out, normalised polygons.")
 
     @classmethod
     def from_config(
-        cls, camera: CameraConfig, health: CameraHealth | None, *, show_url: bool
+        cls,
+        camera: CameraConfig,
+        health: CameraHealth | None,
+        *,
+        show_url: bool,
+        picture_at: float | None = None,
+        live_at: float | None = None,
     ) -> "CameraPublic":
         return cls(
             id=camera.id,
@@ -98,6 +112,8 @@ class CameraPublic(BaseModel):
             position=PositionPublic.from_position(camera.position),
             snapshot_url=f"/cameras/{camera.id}/snapshot.jpg",
             live_url=f"/cameras/{camera.id}/live" if camera.role is CameraRole.AI else None,
+            picture_at=picture_at,
+            live_at=live_at,
             zones=[PolygonPublic.from_polygon(zone) for zone in camera.zones],
             privacy_masks=[PolygonPublic.from_polygon(mask) for mask in camera.privacy_masks],
         )

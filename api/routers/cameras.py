@@ -6,14 +6,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from api.auth import CurrentUser, Role, require_role
-from api.deps import ConfigDep, ServicesDep, camera_health
+from api.deps import ApiServices, ConfigDep, ServicesDep, camera_health
 from api.errors import error_responses
 from api.schemas import CameraList, CameraPublic
 from api.schemas_cameras import CameraState, LiveViewPublic
 from api.snapshots import UnreadableSnapshot, read_snapshot, snapshot_path
 from config.models import CameraConfig, CameraRole, VigilConfig
 from ingest.masks import apply_privacy_masks
-from vigil.core.types import Image
+from vigil.core.types import CameraHealth, Image
 from vigil.infra.live_view import LiveFrame, LiveView
 
 router = APIRouter(prefix="/cameras", tags=["cameras"], responses=error_responses(401))
@@ -42,9 +42,7 @@ def list_cameras(
     show_url = user.role.covers(Role.ADMIN)
     items = [
         public
-        for public in (
-            CameraPublic.from_config(cam, health.get(cam.id), show_url=show_url) for cam in config.cameras
-        )
+        for public in (_public(cam, health.get(cam.id), services, show_url) for cam in config.cameras)
         if (state is None or public.state is state)
         and (group is None or public.group == group)
         and (role is None or public.role is role)
@@ -57,7 +55,26 @@ def list_cameras(
 def read_camera(camera_id: str, services: ServicesDep, config: ConfigDep, user: CurrentUser) -> CameraPublic:
     camera = _camera_or_404(config, camera_id)
     health = camera_health(services).get(camera_id)
-    return CameraPublic.from_config(camera, health, show_url=user.role.covers(Role.ADMIN))
+    return _public(camera, health, services, user.role.covers(Role.ADMIN))
+
+
+def _public(
+    camera: CameraConfig, health: CameraHealth | None, services: ApiServices, show_url: bool
+) -> CameraPublic:
+    """The camera as listed, with when its picture and its analysed frame were taken (one stat).
+
+    The console asks for a picture only when there is one, so an unopened camera costs no 404s.
+    """
+    live = _live_frame(services.live, camera)
+    live_at = None if live is None else live.timestamp
+    try:
+        snapshot_at: float | None = snapshot_path(services.data_dir, camera.id).stat().st_mtime
+    except OSError:
+        snapshot_at = None
+    known = [t for t in (snapshot_at, live_at) if t is not None]
+    return CameraPublic.from_config(
+        camera, health, show_url=show_url, picture_at=max(known) if known else None, live_at=live_at
+    )
 
 
 @router.get(

@@ -34,9 +34,9 @@ from detectors.registry import build_detector
 from ingest.recorder import Segment
 from tests.conftest import PERSON_CLIP
 from tests.db.test_store import make_alert, make_sighting
-from tests.factories import TEST_PASSWORD, make_user
+from tests.factories import TEST_PASSWORD, make_detections, make_user
 from vigil.core.events import Topic
-from vigil.core.types import Sighting
+from vigil.core.types import Frame, Sighting
 from vigil.infra.bus import MemoryBus
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.users import Role
@@ -112,6 +112,15 @@ def site_document(data_dir: Path) -> dict[str, Any]:
     }
 
 
+def sample_frame(at_s: float) -> np.ndarray:
+    capture = cv2.VideoCapture(str(PERSON_CLIP))
+    capture.set(cv2.CAP_PROP_POS_MSEC, at_s * 1000)
+    ok, frame = capture.read()
+    capture.release()
+    assert ok, f"could not decode {PERSON_CLIP} at {at_s} s"
+    return frame
+
+
 def real_people() -> list[tuple[np.ndarray, tuple[float, float, float, float], int]]:
     """(crop, box, frame height) of the most confident person in frames of the sample clip."""
     detector = build_detector(DetectorConfig())
@@ -166,6 +175,17 @@ def seed(runtime: Runtime, data_dir: Path, now: float) -> list[Sighting]:
                 box=(10.0, 20.0, 50.0, 120.0),
             )
         )
+    # Record workers leave a 480x270 snapshot per camera; 'market' has none yet (never opened).
+    snapshots = data_dir / "snapshots"
+    snapshots.mkdir(exist_ok=True)
+    frame = sample_frame(30.0)
+    for camera in ["gate", "bridge", "quay"]:
+        cv2.imwrite(str(snapshots / f"{camera}.jpg"), cv2.resize(frame, (480, 270)))
+    # The AI camera 'gate' has an analysed frame with one tracked person, as the detect worker leaves it.
+    runtime.live_view.update(
+        Frame(camera_id="gate", index=1, timestamp=now, image=frame),
+        make_detections(xyxy=[list(sightings[6].best_box)], confidence=[0.9], tracker_id=[7]),
+    )
     # The first sighting's camera has a recording around it, so it can be exported as evidence.
     first = sightings[0]
     segment = data_dir / "recordings" / first.camera_id / f"{first.camera_id}.mp4"

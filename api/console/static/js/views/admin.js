@@ -106,7 +106,9 @@ function ZoneEditor({ cameraId }) {
     <${Notice}>${info}<//>
     ${camera && html`<div class="editor">
       <div class="canvas">
-        <img src=${`${camera.snapshot_url}?t=${Math.floor(Date.now() / 60000)}`} alt=${`Snapshot of ${camera.id}`} />
+        ${camera.picture_at !== null
+          ? html`<img src=${`${camera.snapshot_url}?t=${Math.floor(Date.now() / 60000)}`} alt=${`Snapshot of ${camera.id}`} />`
+          : html`<p class="noimage">No picture of this camera yet: draw on the empty frame, or wait for its first snapshot.</p>`}
         <svg ref=${svg} viewBox="0 0 1 1" preserveAspectRatio="none" role="application" aria-label="Zone drawing area: click to add points"
           onClick=${(e) => { if (drawing) setDrawing([...drawing, point(e)]); }}
           onDblClick=${(e) => { e.preventDefault(); finish(); }}

@@ -52,12 +52,18 @@ export function Alerts({ user }) {
         setCount((n) => n + 1);
         setFresh((s) => new Set(s).add(alert.id));
       } else {
-        setAlerts((list) => list && list.map((a) => (a.id === alert.id ? alert : a)));
+        setAlerts((list) => list && (matches(alert, filtersRef.current)
+          ? list.map((a) => (a.id === alert.id ? alert : a))
+          : list.filter((a) => a.id !== alert.id)));
       }
     }, setFeed);
     return () => socket.close();
   }, []);
 
+  /** A changed alert: replaced in place, or dropped when it no longer matches the filters (resolved). */
+  const changed = (updated) => setAlerts((list) => list && (matches(updated, filtersRef.current)
+    ? list.map((x) => (x.id === updated.id ? updated : x))
+    : list.filter((x) => x.id !== updated.id)));
   const set = (key) => (e) => setFilters({ ...filters, [key]: e.currentTarget.value });
   const rules = [...new Set((alerts || []).map((a) => a.rule))].sort();
   return html`<section class="alerts" aria-labelledby="alerts-title">
@@ -92,14 +98,13 @@ export function Alerts({ user }) {
           <td>${a.assignee || html`<span class="muted">nobody</span>`}</td>
           <td class="actions">
             <button class="link" onClick=${() => setSelected(a.id)} aria-label=${`Details of alert ${a.id}`}>Details</button>
-            ${can(user, "operator") && html`<${Triage} alert=${a} assignable=${assignable} compact=${true}
-              onChanged=${(updated) => setAlerts((list) => list && list.map((x) => (x.id === updated.id ? updated : x)))} />`}
+            ${can(user, "operator") && html`<${Triage} alert=${a} assignable=${assignable} compact=${true} onChanged=${changed} />`}
           </td>
         </tr>`)}
       </tbody>
     </table>
     ${selected && html`<${AlertDetail} id=${selected} user=${user} assignable=${assignable} onClose=${() => setSelected(null)}
-      onChanged=${(updated) => setAlerts((list) => list && list.map((x) => (x.id === updated.id ? updated : x)))} />`}
+      onChanged=${changed} />`}
   </section>`;
 }
 

@@ -119,7 +119,7 @@ export function Exports() {
 function CameraExport({ cameras, initial, onClose }) {
   const [cameraId, setCameraId] = useState(initial.cameraId);
   return html`<div>
-    <label class="floating">Camera <select value=${cameraId} onChange=${(e) => setCameraId(e.currentTarget.value)}>
+    <label class="floating">Export from camera <select value=${cameraId} onChange=${(e) => setCameraId(e.currentTarget.value)}>
       ${cameras.map((c) => html`<option value=${c.id}>${c.name || c.id}</option>`)}
     </select></label>
     <${ExportDialog} key=${cameraId} cameraId=${cameraId} start=${initial.start} end=${initial.end} onClose=${onClose} />

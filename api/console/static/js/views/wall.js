@@ -90,7 +90,8 @@ export function Wall() {
 export function Tile({ camera, tick, live, large = false, onOpen = undefined }) {
   const [frame, setFrame] = useState(/** @type {any} */ (null));
   const [broken, setBroken] = useState(false);
-  const liveUrl = live && camera.live_url;
+  // Only what exists is asked for: a camera not opened yet costs no failing request.
+  const liveUrl = live && camera.live_at !== null && camera.live_url;
   usePoll(async () => {
     if (!liveUrl) return;
     try {
@@ -101,13 +102,13 @@ export function Tile({ camera, tick, live, large = false, onOpen = undefined }) 
   }, LIVE_EVERY_MS, [liveUrl]);
 
   const health = camera.health;
-  const src = frame ? frame.image_url : camera.snapshot_url ? `${camera.snapshot_url}?t=${tick}` : null;
+  const src = frame ? frame.image_url : camera.picture_at !== null ? `${camera.snapshot_url}?t=${tick}` : null;
   const label = `${camera.name || camera.id}, ${health?.state || "not opened yet"}`;
   return html`<article class=${large ? "tile large" : "tile"} aria-label=${label}>
     <div class="frame">
       ${src && !broken
         ? html`<img src=${src} alt=${`Latest picture of ${camera.name || camera.id}`} onError=${() => setBroken(true)} onLoad=${() => setBroken(false)} />`
-        : html`<div class="noimage">${broken ? "no picture yet" : "—"}</div>`}
+        : html`<div class="noimage">${broken ? "picture unreadable" : "no picture yet"}</div>`}
       ${frame && html`<svg class="boxes" viewBox=${`0 0 ${frame.width} ${frame.height}`} preserveAspectRatio="none" aria-hidden="true">
         ${frame.boxes.map((b) => html`<rect x=${b.box[0]} y=${b.box[1]} width=${b.box[2] - b.box[0]} height=${b.box[3] - b.box[1]} />`)}
       </svg>`}

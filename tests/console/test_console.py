@@ -178,6 +178,13 @@ def test_missing_person_case_end_to_end(page: Any, site: ConsoleSite, tmp_path: 
     page.get_by_role("status").filter(has_text="Rejected the sighting").wait_for()
     assert page.get_by_role("list", name="Suggested next cameras").get_by_role("listitem").count() >= 1
 
+    # Find similar from a candidate: an audited search under the case's reason.
+    candidates.nth(2).get_by_role("button", name="Find similar to candidate 3").click()
+    similar = page.get_by_role("list", name="Similar sightings")
+    similar.get_by_role("listitem").first.wait_for()
+    assert similar.get_by_role("meter", name="similarity").count() >= 3
+    page.get_by_role("button", name="Close dialog").click()
+
     # A new sighting of her arrives while the page is open: a live case alert.
     case_id = page.url.rsplit("/", 1)[1]
     case = page.evaluate("async (id) => (await fetch(`/cases/${id}`)).json()", case_id)

@@ -9,7 +9,7 @@
 import { useEffect, useRef, useState } from "../../vendor/hooks.module.js";
 import { api, live } from "../api.js";
 import { can } from "../app.js";
-import { Chip, duration, html, Notice, ScoreBar, when } from "../ui.js";
+import { Chip, Dialog, duration, html, Notice, ScoreBar, when } from "../ui.js";
 import { PhotoDrop, uploadPhoto } from "./cases.js";
 import { ExportDialog } from "./exports.js";
 import { SiteMap } from "./map.js";
@@ -29,6 +29,7 @@ export function CaseWorkspace({ caseId, user }) {
   const [info, setInfo] = useState("");
   const [photo, setPhoto] = useState(/** @type {File | null} */ (null));
   const [exporting, setExporting] = useState(/** @type {any} */ (null));
+  const [similarTo, setSimilarTo] = useState(/** @type {any} */ (null));
   const grid = useRef(/** @type {HTMLElement | null} */ (null));
   const path = `/cases/${encodeURIComponent(caseId)}`;
 
@@ -159,16 +160,37 @@ export function CaseWorkspace({ caseId, user }) {
         <ul class="candidates" ref=${grid} onKeyDown=${onKey} aria-label="Candidates" aria-keyshortcuts="j k c r">
           ${shown.map((c, i) => html`<${Candidate} key=${c.sighting.id} candidate=${c} index=${i} focused=${i === focus}
             state=${confirmed.has(c.sighting.id) ? "confirm" : decided[c.sighting.id]} open=${open}
-            onFocus=${() => setFocus(i)} onVerdict=${(v) => verdict(c, v)} />`)}
+            onFocus=${() => setFocus(i)} onVerdict=${(v) => verdict(c, v)} onSimilar=${() => setSimilarTo(c.sighting)} />`)}
         </ul>
       </div>
     </div>
+    ${similarTo && html`<${Similar} sighting=${similarTo} reason=${item.reason} onClose=${() => setSimilarTo(null)} />`}
     ${exporting && html`<${ExportDialog} cameraId=${exporting.camera_id} start=${exporting.start - 10} end=${exporting.end + 10}
       caseId=${caseId} onClose=${() => setExporting(null)} />`}
   </section>`;
 }
 
-function Candidate({ candidate, index, focused, state, open, onFocus, onVerdict }) {
+/** Stored sightings that look like this one (an audited search under the case's reason). */
+function Similar({ sighting, reason, onClose }) {
+  const [found, setFound] = useState(/** @type {any} */ (null));
+  const [error, setError] = useState("");
+  useEffect(() => {
+    api(`/sightings/${encodeURIComponent(sighting.id)}/similar?limit=24&reason=${encodeURIComponent(reason)}`)
+      .then(setFound).catch((e) => setError(e.detail));
+  }, [sighting.id]);
+  return html`<${Dialog} title=${`Looks like the sighting on ${sighting.camera_id} at ${when(sighting.start)}`} onClose=${onClose}>
+    <${Notice} kind="error">${error}<//>
+    ${!found && !error && html`<p aria-busy="true">Comparing…</p>`}
+    ${found && html`<p class="muted">${found.count} of ${found.compared} sightings compared, most alike first.</p>
+      <ul class="similar" aria-label="Similar sightings">${found.items.map((x) => html`<li>
+        ${x.sighting.crop_url ? html`<img class="crop" src=${x.sighting.crop_url} alt=${`Crop of ${x.sighting.camera_id} at ${when(x.sighting.start)}`} />` : html`<div class="crop noimage">no crop</div>`}
+        <span>${x.sighting.camera_id} · ${when(x.sighting.start)}</span>
+        <${ScoreBar} label="similarity" value=${x.score} />
+      </li>`)}</ul>`}
+  <//>`;
+}
+
+function Candidate({ candidate, index, focused, state, open, onFocus, onVerdict, onSimilar }) {
   const s = candidate.sighting;
   const label = `Candidate ${index + 1}: ${s.camera_id} at ${when(s.start)}, score ${candidate.score.toFixed(2)}${state ? `, ${state}ed` : ""}`;
   return html`<li class=${`candidate ${state || ""}`} tabindex=${focused ? 0 : -1} aria-label=${label} onFocus=${onFocus}>
@@ -190,6 +212,7 @@ function Candidate({ candidate, index, focused, state, open, onFocus, onVerdict 
           aria-describedby=${`cand-${s.id}`}>Reject</button>
         <span id=${`cand-${s.id}`} class="sr-only">${label}</span>
       </div>`}
+      <button class="link" onClick=${onSimilar} aria-label=${`Find similar to candidate ${index + 1}`}>Find similar</button>
     </div>
   </li>`;
 }

@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
             runtime.stop()
             raise
         if not args.json:
-            print(f"cameras: {base_url}/cam1..cam3 (vigil sim)\nAPI: {api_url}  (OpenAPI: {api_url}/docs)")
+            print(
+                f"cameras: {base_url}/cam1..cam3 (vigil sim)\n"
+                f"console: {api_url}/  (log in as below)\nAPI: {api_url}  (OpenAPI: {api_url}/docs)"
+            )
         if login is not None:  # stdout carries only the JSON summary with --json
             print(login, file=sys.stderr if args.json else sys.stdout)
         summary = run_until_done(runtime, args.duration, api_url, args.json)

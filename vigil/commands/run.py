@@ -55,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         runtime.stop()
         raise
     if api_url and not args.json:
-        print(f"API on {api_url} (OpenAPI: {api_url}/docs)")
+        print(f"console on {api_url}/, API on {api_url} (OpenAPI: {api_url}/docs)")
     run_until_done(runtime, args.duration, api_url, args.json)
     return 0

@@ -80,7 +80,7 @@ def list_sightings(
         lower=_colours("lower", lower),
         size=size,
     )
-    search = SightingSearch(store)
+    search = SightingSearch.for_store(store)
     if not filters.searching:
         pending = _catch_up(search)  # sizes are judged against each camera's indexed sightings
         sightings, total = store.list_sightings(
@@ -140,7 +140,7 @@ def list_similar(
     """
     _check_search(user.name, user.role, reason)
     start, end = parse_time("since", since), parse_time("until", until)
-    search = SightingSearch(store)
+    search = SightingSearch.for_store(store)
     _catch_up(search)
     try:
         similar, compared = search.similar(sighting_id, limit, camera_id=camera_id, start=start, end=end)
@@ -259,6 +259,8 @@ def _check_search(user: str, role: Role, reason: str | None) -> None:
 
 def _catch_up(search: SightingSearch) -> int:
     """Index what the live indexer has not; returns how many sightings are still unsearchable."""
+    if not search.behind():
+        return 0
     if search.catch_up(limit=CATCH_UP_PER_REQUEST) < CATCH_UP_PER_REQUEST:
         return 0
     return search.unindexed()

@@ -17,6 +17,9 @@ Nothing here identifies anyone: colours and a relative size, never a face.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,8 +36,10 @@ from vigil.infra.db.search import HeightLine, SearchIndex, SearchRow, SizeFilter
 
 logger = logging.getLogger(__name__)
 
-SIZE_SAMPLE = 1000
-"""Newest sized sightings per camera its size model is fitted on."""
+SIZE_SAMPLE = 300
+"""Newest sized sightings per camera its size model is fitted on (as the case service's live model)."""
+SIZE_MODEL_TTL_S = 60.0
+"""A camera's fitted size model is reused this long; raising it saves reads, lags new sightings."""
 MIN_SIZE_SAMPLE = 20
 """A camera with fewer indexed sightings has no size model: its sightings' size is unknown."""
 MAX_SIMILAR_GALLERY = 20_000
@@ -42,6 +47,8 @@ MAX_SIMILAR_GALLERY = 20_000
 CATCH_UP_BATCH = 500
 
 _NO_VECTOR = np.zeros(0, np.float32)
+_SHARED: weakref.WeakKeyDictionary[Store, SightingSearch] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
 
 
 class SightingNotFound(ValidationError):
@@ -130,6 +137,17 @@ class SightingSearch:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._index = SearchIndex.for_store(store)
+        self._lock = threading.Lock()
+        self._models: dict[str, tuple[float, SizeModel | None]] = {}
+
+    @classmethod
+    def for_store(cls, store: Store) -> SightingSearch:
+        """The one search service of an open store (its size models are shared by requests)."""
+        with _SHARED_LOCK:
+            search = _SHARED.get(store)
+            if search is None:
+                search = _SHARED[store] = cls(store)
+        return search
 
     # -- indexing ------------------------------------------------------------------------------
 
@@ -158,6 +176,10 @@ class SightingSearch:
             done += len(batch)
         return done
 
+    def behind(self) -> bool:
+        """True when some stored sightings may not be indexed yet (two cheap counts)."""
+        return self._index.behind()
+
     def unindexed(self) -> int:
         """Stored sightings searches do not see yet."""
         return self._index.count_unindexed()
@@ -171,9 +193,10 @@ class SightingSearch:
             ValidationError: A colour is not in the palette.
         """
         _check_colours(filters.upper + filters.lower)
-        models = self._size_models(None if filters.camera_id is None else [filters.camera_id])
         size = None
         if filters.size is not None:
+            cameras = self._index.cameras() if filters.camera_id is None else [filters.camera_id]
+            models = self._size_models(cameras)
             lines = tuple(HeightLine(camera, model.a, model.b) for camera, model in models.items())
             size = SizeFilter(lines, CHILD_RATIO, below=filters.size == "child")
         f = filters
@@ -182,6 +205,7 @@ class SightingSearch:
         )
         total = self._index.count(f.camera_id, f.start, f.end, f.upper, f.lower, size=size)
         sightings = self._store.get_sightings([r.sighting_id for r in rows])
+        models = self._size_models(sorted({s.camera_id for s in sightings}))
         return self._described(sightings, {r.sighting_id: r for r in rows}, models), total
 
     def describe(self, sightings: Sequence[Sighting]) -> list[Described]:
@@ -222,23 +246,29 @@ class SightingSearch:
         if sighting.descriptor is None:
             raise NoDescriptor(f"sighting {sighting_id!r} has no appearance descriptor to compare with")
         example = Descriptor.from_vector(sighting.descriptor)
-        found = self._index.find(
-            camera_id, start, end, exclude=sighting_id, limit=MAX_SIMILAR_GALLERY, vectors=True
+        block = self._index.vectors(
+            len(example.appearance), camera_id, start, end, exclude=sighting_id, limit=MAX_SIMILAR_GALLERY
         )
-        # Rows without a descriptor, or of another descriptor size, cannot be compared.
-        rows = [r for r in found if r.colours is not None and _same_size(r.appearance, example.appearance)]
-        if not rows:
+        if not len(block):
             return [], 0
-        parts = score(Query(examples=(example,)), _gallery(rows))
+        n = len(COLOURS)
+        gallery = Gallery(
+            appearance=block.appearance,
+            upper=block.colours[:, :n],
+            lower=block.colours[:, n:],
+            relative_size=np.ones(len(block), np.float32),  # the query says nothing of size
+        )
+        parts = score(Query(examples=(example,)), gallery)
         order = [int(i) for i in np.argsort(-parts.total, kind="stable")[:limit]]
-        sightings = {s.id: s for s in self._store.get_sightings([rows[i].sighting_id for i in order])}
-        models = self._size_models(sorted({rows[i].camera_id for i in order}))
+        ids = [block.sighting_ids[i] for i in order]
+        sightings = {s.id: s for s in self._store.get_sightings(ids)}
+        rows = self._index.get(ids)
+        models = self._size_models(sorted({block.camera_ids[i] for i in order}))
         results = []
-        for i in order:
-            row = rows[i]
-            if row.sighting_id not in sightings:
+        for i, sighting_id in zip(order, ids, strict=True):
+            if sighting_id not in sightings:
                 continue  # deleted between the two reads
-            described = self._described([sightings[row.sighting_id]], {row.sighting_id: row}, models)[0]
+            described = self._described([sightings[sighting_id]], rows, models)[0]
             results.append(
                 Similar(
                     found=described,
@@ -247,17 +277,27 @@ class SightingSearch:
                     colours=_part(parts.colours, i),
                 )
             )
-        return results, len(rows)
+        return results, len(block)
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _size_models(self, camera_ids: Sequence[str] | None) -> dict[str, SizeModel]:
-        samples = self._index.size_samples(camera_ids, SIZE_SAMPLE)
-        return {
-            camera: SizeModel.fit([_size_cue(r.height_px, r.foot_y) for r in rows])
-            for camera, rows in samples.items()
-            if len(rows) >= MIN_SIZE_SAMPLE
-        }
+    def _size_models(self, camera_ids: Sequence[str]) -> dict[str, SizeModel]:
+        """Each camera's size model, None-free: cameras with too few sightings are left out."""
+        now = time.monotonic()
+        with self._lock:
+            fresh = {c: self._models[c] for c in camera_ids if c in self._models}
+        stale = [c for c in camera_ids if c not in fresh or now - fresh[c][0] > SIZE_MODEL_TTL_S]
+        if stale:
+            samples = self._index.size_samples(stale, SIZE_SAMPLE)
+            for camera in stale:
+                rows = samples.get(camera, [])
+                model = None
+                if len(rows) >= MIN_SIZE_SAMPLE:
+                    model = SizeModel.fit([_size_cue(r.height_px, r.foot_y) for r in rows])
+                fresh[camera] = (now, model)
+            with self._lock:
+                self._models.update({c: fresh[c] for c in stale})
+        return {camera: model for camera, (_, model) in fresh.items() if model is not None}
 
     def _described(
         self, sightings: Sequence[Sighting], rows: dict[str, SearchRow], models: dict[str, SizeModel]
@@ -278,22 +318,6 @@ class SightingSearch:
                 )
             )
         return described
-
-
-def _same_size(vector: npt.NDArray[np.float32] | None, like: npt.NDArray[np.float32]) -> bool:
-    return vector is not None and len(vector) == len(like)
-
-
-def _gallery(rows: Sequence[SearchRow]) -> Gallery:
-    """The rows as a ranking gallery; every row has vectors (checked by the caller)."""
-    colours = np.stack([r.colours for r in rows if r.colours is not None])
-    n = len(COLOURS)
-    return Gallery(
-        appearance=np.stack([r.appearance for r in rows if r.appearance is not None]),
-        upper=colours[:, :n],
-        lower=colours[:, n:],
-        relative_size=np.ones(len(rows), np.float32),  # the query says nothing of size
-    )
 
 
 def _part(values: npt.NDArray[np.float32] | None, i: int) -> float | None:

@@ -1,4 +1,4 @@
-"""Sighting search index: named top colours, size cues and compact appearance per sighting.
+"""Sighting search index: named top colours and size cues per sighting, and its vectors apart.
 
 Filled by the search service as sightings arrive; sightings stored before this revision are
 indexed by the service on its first searches (`vigil.services.sighting_search`), since
@@ -33,14 +33,19 @@ def upgrade() -> None:
         sa.Column("lower", sa.String(128), nullable=False),
         sa.Column("height_px", sa.Float, nullable=True),
         sa.Column("foot_y", sa.Float, nullable=True),
-        sa.Column("appearance", sa.LargeBinary, nullable=True),
-        sa.Column("colours", sa.LargeBinary, nullable=True),
     )
-    op.create_index("ix_sighting_search_start", "sighting_search", ["start"])
+    op.create_index("ix_sighting_search_start_id", "sighting_search", ["start", "sighting_id"])
     op.create_index("ix_sighting_search_camera_id_start", "sighting_search", ["camera_id", "start"])
+    op.create_table(
+        "sighting_vectors",
+        sa.Column("sighting_id", sa.String(64), primary_key=True),
+        sa.Column("appearance", sa.LargeBinary, nullable=False),
+        sa.Column("colours", sa.LargeBinary, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sighting_vectors")
     op.drop_index("ix_sighting_search_camera_id_start", table_name="sighting_search")
-    op.drop_index("ix_sighting_search_start", table_name="sighting_search")
+    op.drop_index("ix_sighting_search_start_id", table_name="sighting_search")
     op.drop_table("sighting_search")

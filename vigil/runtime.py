@@ -41,6 +41,7 @@ from vigil.core.errors import ServiceError
 from vigil.core.events import Topic
 from vigil.core.types import CameraHealth, Frame, HealthState, Sighting
 from vigil.detect_worker import BusPublisher, DetectWorker
+from vigil.infra.bus import MemoryBus
 from vigil.infra.bus_metrics import BusBufferCollector
 from vigil.infra.db.cases import CaseStore
 from vigil.infra.db.recordings import RecordingIndex
@@ -53,6 +54,7 @@ from vigil.services.alert_feed import AlertFeed
 from vigil.services.backscan import BackscanService
 from vigil.services.cases import CaseService
 from vigil.services.retention import RetentionPolicy, run_periodically
+from vigil.services.sighting_search import SightingSearch
 from vigil.services.site_config import SiteConfigService, SiteDiff
 
 log = logging.getLogger(__name__)
@@ -331,9 +333,21 @@ class Runtime:
             publish=lambda sighting: self.bus.publish(Topic.SIGHTINGS, sighting.camera_id, sighting),
             recording_root=self.config.recording.directory or self.data_dir / "recordings",
         )
+        self._start_search(store)
         # After the store handlers: a case alert may point at the sighting just stored.
         self.bus.subscribe(Topic.SIGHTINGS, self._match_cases)
         self.bus.subscribe(Topic.SIGHTING_UPDATES, self._match_cases)
+
+    def _start_search(self, store: Store) -> None:
+        """The sighting search index follows the sightings topic; what is older is caught up."""
+        search = SightingSearch.for_store(store)
+        if isinstance(self.bus, KafkaBus | MemoryBus):
+            self.bus.subscribe_batch(Topic.SIGHTINGS, search.index)
+        else:
+            self.bus.subscribe(Topic.SIGHTINGS, lambda sighting: search.index([sighting]))
+        threading.Thread(
+            target=search.catch_up, kwargs={"stop": self._stop}, name="search-catch-up", daemon=True
+        ).start()
 
     def _start_ingest(self) -> None:
         """Camera workers by role: AI cameras decoded for detection, every camera recorded."""

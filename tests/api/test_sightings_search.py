@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -264,3 +265,34 @@ def test_operator_headers_are_enough(tmp_path: Path) -> None:
         assert response.status_code == 200
     finally:
         site.store.close()
+
+
+def test_the_runtime_indexes_sightings_from_the_bus_and_catches_up_older_ones(tmp_path: Path) -> None:
+    from config.loader import parse_config
+    from vigil.core.events import Topic
+    from vigil.infra.db import Store
+    from vigil.runtime import Runtime
+
+    older = dressed("red", "blue", start=900.0)
+    with Store.open(tmp_path / "vigil.db") as store:  # stored before the runtime (and its index) ran
+        store.add_sighting(older)
+    config = parse_config(
+        {
+            "data_dir": str(tmp_path),
+            "cameras": [{"id": "cam1", "url": "rtsp://127.0.0.1:9/x", "enabled": False}],
+        }
+    )
+    runtime = Runtime(config)
+    runtime.start()
+    try:
+        assert runtime.store is not None
+        live = dressed("green", "black", start=1000.0)
+        runtime.bus.publish(Topic.SIGHTINGS, live.camera_id, live)
+        index = SearchIndex.for_store(runtime.store)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(index.get([older.id, live.id])) < 2:
+            time.sleep(0.1)
+        rows = index.get([older.id, live.id])
+        assert rows[live.id].upper == ("green",) and rows[older.id].upper == ("red",)
+    finally:
+        runtime.stop()

@@ -158,17 +158,18 @@ class SightingSearch:
         """
         return self._index.add([search_row(s) for s in sightings])
 
-    def catch_up(self, limit: int | None = None) -> int:
-        """Index stored sightings that have no index row yet, oldest first.
+    def catch_up(self, limit: int | None = None, stop: threading.Event | None = None) -> int:
+        """Index stored sightings that have no index row yet.
 
         Args:
             limit: At most about this many (whole batches of `CATCH_UP_BATCH`); None for all.
+            stop: Checked between batches; set, it ends the catch-up early.
 
         Returns:
             How many were indexed.
         """
         done = 0
-        while limit is None or done < limit:
+        while (limit is None or done < limit) and not (stop is not None and stop.is_set()):
             batch = self._index.unindexed(CATCH_UP_BATCH)
             if not batch:
                 break

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/sightings", tags=["sightings"], responses=error_responses(401))
 
 
-CATCH_UP_PER_REQUEST = 5000
+CATCH_UP_PER_REQUEST = 1000
 """A search first indexes up to this many not-yet-indexed sightings (normally none are left)."""
 MIN_REASON = 3
 _PALETTE = ", ".join(COLOURS)

@@ -41,6 +41,12 @@ class ProcessSample:
     uss: int
     threads: int
     fds: int
+    anon: int = 0
+    """RssAnon: heap, stacks, arenas — where a leak in the process's own code grows."""
+    file: int = 0
+    """RssFile: mapped files (shared libraries, model weights) paged in as code paths are first used."""
+    shmem: int = 0
+    """RssShmem: shared memory (e.g. frames handed between processes)."""
 
 
 def _status_fields(pid: int) -> dict[str, str]:
@@ -81,7 +87,13 @@ def read_process(pid: int) -> ProcessSample | None:
     rollup = _rollup(pid)
     pss = rollup.get("Pss", rss) if rollup else rss
     uss = rollup.get("Private_Clean", 0) + rollup.get("Private_Dirty", 0) if rollup else rss
-    return ProcessSample(pid, rss, pss, uss, int(status.get("Threads", "0")), fds)
+
+    def kb(key: str) -> int:
+        return int(status.get(key, "0 kB").split()[0]) * KB
+
+    return ProcessSample(
+        pid, rss, pss, uss, int(status.get("Threads", "0")), fds, kb("RssAnon"), kb("RssFile"), kb("RssShmem")
+    )
 
 
 def _parents() -> dict[int, int]:
@@ -209,6 +221,9 @@ def group_row(name: str, samples: Iterable[ProcessSample]) -> dict[str, float]:
         f"{name}_rss_mb": round(sum(s.rss for s in items) / MB, 3),
         f"{name}_pss_mb": round(sum(s.pss for s in items) / MB, 3),
         f"{name}_uss_mb": round(sum(s.uss for s in items) / MB, 3),
+        f"{name}_anon_mb": round(sum(s.anon for s in items) / MB, 3),
+        f"{name}_file_mb": round(sum(s.file for s in items) / MB, 3),
+        f"{name}_shmem_mb": round(sum(s.shmem for s in items) / MB, 3),
         f"{name}_threads": float(sum(s.threads for s in items)),
         f"{name}_fds": float(sum(s.fds for s in items)),
         f"{name}_procs": float(len(items)),

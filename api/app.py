@@ -14,11 +14,11 @@ from api.auth import Authenticator
 from api.deps import ApiServices
 from api.errors import ErrorPublic
 from api.limits import BodyLimit, RateLimiter
-from api.routers import alerts, auth, cameras, cases, health, recordings, sightings
+from api.routers import alerts, auth, cameras, cases, console, health, recordings, sightings
 from api.routers import camera_admin as camera_admin_routes
 from api.routers import exports as export_routes
-from api.routers import users as user_routes
 from api.routers import site as site_map
+from api.routers import users as user_routes
 from config.models import VigilConfig
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
     app.include_router(recordings.router)
     app.include_router(export_routes.router)
     app.include_router(site_map.router)
+    app.include_router(console.router)
     for router in (camera_admin_routes.router, camera_admin_routes.config_router, user_routes.router):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

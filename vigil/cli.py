@@ -24,6 +24,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "ingest"), "vigil.commands.bench_ingest"),
     (("bench", "bus"), "vigil.commands.bench_bus"),
     (("bench", "soak"), "vigil.commands.bench_soak"),
+    (("bench", "console"), "vigil.commands.bench_console"),
     (("chaos",), "vigil.commands.chaos"),
     (("clip",), "vigil.commands.clip"),
     (("backscan",), "vigil.commands.backscan"),

@@ -55,7 +55,7 @@ from vigil.services.backscan import BackscanService
 from vigil.services.cases import CaseService
 from vigil.services.retention import RetentionPolicy, run_periodically
 from vigil.services.sighting_search import SightingSearch
-from vigil.services.site_config import SiteConfigService, SiteDiff
+from vigil.services.site_config import SiteConfigService, SiteControl, SiteDiff
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +213,17 @@ class Runtime:
                 masks = [mask.polygon for mask in camera.privacy_masks]
                 self._worker.set_zones(camera_id, self._rules.get(camera_id, []), masks)
 
-    def serve_api(self, host: str | None = None, port: int | None = None) -> str:
-        """Serve the API in a background thread; returns its base URL once it accepts requests."""
+    def serve_api(
+        self, host: str | None = None, port: int | None = None, *, site: SiteControl | None = None
+    ) -> str:
+        """Serve the API in a background thread; returns its base URL once it accepts requests.
+
+        Args:
+            host: Address to bind; default ``api.host`` of the config.
+            port: Port to bind (0: any free one); default ``api.port``.
+            site: Camera administration to serve; default this runtime's own (role all, started
+                with ``config_path``), else none (its routes answer 503).
+        """
         import uvicorn  # the API's server is optional: only a node that serves loads it
 
         from api.app import create_app
@@ -231,7 +240,7 @@ class Runtime:
             cases=self.cases,
             alert_feed=self.alert_feed,
             live=self.live_view,
-            site=self._site_control(),
+            site=site or self._site_control(),
         )
         app = create_app(self.config, services)
         app.state.backscan = self.backscan

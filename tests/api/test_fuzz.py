@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+import yaml
 from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
@@ -43,11 +44,12 @@ from tests.conftest import PERSON_CLIP
 from tests.db.test_store import make_alert, make_sighting
 from tests.factories import TEST_PASSWORD, make_user
 from vigil.infra.bus import MemoryBus
-from vigil.infra.db.cases import CaseRecord
+from vigil.infra.db.cases import CaseRecord, CaseStore
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.users import Role
 from vigil.roles import Role as RuntimeRole
 from vigil.runtime import Runtime
+from vigil.services.site_config import SiteConfigService
 
 pytestmark = pytest.mark.fuzz
 
@@ -160,7 +162,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSite]:
     try:
         assert runtime.store is not None
         known = _seed(runtime, data_dir)
-        url = runtime.serve_api(host="127.0.0.1", port=0)
+        # Camera administration on a real YAML file: the central runtime applies no camera changes.
+        config_file = data_dir / "site.yaml"
+        config_file.write_text(yaml.safe_dump(_site_config(data_dir)))
+        site = SiteConfigService(config_file, runtime.config, runtime, CaseStore.for_store(runtime.store))
+        url = runtime.serve_api(host="127.0.0.1", port=0, site=site)
         tokens = {}
         with httpx.Client(base_url=url) as client:
             for role in Role:

@@ -24,6 +24,15 @@ SimulatorFactory = Callable[..., "Simulator"]
 _RTSP_FIXTURES = {"rtsp_sim", "rtsp_sim_factory"}
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshots",
+        metavar="DIR",
+        default=None,
+        help="where the console's browser tests save their screenshots (default build/screenshots)",
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _RTSP_FIXTURES & set(getattr(item, "fixturenames", ())):

@@ -307,9 +307,11 @@ def test_every_route_declares_exactly_one_role_or_is_explicitly_public(site: Sit
     assert public == PUBLIC  # a new open route is a decision, not an accident
 
 
-@pytest.mark.parametrize(
-    "path", sorted(PUBLIC - {"/auth/login", "/console/{path:path}"} | {"/console/js/app.js", "/console/console.css"})
-)
+STATIC_SAMPLES = {"/console/js/app.js", "/console/console.css"}
+"""Files behind the static route ``/console/{path:path}``, for the without-login check."""
+
+
+@pytest.mark.parametrize("path", sorted(PUBLIC - {"/auth/login", "/console/{path:path}"} | STATIC_SAMPLES))
 def test_public_routes_answer_without_login(tmp_path: Path, path: str) -> None:
     site = make_site(tmp_path, role=None)
     response = site.client.get(path)

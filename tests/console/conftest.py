@@ -48,7 +48,7 @@ pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
-"""Where the tests leave their screenshots (ignored by git), for people to look at."""
+"""Where the tests leave their screenshots (ignored by git) unless ``--screenshots DIR`` says."""
 SAMPLE_TIMES_S = [10.0, 12.0, 14.0, 16.0, 18.0, 26.0, 30.0, 34.0, 38.0, 54.0]
 """Sample-clip times with one person in view: a grey cardigan until ~18 s, then black clothes."""
 CAMERAS = ["gate", "bridge", "quay", "market"]
@@ -275,9 +275,21 @@ def log_in(page: Any, site: ConsoleSite, role: str) -> None:
     page.get_by_role("button", name="Log out").wait_for()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def screenshot_dir(pytestconfig: pytest.Config) -> Path:
+    global _screenshots
+    chosen = pytestconfig.getoption("--screenshots")
+    _screenshots = Path(chosen).resolve() if chosen else SCREENSHOTS
+    return _screenshots
+
+
+_screenshots = SCREENSHOTS
+
+
 def screenshot(page: Any, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    target = SCREENSHOTS / f"{name}.png"
+    """Save what the page shows now as ``<screenshots>/<name>.png`` for a reviewer to look at."""
+    _screenshots.mkdir(parents=True, exist_ok=True)
+    target = _screenshots / f"{name}.png"
     page.screenshot(path=str(target), full_page=False)
     return target
 

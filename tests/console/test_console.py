@@ -7,6 +7,8 @@ build/screenshots/ at 1920x1080 (and 1280x800 for the laptop check).
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -136,7 +138,11 @@ def photo_of_black_clothes() -> bytes:
     return bytes(cv2.imencode(".jpg", frame)[1])
 
 
-def test_missing_person_case_end_to_end(page: Any, site: ConsoleSite, tmp_path: Path) -> None:
+def test_missing_person_case_end_to_end(
+    page: Any, site: ConsoleSite, tmp_path: Path, errors: PageErrors
+) -> None:
+    errors.allow_status(401)  # the session is ended on purpose below
+    errors.allow_status(422)  # and a photo that is not an image is refused
     log_in(page, site, "operator")
     page.get_by_role("link", name="Cases").click()
     page.get_by_role("button", name="Open case").click()
@@ -193,12 +199,36 @@ def test_missing_person_case_end_to_end(page: Any, site: ConsoleSite, tmp_path: 
     page.get_by_role("list", name="Live case alerts").get_by_role("listitem").first.wait_for(timeout=10_000)
     screenshot(page, "case-workspace")
 
+    # A photo that is not an image: a clear message on the page, the case unchanged.
+    junk = tmp_path / "notes.jpg"
+    junk.write_bytes(b"these are notes, not a picture")
+    page.get_by_text("Add a photo").click()
+    page.get_by_text("Choose photo").set_input_files(str(junk))
+    page.get_by_role("button", name="Upload photo").click()
+    page.get_by_role("alert").filter(has_text="Photo refused").wait_for()
+
+    # The session ends mid-action: the page stays, a login appears over it, nothing half-saved.
+    page.context.clear_cookies()
+    candidates.nth(3).get_by_role("button", name="Reject").click()
+    relogin = page.get_by_role("dialog", name="Session ended")
+    relogin.get_by_text("what you just did was not saved").wait_for()
+    assert candidates.count() >= 5  # the workspace is still there underneath
+    relogin.get_by_label("User name").fill(site.users["operator"])
+    relogin.get_by_label("Password").fill(TEST_PASSWORD)
+    relogin.get_by_role("button", name="Log in").click()
+    relogin.wait_for(state="detached")
+    assert candidates.nth(3).get_by_role("button", name="Reject").get_attribute("aria-pressed") == "false"
+    candidates.nth(3).get_by_role("button", name="Reject").click()
+    page.get_by_role("status").filter(has_text="Rejected the sighting").wait_for()
+
     page.on("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Close case").click()
     page.get_by_text("closed", exact=True).wait_for()
 
 
-def test_mediator_exports_clip_with_manifest_and_sees_it_listed(page: Any, site: ConsoleSite) -> None:
+def test_mediator_exports_clip_with_manifest_and_sees_it_listed(
+    page: Any, site: ConsoleSite, tmp_path: Path
+) -> None:
     log_in(page, site, "mediator")
     nav = page.get_by_role("navigation", name="Screens")
     assert nav.get_by_role("link").all_inner_texts() == ["Cameras", "Alerts", "Cases", "Evidence"]
@@ -213,6 +243,29 @@ def test_mediator_exports_clip_with_manifest_and_sees_it_listed(page: Any, site:
         dialog.get_by_label("Reason (audited)").fill("Mediation 2026-114: dispute at the gate")
         dialog.get_by_role("button", name="Export clip").click()
     assert download.value.suggested_filename.startswith(recorded.camera_id)
+    # The download is a playable MP4: ffprobe reads a video stream with frames in it.
+    clip = tmp_path / download.value.suggested_filename
+    download.value.save_as(clip)
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=codec_name,nb_read_packets",
+            "-of",
+            "json",
+            str(clip),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stream = json.loads(probe.stdout)["streams"][0]
+    assert stream["codec_name"] == "h264" and int(stream["nb_read_packets"]) > 100
     manifest = dialog.get_by_role("region", name="Clip manifest")
     sha = manifest.locator("code.hash").inner_text()
     assert len(sha) == 64
@@ -299,3 +352,17 @@ def test_every_control_has_an_accessible_name_and_fits_a_laptop(
         assert overflow <= 0, f"{screen}: {overflow} px wider than a 1280x800 laptop"
         if role == "admin":
             screenshot(page, f"laptop-{screen.replace('/', '-')}")
+
+
+def test_viewer_sees_no_crop_and_no_case(page: Any, site: ConsoleSite) -> None:
+    log_in(page, site, "viewer")
+    nav = page.get_by_role("navigation", name="Screens")
+    assert nav.get_by_role("link").all_inner_texts() == ["Cameras", "Alerts"]
+    page.get_by_role("link", name="Alerts").click()
+    inbox = page.get_by_role("table", name="Alert inbox")
+    inbox.get_by_role("row").nth(1).wait_for()
+    assert inbox.locator("img").count() == 0
+    assert inbox.get_by_role("button", name="Acknowledge").count() == 0
+    page.goto("/console/#/cases")  # typed by hand: the wall, not a case
+    page.get_by_role("heading", name="Cameras").wait_for()
+    assert page.get_by_role("list", name="Candidates").count() == 0

@@ -56,10 +56,9 @@ function App() {
       document.title = `Vigil — ${s.site}`;
     }).catch(() => {});
     api("/auth/session").then((s) => setUser(s.user ? { name: s.user, role: s.role } : null)).catch(() => setUser(null));
-    onSessionLost(() => {
-      setSessionEnded(true);
-      setUser(null);
-    });
+    // The session ended under an open page (expired, logged out elsewhere, password reset):
+    // log in again over the page, which keeps its state; the refused action was not saved.
+    onSessionLost(() => setSessionEnded(true));
   }, []);
 
   useEffect(() => {
@@ -68,14 +67,12 @@ function App() {
   }, [user]);
 
   if (user === undefined) return html`<main class="loading" aria-busy="true">Loading…</main>`;
-  if (user === null) {
-    return html`<${Login} site=${settings.site} ended=${sessionEnded}
-      onLogin=${(/** @type {{user: string, role: string}} */ s) => {
-        setSessionEnded(false);
-        performance.mark("vigil:logged-in");
-        setUser({ name: s.user, role: s.role });
-      }} />`;
-  }
+  const loggedIn = (/** @type {{user: string, role: string}} */ s) => {
+    setSessionEnded(false);
+    performance.mark("vigil:logged-in");
+    if (!user || user.name !== s.user || user.role !== s.role) setUser({ name: s.user, role: s.role });
+  };
+  if (user === null) return html`<${Login} site=${settings.site} onLogin=${loggedIn} />`;
   const offered = SCREENS.filter((s) => can(user, /** @type {any} */ (s.role)));
   const screen = offered.find((s) => s.path === route[0]) ? route[0] : "wall";
   return html`<div class="shell">
@@ -88,10 +85,12 @@ function App() {
       <span class="who">${user.name} <span class="role">${user.role}</span></span>
       <button class="ghost" onClick=${async () => {
         await logout().catch(() => {});
+        setSessionEnded(false);
         setUser(null);
       }}>Log out</button>
     </header>
-    <main id="main">${view(screen, route, user)}</main>
+    <main id="main" inert=${sessionEnded}>${view(screen, route, user)}</main>
+    ${sessionEnded && html`<div class="backdrop"><${Login} site=${settings.site} ended=${true} onLogin=${loggedIn} /></div>`}
   </div>`;
 }
 

@@ -86,10 +86,10 @@ export function Alerts({ user }) {
     ${alerts === null && !error && html`<p aria-busy="true">Loading alerts…</p>`}
     ${alerts && alerts.length === 0 && html`<p class="muted">No alert matches these filters.</p>`}
     <table class="inbox" aria-label="Alert inbox">
-      <thead><tr><th>Crop</th><th>Time</th><th>Camera</th><th>Rule</th><th>What</th><th>State</th><th>Assigned</th><th>Actions</th></tr></thead>
+      <thead><tr><th>${can(user, "operator") ? "Crop" : html`<span class="sr-only">Crop</span>`}</th><th>Time</th><th>Camera</th><th>Rule</th><th>What</th><th>State</th><th>Assigned</th><th>Actions</th></tr></thead>
       <tbody>
         ${(alerts || []).map((a) => html`<tr key=${a.id} class=${fresh.has(a.id) ? "fresh" : ""} aria-label=${`Alert ${a.rule} at ${when(a.timestamp)}`}>
-          <td>${a.crop_url ? html`<img class="crop" src=${a.crop_url} alt=${`Crop of alert ${a.rule}`} />` : html`<span class="muted">—</span>`}</td>
+          <td>${a.crop_url && can(user, "operator") ? html`<img class="crop" src=${a.crop_url} alt=${`Crop of alert ${a.rule}`} />` : html`<span class="muted">—</span>`}</td>
           <td><time>${when(a.timestamp)}</time></td>
           <td>${a.camera_id}</td>
           <td>${a.rule}</td>
@@ -173,7 +173,7 @@ function AlertDetail({ id, user, assignable, onClose, onChanged }) {
   return html`<${Dialog} title="Alert" onClose=${onClose}>
     <${Notice} kind="error">${error}<//>
     ${alert && html`<div class="alert-detail">
-      ${alert.crop_url && html`<img class="crop large" src=${alert.crop_url} alt="Crop of the alert" />`}
+      ${alert.crop_url && can(user, "operator") && html`<img class="crop large" src=${alert.crop_url} alt="Crop of the alert" />`}
       <dl>
         <dt>Rule</dt><dd>${alert.rule}${alert.zone ? ` · zone ${alert.zone}` : ""}</dd>
         <dt>Camera</dt><dd>${alert.camera_id}</dd>

@@ -22,15 +22,18 @@ export function Login({ site, ended, onLogin }) {
     }
   }
 
-  return html`<main class="login">
+  // Over an open page (session ended) it is a dialog, not the page's main content.
+  const Root = ended ? "div" : "main";
+  return html`<${Root} class=${ended ? "login overlay" : "login"} role=${ended ? "dialog" : undefined}
+    aria-modal=${ended ? "true" : undefined} aria-label=${ended ? "Session ended" : undefined}>
     <form onSubmit=${submit} aria-label="Log in">
       <h1>${site}</h1>
       <p class="muted">Vigil control room</p>
-      ${ended && html`<${Notice}>Your session ended. Log in again to go on where you were.<//>`}
+      ${ended && html`<${Notice} kind="error">Your session ended, and what you just did was not saved. Log in again to go on where you were.<//>`}
       <label>User name <input name="username" autocomplete="username" required autofocus /></label>
       <label>Password <input name="password" type="password" autocomplete="current-password" required /></label>
       <${Notice} kind="error">${error}<//>
       <button type="submit" disabled=${busy}>Log in</button>
     </form>
-  </main>`;
+  <//>`;
 }

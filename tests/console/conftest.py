@@ -38,10 +38,12 @@ from tests.factories import TEST_PASSWORD, make_detections, make_user
 from vigil.core.events import Topic
 from vigil.core.types import Frame, Sighting
 from vigil.infra.bus import MemoryBus
+from vigil.infra.db.cases import CaseStore
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.users import Role
 from vigil.roles import Role as RuntimeRole
 from vigil.runtime import Runtime
+from vigil.services.site_config import SiteConfigService
 
 pytestmark = pytest.mark.browser
 
@@ -206,8 +208,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
     runtime.start()
     try:
         sightings = seed(runtime, data_dir, time.time())
-        url = runtime.serve_api(host="127.0.0.1", port=0)
         assert runtime.store is not None
+        # Camera administration on the site's YAML file (a central node applies no camera changes).
+        admin = SiteConfigService(config_path, runtime.config, runtime, CaseStore.for_store(runtime.store))
+        url = runtime.serve_api(host="127.0.0.1", port=0, site=admin)
         users = {role.value: make_user(runtime.store, role) for role in Role}
         yield ConsoleSite(url, runtime, data_dir, config_path, sightings, users)
     finally:

@@ -126,8 +126,9 @@ def _seed(runtime: Runtime, data_dir: Path) -> dict[str, list[str]]:
     ]
     for sighting in sightings:
         store.add_sighting(sighting)
-    for i in range(3):
-        store.add_alert(make_alert("gate", BASE + 30 * i))
+    alerts = [make_alert("gate", BASE + 30 * i) for i in range(3)]
+    for alert in alerts:
+        store.add_alert(alert)
     segment = data_dir / "recordings" / "near" / "near.mp4"
     segment.parent.mkdir(parents=True)
     shutil.copy(PERSON_CLIP, segment)
@@ -145,6 +146,7 @@ def _seed(runtime: Runtime, data_dir: Path) -> dict[str, list[str]]:
     cases.open_case(case)
     return {
         "path.case_id": [case.id],
+        "path.alert_id": [a.id for a in alerts],  # triage routes reach their state machine, not only 404s
         "path.sighting_id": [s.id for s in sightings],
         "body.sighting_id": [s.id for s in sightings],  # case feedback and a case's first sighting
         "path.camera_id": ["near", "gate"],  # recorded, and an AI camera with no recording

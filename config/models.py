@@ -48,7 +48,35 @@ class Polygon(Strict):
     def _enough_points(cls, value: list[Point]) -> list[Point]:
         if len(value) < 3:
             raise ValueError(f"needs at least 3 points, got {len(value)}")
+        crossing = _first_crossing(value)
+        if crossing is not None:
+            i, j = crossing
+            raise ValueError(
+                f"edges {i + 1} and {j + 1} cross: a self-intersecting polygon has no clear inside; "
+                "order the points around the area"
+            )
         return value
+
+
+def _first_crossing(points: list[Point]) -> tuple[int, int] | None:
+    """The first pair of non-adjacent edges that properly cross (edge k joins point k to k+1)."""
+    n = len(points)
+    edges = [(points[k], points[(k + 1) % n]) for k in range(n)]
+    for i in range(n):
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:
+                continue  # the first and last edges share a point
+            if _segments_cross(*edges[i], *edges[j]):
+                return i, j
+    return None
+
+
+def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
+    def side(p: Point, q: Point, r: Point) -> float:
+        return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+    d1, d2, d3, d4 = side(c, d, a), side(c, d, b), side(a, b, c), side(a, b, d)
+    return d1 * d2 < 0 and d3 * d4 < 0
 
 
 class Credentials(Strict):

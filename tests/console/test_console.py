@@ -283,7 +283,8 @@ def _local(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, ZoneInfo("Europe/Amsterdam")).strftime("%Y-%m-%dT%H:%M")
 
 
-def test_admin_draws_zone_and_manages_users(page: Any, site: ConsoleSite) -> None:
+def test_admin_draws_zone_and_manages_users(page: Any, site: ConsoleSite, errors: PageErrors) -> None:
+    errors.allow_status(422)  # the bow tie below
     log_in(page, site, "admin")
     page.goto("/console/#/admin/zones/bridge")
     area = page.get_by_role("application", name="Zone drawing area: click to add points")
@@ -304,6 +305,18 @@ def test_admin_draws_zone_and_manages_users(page: Any, site: ConsoleSite) -> Non
     assert [z["name"] for z in bridge["zones"]] == ["bridge-rail"]
     assert len(bridge["zones"][0]["polygon"]) == 4
     screenshot(page, "admin-zones")
+
+    # A bow tie (edges crossing) is refused with a message that says why; the file is unchanged.
+    page.get_by_role("button", name="Draw polygon").click()
+    for fx, fy in [(0.1, 0.1), (0.4, 0.4), (0.4, 0.1), (0.1, 0.4)]:
+        page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    page.get_by_role("button", name="Finish polygon").click()
+    page.get_by_role("button", name="Save zones").click()
+    reason = page.get_by_role("dialog", name="Save zones of bridge")
+    reason.get_by_label("Reason (audited)").fill("A second zone")
+    reason.get_by_role("button", name="Apply").click()
+    page.get_by_role("alert").filter(has_text="cross").wait_for()
+    assert yaml.safe_load(site.config_path.read_text()) == saved
 
     page.get_by_role("link", name="Users").click()
     form = page.get_by_role("form", name="New user")

@@ -57,7 +57,11 @@ def run(args: argparse.Namespace) -> int:
         from vigil.commands.user import ensure_first_admin_for
 
         login = ensure_first_admin_for(config, generate=True)
-        runtime = Runtime(config)
+        # Admins change cameras and zones from the console: those edits go to the demo's own
+        # copy of its config in its data directory, never to the file in the repository.
+        site_file = _site_copy(args.config, config.data_dir)
+        config = load_config(site_file)
+        runtime = Runtime(config, config_path=site_file)
         runtime.start()
         try:
             api_url = runtime.serve_api("127.0.0.1", args.port)
@@ -73,3 +77,22 @@ def run(args: argparse.Namespace) -> int:
             print(login, file=sys.stderr if args.json else sys.stdout)
         summary = run_until_done(runtime, args.duration, api_url, args.json)
     return 0 if summary.frames > 0 else 1
+
+
+def _site_copy(source: Path, data_dir: Path) -> Path:
+    """``<data_dir>/site.yaml``: `source` with an absolute ``data_dir``.
+
+    An existing copy is kept, so with --keep-data the console's edits of earlier runs stay.
+    """
+    import yaml
+
+    target = data_dir / "site.yaml"
+    if not target.exists():
+        document = yaml.safe_load(source.read_text())
+        document["data_dir"] = str(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        target.write_text(
+            f"# {source.name} as `vigil demo` runs it; the console's camera and zone edits land here\n"
+            + yaml.safe_dump(document, sort_keys=False)
+        )
+    return target

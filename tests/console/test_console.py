@@ -318,6 +318,21 @@ def test_admin_draws_zone_and_manages_users(page: Any, site: ConsoleSite, errors
     page.get_by_role("alert").filter(has_text="cross").wait_for()
     assert yaml.safe_load(site.config_path.read_text()) == saved
 
+    # A new camera through the form: validated, written to the YAML with a reason.
+    page.get_by_role("link", name="Cameras").last.click()
+    page.get_by_role("button", name="Add camera").click()
+    new = page.get_by_role("form", name="New camera")
+    new.get_by_label("Id").fill("pier")
+    new.get_by_label("Name").fill("Pier head")
+    new.get_by_label("Stream URL").fill("rtsp://10.0.0.9/pier")
+    new.get_by_label("Group").fill("Harbour")
+    new.get_by_role("button", name="Save camera").click()
+    reason = page.get_by_role("dialog", name="Add camera pier")
+    reason.get_by_label("Reason (audited)").fill("New camera at the pier head")
+    reason.get_by_role("button", name="Apply").click()
+    page.get_by_role("table", name="Cameras").get_by_role("row").filter(has_text="Pier head").wait_for()
+    assert "pier" in [c["id"] for c in yaml.safe_load(site.config_path.read_text())["cameras"]]
+
     page.get_by_role("link", name="Users").click()
     form = page.get_by_role("form", name="New user")
     form.get_by_label("Name").fill("ana")

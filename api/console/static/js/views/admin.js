@@ -203,7 +203,7 @@ function Cameras() {
       e.preventDefault();
       act(`Add camera ${form.id}`, (reason) => api("/cameras", { json: { camera: camera(), reason } })).then(() => setForm(EMPTY_CAMERA));
     }}>
-      ${field("id", "Id", { required: true, pattern: "[A-Za-z0-9_.-]+", maxlength: 64 })}
+      ${field("id", "Id", { required: true, pattern: "[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}", title: "letters, digits, _ . -; starts with a letter or digit", maxlength: 64 })}
       ${field("name", "Name")}
       ${field("url", "Stream URL", { required: true, placeholder: "rtsp://..." })}
       <label>Role <select value=${form.role} onChange=${(e) => setForm({ ...form, role: e.currentTarget.value })}>

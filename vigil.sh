@@ -59,9 +59,24 @@ install_python_packages() {
   echo "$want" > "$STAMP"
 }
 
+# Tests only: axe-core (accessibility rules) that the console's browser tests inject into each page.
+AXE_VERSION=4.14.1
+install_test_assets() {
+  local target=build/npm/axe-core-$AXE_VERSION
+  [ -f "$target/axe.min.js" ] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    log "npm not found: the console's accessibility test will be skipped"
+    return 0
+  fi
+  log "fetching axe-core $AXE_VERSION for the console's accessibility test"
+  mkdir -p "$target"
+  (cd build/npm && npm pack -q "axe-core@$AXE_VERSION" >/dev/null && tar xzf "axe-core-$AXE_VERSION.tgz" -C "axe-core-$AXE_VERSION" --strip-components=1 package/axe.min.js package/LICENSE)
+}
+
 setup() {
   install_system_packages
   install_python_packages
+  install_test_assets
 }
 
 command="${1:-help}"

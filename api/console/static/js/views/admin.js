@@ -137,7 +137,7 @@ function ZoneEditor({ cameraId }) {
               <p class="muted">${drawing.length} points; click on the picture to add, double-click or Finish to close.</p>`
             : html`<button onClick=${() => { setDrawing([]); setSelected(-1); }}>Draw polygon</button>`}
         </fieldset>
-        <h3>Shapes</h3>
+        <h2>Shapes</h2>
         <ul class="shapes" aria-label="Zones and masks">
           ${shapes.map((s, i) => html`<li class=${i === selected ? "selected" : ""}>
             <button class="link" onClick=${() => setSelected(i)} aria-pressed=${i === selected}>${s.kind === "zone" ? "Zone" : "Mask"} ${s.name}</button>

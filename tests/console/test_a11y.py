@@ -1,0 +1,61 @@
+"""axe-core's accessibility rules on every console screen, for every role.
+
+axe-core is fetched by ``vigil.sh setup`` (npm) into build/npm and injected into each page; the
+page's CSP allows no injected script, so these contexts bypass it (the other browser tests keep
+it). Serious and critical violations fail the test; all violations are printed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.console.conftest import ConsoleSite, log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+AXE = Path(__file__).resolve().parents[2] / "build" / "npm" / "axe-core-4.14.1" / "axe.min.js"
+SCREENS = {
+    "viewer": ["wall", "alerts"],
+    "operator": ["cases", "alerts"],
+    "mediator": ["exports"],
+    "admin": ["admin/zones/gate", "admin/cameras", "admin/users"],
+}
+FAILING_IMPACTS = {"serious", "critical"}
+
+
+@pytest.fixture
+def axe_page(browser: Any, site: ConsoleSite) -> Any:
+    if not AXE.is_file():
+        pytest.skip(f"{AXE} missing: ./vigil.sh setup fetches it with npm")
+    context = browser.new_context(
+        viewport={"width": 1920, "height": 1080}, base_url=site.url, bypass_csp=True
+    )
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.mark.parametrize("role", sorted(SCREENS))
+def test_axe_finds_no_serious_violation(axe_page: Any, site: ConsoleSite, role: str) -> None:
+    page = axe_page
+    log_in(page, site, role)
+    found: list[str] = []
+    for screen in SCREENS[role]:
+        page.goto(f"/console/#/{screen}")
+        page.get_by_role("main").locator("h1").first.wait_for()
+        page.wait_for_load_state("networkidle")
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        for violation in result["violations"]:
+            nodes = [n["target"] for n in violation["nodes"]][:3]
+            line = (
+                f"{screen}: {violation['impact']} {violation['id']}: {violation['help']} {json.dumps(nodes)}"
+            )
+            print(line)
+            if violation["impact"] in FAILING_IMPACTS:
+                found.append(line)
+    assert found == [], "axe-core: serious or critical violations\n" + "\n".join(found)

@@ -343,6 +343,10 @@ class Runtime:
             recording_root=self.config.recording.directory or self.data_dir / "recordings",
         )
         self._start_search(store)
+        # The candidates' in-memory first pass: filled from the store, then kept current.
+        threading.Thread(
+            target=self.cases.index.run, args=(self._stop,), name="case-index", daemon=True
+        ).start()
         # After the store handlers: a case alert may point at the sighting just stored.
         self.bus.subscribe(Topic.SIGHTINGS, self._match_cases)
         self.bus.subscribe(Topic.SIGHTING_UPDATES, self._match_cases)

@@ -33,10 +33,11 @@ from vigil.infra.db.cases import (
     PhotoRecord,
     Verdict,
 )
+from vigil.services.case_index import CaseIndex
 
 logger = logging.getLogger(__name__)
 
-_MAX_WINDOW_SIGHTINGS = 50_000
+_EXACT_PAGE = 5_000  # the exact path reads a large window in pages of this many sightings
 _SIZE_HISTORY = 300  # recent descriptors per camera for the live size model
 
 
@@ -84,6 +85,14 @@ class CaseService:
         detector: Finds the person in uploaded photos; None refuses photo uploads.
         embedder: Optional learned appearance model (must match the one describing sightings).
         weights: Score fusion weights.
+
+    Candidates are ranked in two stages over a large window: `CaseIndex` (``self.index``,
+    filled by `on_sighting` and by `CaseIndex.run` in a thread the runtime starts) shortlists
+    `vigil.services.case_index.CANDIDATE_SHORTLIST` sightings in memory, and only those are
+    loaded and ranked exactly, with the size part from each camera's size model fitted on
+    every window row (as the exact ranking fits it). Small windows, a configured embedder
+    (the index holds no learned embeddings) and an index that has not caught up with the
+    store take the exact path over every window row.
     """
 
     def __init__(
@@ -105,6 +114,8 @@ class CaseService:
         self._lock = threading.Lock()
         self._recent: dict[str, deque[Descriptor]] = {}
         self._listeners: dict[str, list[AlertListener]] = {}
+        self.index = CaseIndex(store)
+        """Every stored sighting in memory for the candidates' first pass."""
 
     # -- commands (all audited) ----------------------------------------------------------------
 
@@ -149,15 +160,28 @@ class CaseService:
         """Sightings in the case window across all cameras, best first, with their score parts."""
         case = self._case(case_id)
         end = case.window_end if case.window_end is not None else time.time()
-        sightings, _ = self._store.list_sightings(
-            start=case.window_start, end=end, limit=_MAX_WINDOW_SIGHTINGS
-        )
-        if cameras:
-            sightings = [s for s in sightings if s.camera_id in set(cameras)]
         view = self.view(case_id)
         decided = {s.id for s in view.trail} | set(view.rejected)
+        query = self._query(case, view)
+        shortlist = None
+        if not query.empty and self._embedder is None and self.index.current():
+            shortlist = self.index.shortlist(
+                query, case.window_start, end, list(cameras) if cameras else None, decided, self._weights
+            )
+        if shortlist is not None:
+            sightings = self._store.get_sightings(shortlist.ids)
+            relative = shortlist.relative_size
+        else:
+            sightings = self._window(case.window_start, end)
+            relative = None
+        if cameras:
+            sightings = [s for s in sightings if s.camera_id in set(cameras)]
         ranked = self._rank(
-            case, [s for s in sightings if s.descriptor is not None and s.id not in decided], view
+            case,
+            [s for s in sightings if s.descriptor is not None and s.id not in decided],
+            view,
+            query=query,
+            relative_size=relative,
         )
         ranked = ranked[:limit]
         self._audit(user, "search", case, {"returned": len(ranked), "cameras": list(cameras or [])})
@@ -212,6 +236,7 @@ class CaseService:
 
         Subscribe this to the ``sightings`` topic; publish the returned alerts on ``alerts``.
         """
+        self.index.add([sighting])
         if sighting.descriptor is None:
             return []
         descriptor = Descriptor.from_vector(sighting.descriptor)
@@ -258,6 +283,21 @@ class CaseService:
     def _audit(self, user: str, action: str, case: CaseRecord, detail: dict[str, object]) -> None:
         self._cases.audit(AuditRecord(time.time(), user, action, case.id, case.reason, dict(detail)))
 
+    def _window(self, start: float, end: float) -> list[Sighting]:
+        """Every sighting overlapping [start, end], read in pages (none skipped for its age)."""
+        sightings, total = self._store.list_sightings(start=start, end=end, limit=_EXACT_PAGE)
+        seen = {s.id for s in sightings}
+        offset = len(sightings)
+        while offset < total:
+            page, total = self._store.list_sightings(start=start, end=end, limit=_EXACT_PAGE, offset=offset)
+            if not page:
+                break
+            # A sighting stored meanwhile shifts the pages by one: skip what was read already.
+            sightings += [s for s in page if s.id not in seen]
+            seen.update(s.id for s in page)
+            offset += len(page)
+        return sightings
+
     def _query(self, case: CaseRecord, view: CaseView) -> Query:
         examples = [Descriptor.from_vector(p.descriptor) for p in self._cases.photos(case.id)]
         examples += [Descriptor.from_vector(s.descriptor) for s in view.trail if s.descriptor is not None]
@@ -275,15 +315,33 @@ class CaseService:
             rejected=tuple(rejected),
         )
 
-    def _rank(self, case: CaseRecord, sightings: list[Sighting], view: CaseView) -> list[Candidate]:
+    def _rank(
+        self,
+        case: CaseRecord,
+        sightings: list[Sighting],
+        view: CaseView,
+        query: Query | None = None,
+        relative_size: dict[str, float] | None = None,
+    ) -> list[Candidate]:
+        """Rank sightings exactly with every score part.
+
+        Args:
+            case / sightings / view: What to rank for whom.
+            query: The case's query, when the caller built it already.
+            relative_size: Per sighting id, its relative size from size models fitted on a
+                larger set than ``sightings`` (a shortlist of a window); None fits them here.
+        """
         if not sightings:
             return []
-        query = self._query(case, view)
+        query = query or self._query(case, view)
         if query.empty:
             return []
         descriptors = [Descriptor.from_vector(s.descriptor or ()) for s in sightings]
         gallery = Gallery.build(descriptors, [s.camera_id for s in sightings])
-        if len(sightings) < 20:
+        if relative_size is not None:
+            relative = np.array([relative_size.get(s.id, 1.0) for s in sightings], np.float32)
+            gallery = Gallery(gallery.appearance, gallery.upper, gallery.lower, relative, gallery.embedding)
+        elif len(sightings) < 20:
             # Too few rows to fit a camera's size model: use the live history of that camera.
             with self._lock:
                 models = {

@@ -43,8 +43,17 @@ def axe_page(browser: Any, site: ConsoleSite) -> Any:
 def test_axe_finds_no_serious_violation(axe_page: Any, site: ConsoleSite, role: str) -> None:
     page = axe_page
     log_in(page, site, role)
+    screens = list(SCREENS[role])
+    if role == "operator":  # the case workspace, with candidates
+        opened = page.request.post(
+            "/cases",
+            data={"reason": "accessibility check", "upper": ["black"], "last_seen_camera": "gate"},
+            headers={"x-vigil-console": "1"},
+        )
+        assert opened.ok, opened.text()
+        screens.append(f"cases/{opened.json()['id']}")
     found: list[str] = []
-    for screen in SCREENS[role]:
+    for screen in screens:
         page.goto(f"/console/#/{screen}")
         page.get_by_role("main").locator("h1").first.wait_for()
         page.wait_for_load_state("networkidle")

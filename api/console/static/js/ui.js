@@ -81,8 +81,9 @@ export function ScoreBar({ label, value, negative = false }) {
   const known = value !== null && value !== undefined;
   const fraction = known ? Math.max(0, Math.min(1, value)) : 0;
   const text = known ? value.toFixed(2) : "n/a";
+  // A meter needs a value: an unknown part reads as "not known" at 0.
   return html`<div class="scorebar" role="meter" aria-label=${label} aria-valuemin="0" aria-valuemax="1"
-      aria-valuenow=${known ? fraction : undefined} aria-valuetext=${`${label} ${text}`}>
+      aria-valuenow=${fraction} aria-valuetext=${known ? `${label} ${text}` : `${label} not known`}>
     <span class="scorebar-label">${label}</span>
     <span class="scorebar-track"><span class=${negative ? "scorebar-fill negative" : "scorebar-fill"}
       style=${{ width: `${fraction * 100}%` }}></span></span>

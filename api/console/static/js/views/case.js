@@ -197,7 +197,7 @@ function Candidate({ candidate, index, focused, state, open, onFocus, onVerdict,
     ${s.crop_url ? html`<img class="crop" src=${s.crop_url} alt=${`Crop of candidate ${index + 1}`} loading="lazy" />` : html`<div class="crop noimage">no crop</div>`}
     <div class="candidate-body">
       <strong>${candidate.score.toFixed(2)}</strong> <span>${s.camera_id} · ${when(s.start)}</span>
-      <div class="why" aria-label="Why it ranks">
+      <div class="why" role="group" aria-label="Why it ranks">
         <${ScoreBar} label="appearance" value=${candidate.appearance} />
         <${ScoreBar} label="colours" value=${candidate.colours} />
         <${ScoreBar} label="size" value=${candidate.size} />

@@ -63,7 +63,7 @@ EXACT_WINDOW_ROWS = 5_000
 SYNC_INTERVAL_S = 5.0
 """How often the background thread looks for stored sightings the index lacks."""
 _SYNC_BATCH = 500
-_INLINE_SYNC_MAX = 2_000  # a request waits for at most this many missing rows, else ranks exactly
+_INLINE_JSON_MAX = 500  # a request reads at most this many JSON descriptors to catch up, else ranks exactly
 _REBUILD_DELETED_SHARE = 0.25
 _NO_VECTOR = np.zeros(0, np.float32)
 
@@ -174,11 +174,14 @@ class CaseIndex:
                 self._longest = max(self._longest, r.end - r.start)
         return len(rows)
 
-    def sync(self, limit: int | None = None) -> bool:
+    def sync(self, inline: bool = False) -> bool:
         """Index stored sightings the index lacks; forget deleted ones.
 
         Args:
-            limit: Give up (returning False) when more than this many are missing; None for all.
+            inline: A request waits: read JSON descriptors of sightings the search index lacks
+                only when at most `_INLINE_JSON_MAX` are left (else ranking exactly is the
+                quicker answer). Not inline, a sighting's JSON is read once the search index
+                has lacked it for two syncs.
 
         Returns:
             True when the index holds every stored sighting afterwards.
@@ -194,13 +197,14 @@ class CaseIndex:
                 with self._lock:
                     self._reset()
             missing = stored - self._known
-            if limit is not None and len(missing) > limit:
-                return False
             searched = self._from_vectors(sorted(missing))
             self._append(searched)
             missing -= {r.sighting_id for r in searched}
             # A sighting the search index did not have at the last sync either: read its JSON.
-            late = sorted(missing & self._waiting) if limit is None else []
+            if inline:
+                late = sorted(missing) if len(missing) <= _INLINE_JSON_MAX else []
+            else:
+                late = sorted(missing & self._waiting)
             for lo in range(0, len(late), _SYNC_BATCH):
                 self.add(self._store.get_sightings(late[lo : lo + _SYNC_BATCH]))
             self._waiting = missing - set(late)
@@ -211,7 +215,7 @@ class CaseIndex:
         if self._counted() == self._store.counts().sightings:
             return True
         try:
-            self.sync(limit=_INLINE_SYNC_MAX)
+            self.sync(inline=True)
         except sa.exc.SQLAlchemyError:
             logger.exception("case index: sync failed")
             return False
@@ -367,11 +371,13 @@ class CaseIndex:
         """(hi - lo,) height over the camera's usual height, models fitted on the window's rows."""
         relative = np.ones(hi - lo, np.float32)
         cameras = self._index._camera[lo:hi]  # noqa: SLF001 - read-only view
+        heights = np.array([c.height_px for c in self._cues[lo:hi]], np.float64)
+        feet = np.array([c.foot_y for c in self._cues[lo:hi]], np.float64)
         for code in np.unique(cameras[window]):
             rows = np.flatnonzero(window & (cameras == code))
-            cues = [self._cues[lo + i] for i in rows]
-            model = SizeModel.fit(cues)
-            relative[rows] = [model.relative(c) for c in cues]
+            model = SizeModel.fit([self._cues[lo + i] for i in rows])
+            # `SizeModel.relative` for every row at once: height / max(1, a + b * foot_y).
+            relative[rows] = heights[rows] / np.maximum(1.0, model.a + model.b * feet[rows])
         return relative
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import cv2
 import pytest
 import yaml
+from playwright.sync_api import expect
 
 from tests.conftest import PERSON_CLIP
 from tests.console.conftest import ConsoleSite, PageErrors, later, log_in, screenshot
@@ -58,7 +59,7 @@ def test_login_roles_and_page_load(page: Any, site: ConsoleSite, errors: PageErr
     assert nav.get_by_role("link").all_inner_texts() == [
         "Cameras",
         "Alerts",
-        "Cases",
+        "Missing persons",
     ]  # operator: no evidence, no admin
     # The token is an HttpOnly cookie: nothing in the page, its storage or its URL holds it.
     assert page.evaluate("() => document.cookie") == ""
@@ -144,9 +145,11 @@ def test_missing_person_case_end_to_end(
     errors.allow_status(401)  # the session is ended on purpose below
     errors.allow_status(422)  # and a photo that is not an image is refused
     log_in(page, site, "operator")
-    page.get_by_role("link", name="Cases").click()
-    page.get_by_role("button", name="Open case").click()
+    # From the camera she was last seen at: the wall's camera view starts the case there.
+    page.get_by_role("button", name="Open camera North gate").click()
+    page.get_by_role("link", name="Search for a missing person last seen here").click()
     form = page.get_by_role("form", name="New case")
+    expect(form.get_by_label("Last seen at camera")).to_have_value("gate")
     form.get_by_label("Reason (audited: who asked, why)").fill(
         "Girl (6) lost near the gate, reported by her father"
     )
@@ -154,7 +157,6 @@ def test_missing_person_case_end_to_end(
     form.get_by_role("button", name="Lower body: black").click()
     assert form.get_by_role("button", name="Upper body: black").get_attribute("aria-pressed") == "true"
     form.get_by_label("Child").check()
-    form.get_by_label("Last seen at camera").select_option("gate")
     photo = tmp_path / "her.jpg"
     photo.write_bytes(photo_of_black_clothes())
     form.get_by_text("Choose photo").set_input_files(str(photo))
@@ -171,6 +173,14 @@ def test_missing_person_case_end_to_end(
     for part in ("appearance", "colours", "size", "place and time"):
         assert first.get_by_role("meter", name=part).count() == 1
     screenshot(page, "case-candidates")
+    # A crop can be seen large; the order can be switched to earliest first.
+    first.get_by_role("button", name="Enlarge candidate 1").click()
+    page.get_by_role("dialog").get_by_role("img").wait_for()
+    page.get_by_role("button", name="Close dialog").click()
+    page.get_by_role("combobox", name="Order").select_option("time")
+    starts = [c.get_attribute("aria-label") for c in candidates.all()]
+    page.get_by_role("combobox", name="Order").select_option("score")
+    assert len(starts) == candidates.count()
 
     # Keyboard: focus the grid, confirm the first, move on, reject the next.
     first.focus()
@@ -231,7 +241,7 @@ def test_mediator_exports_clip_with_manifest_and_sees_it_listed(
 ) -> None:
     log_in(page, site, "mediator")
     nav = page.get_by_role("navigation", name="Screens")
-    assert nav.get_by_role("link").all_inner_texts() == ["Cameras", "Alerts", "Cases", "Evidence"]
+    assert nav.get_by_role("link").all_inner_texts() == ["Cameras", "Alerts", "Missing persons", "Evidence"]
     page.get_by_role("link", name="Evidence").click()
     page.get_by_role("button", name="New export").click()
     recorded = site.sightings[0]

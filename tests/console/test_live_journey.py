@@ -131,7 +131,7 @@ def test_operator_admin_and_pipeline_together(
         assert crop.ok, crop.status
         photo = tmp_path / "her.jpg"
         photo.write_bytes(crop.body())
-        operator.get_by_role("link", name="Cases").click()
+        operator.get_by_role("link", name="Missing persons").click()
         operator.get_by_role("button", name="Open case").click()
         form = operator.get_by_role("form", name="New case")
         form.get_by_label("Reason (audited: who asked, why)").fill(

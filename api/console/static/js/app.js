@@ -28,7 +28,7 @@ export function can(user, role) {
 const SCREENS = [
   { path: "wall", label: "Cameras", role: "viewer", key: "1" },
   { path: "alerts", label: "Alerts", role: "viewer", key: "2" },
-  { path: "cases", label: "Cases", role: "operator", key: "3" },
+  { path: "cases", label: "Missing persons", role: "operator", key: "3" },
   { path: "exports", label: "Evidence", role: "mediator", key: "4" },
   { path: "admin", label: "Admin", role: "admin", key: "5" },
 ];
@@ -98,7 +98,9 @@ function App() {
 function view(screen, route, user) {
   switch (screen) {
     case "alerts": return html`<${Alerts} user=${user} />`;
-    case "cases": return route[1] ? html`<${CaseWorkspace} key=${route[1]} caseId=${route[1]} user=${user} />` : html`<${Cases} user=${user} />`;
+    case "cases":
+      if (route[1] === "new") return html`<${Cases} user=${user} newAt=${route[2] || ""} />`;
+      return route[1] ? html`<${CaseWorkspace} key=${route[1]} caseId=${route[1]} user=${user} />` : html`<${Cases} user=${user} />`;
     case "exports": return html`<${Exports} user=${user} />`;
     case "admin": return html`<${Admin} user=${user} section=${route[1]} cameraId=${route[2]} />`;
     default: return html`<${Wall} user=${user} />`;

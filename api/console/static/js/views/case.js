@@ -30,6 +30,8 @@ export function CaseWorkspace({ caseId, user }) {
   const [photo, setPhoto] = useState(/** @type {File | null} */ (null));
   const [exporting, setExporting] = useState(/** @type {any} */ (null));
   const [similarTo, setSimilarTo] = useState(/** @type {any} */ (null));
+  const [enlarged, setEnlarged] = useState(/** @type {any} */ (null));
+  const [order, setOrder] = useState("score");
   const grid = useRef(/** @type {HTMLElement | null} */ (null));
   const path = `/cases/${encodeURIComponent(caseId)}`;
 
@@ -62,7 +64,7 @@ export function CaseWorkspace({ caseId, user }) {
   }, [caseId]);
 
   const confirmed = new Set((item?.trail || []).map((s) => s.id));
-  const shown = candidates || [];
+  const shown = order === "time" ? [...(candidates || [])].sort((a, b) => a.sighting.start - b.sighting.start) : candidates || [];
 
   async function verdict(candidate, value) {
     const id = candidate.sighting.id;
@@ -152,7 +154,9 @@ export function CaseWorkspace({ caseId, user }) {
       <div class="case-main">
         <header class="toolbar">
           <h2>Candidates</h2>
-          <span class="muted">best first · keys: j/k move, c confirm, r reject</span>
+          <label>Order <select value=${order} onChange=${(e) => setOrder(e.currentTarget.value)}>
+            <option value="score">best match first</option><option value="time">earliest first</option></select></label>
+          <span class="muted">keys: j/k move, c confirm, r reject</span>
           <button onClick=${loadCandidates}>Search again</button>
         </header>
         ${candidates === null && html`<p aria-busy="true">Ranking sightings…</p>`}
@@ -160,10 +164,14 @@ export function CaseWorkspace({ caseId, user }) {
         <ul class="candidates" ref=${grid} onKeyDown=${onKey} aria-label="Candidates" aria-keyshortcuts="j k c r">
           ${shown.map((c, i) => html`<${Candidate} key=${c.sighting.id} candidate=${c} index=${i} focused=${i === focus}
             state=${confirmed.has(c.sighting.id) ? "confirm" : decided[c.sighting.id]} open=${open}
-            onFocus=${() => setFocus(i)} onVerdict=${(v) => verdict(c, v)} onSimilar=${() => setSimilarTo(c.sighting)} />`)}
+            onFocus=${() => setFocus(i)} onVerdict=${(v) => verdict(c, v)} onSimilar=${() => setSimilarTo(c.sighting)}
+            onEnlarge=${() => setEnlarged(c.sighting)} />`)}
         </ul>
       </div>
     </div>
+    ${enlarged && html`<${Dialog} title=${`Sighting on ${enlarged.camera_id} at ${when(enlarged.start)}`} onClose=${() => setEnlarged(null)}>
+      <img class="crop huge" src=${enlarged.crop_url} alt=${`Enlarged crop of the sighting on ${enlarged.camera_id}`} />
+    <//>`}
     ${similarTo && html`<${Similar} sighting=${similarTo} reason=${item.reason} onClose=${() => setSimilarTo(null)} />`}
     ${exporting && html`<${ExportDialog} cameraId=${exporting.camera_id} start=${exporting.start - 10} end=${exporting.end + 10}
       caseId=${caseId} onClose=${() => setExporting(null)} />`}
@@ -190,11 +198,14 @@ function Similar({ sighting, reason, onClose }) {
   <//>`;
 }
 
-function Candidate({ candidate, index, focused, state, open, onFocus, onVerdict, onSimilar }) {
+function Candidate({ candidate, index, focused, state, open, onFocus, onVerdict, onSimilar, onEnlarge }) {
   const s = candidate.sighting;
   const label = `Candidate ${index + 1}: ${s.camera_id} at ${when(s.start)}, score ${candidate.score.toFixed(2)}${state ? `, ${state}ed` : ""}`;
   return html`<li class=${`candidate ${state || ""}`} tabindex=${focused ? 0 : -1} aria-label=${label} onFocus=${onFocus}>
-    ${s.crop_url ? html`<img class="crop" src=${s.crop_url} alt=${`Crop of candidate ${index + 1}`} loading="lazy" />` : html`<div class="crop noimage">no crop</div>`}
+    ${s.crop_url
+      ? html`<button class="crop-button" onClick=${onEnlarge} aria-label=${`Enlarge candidate ${index + 1}`}>
+          <img class="crop" src=${s.crop_url} alt=${`Crop of candidate ${index + 1}`} loading="lazy" /></button>`
+      : html`<div class="crop noimage">no crop</div>`}
     <div class="candidate-body">
       <strong>${candidate.score.toFixed(2)}</strong> <span>${s.camera_id} · ${when(s.start)}</span>
       <div class="why" role="group" aria-label="Why it ranks">
@@ -204,7 +215,8 @@ function Candidate({ candidate, index, focused, state, open, onFocus, onVerdict,
         <${ScoreBar} label="place and time" value=${candidate.place_time} />
         ${candidate.penalty > 0 && html`<${ScoreBar} label="like rejected" value=${candidate.penalty} negative=${true} />`}
       </div>
-      <div class="chips">${candidate.upper_colours.map((c) => html`<${Chip} colour=${c} />`)} / ${candidate.lower_colours.map((c) => html`<${Chip} colour=${c} />`)}</div>
+      <div class="chips"><span class="muted">top</span> ${candidate.upper_colours.map((c) => html`<${Chip} colour=${c} />`)}
+        <span class="muted">bottom</span> ${candidate.lower_colours.map((c) => html`<${Chip} colour=${c} />`)}</div>
       ${open && html`<div class="verdict">
         <button class="confirm" onClick=${() => onVerdict("confirm")} aria-pressed=${state === "confirm"} aria-label="Confirm" aria-keyshortcuts="c"
           aria-describedby=${`cand-${s.id}`}>Confirm</button>

@@ -4,10 +4,11 @@ import { useEffect, useState } from "../../vendor/hooks.module.js";
 import { api } from "../api.js";
 import { Chip, COLOURS, fromLocalInput, html, Notice, toLocalInput, when } from "../ui.js";
 
-export function Cases() {
+/** @param {{newAt?: string}} props newAt: open the form with this last-seen camera (from the wall) */
+export function Cases({ newAt = undefined }) {
   const [cases, setCases] = useState(/** @type {any[] | null} */ (null));
   const [error, setError] = useState("");
-  const [opening, setOpening] = useState(false);
+  const [opening, setOpening] = useState(newAt !== undefined);
   useEffect(() => {
     api("/cases").then((l) => setCases(l.items)).catch((e) => setError(`Cases could not be loaded: ${e.detail}`));
   }, []);
@@ -19,10 +20,10 @@ export function Cases() {
       <button onClick=${() => setOpening(!opening)} aria-expanded=${opening}>Open case</button>
     </header>
     <${Notice} kind="error">${error}<//>
-    ${opening && html`<${CaseForm} />`}
-    <h2>Open (${open.length})</h2>
+    ${opening && html`<${CaseForm} camera=${newAt || ""} />`}
+    <h2>Active cases (${open.length})</h2>
     <${CaseTable} cases=${open} />
-    ${closed.length > 0 && html`<h2>Closed (${closed.length})</h2><${CaseTable} cases=${closed} />`}
+    ${closed.length > 0 && html`<h2>Closed cases (${closed.length})</h2><${CaseTable} cases=${closed} />`}
   </section>`;
 }
 
@@ -76,12 +77,12 @@ export function uploadPhoto(caseId, file) {
   return api(`/cases/${encodeURIComponent(caseId)}/photos`, { method: "POST", body: file, headers: { "Content-Type": file.type || "image/jpeg" } });
 }
 
-function CaseForm() {
+function CaseForm({ camera: lastSeen = "" }) {
   const [reason, setReason] = useState("");
   const [upper, setUpper] = useState(/** @type {string[]} */ ([]));
   const [lower, setLower] = useState(/** @type {string[]} */ ([]));
   const [size, setSize] = useState("");
-  const [camera, setCamera] = useState("");
+  const [camera, setCamera] = useState(lastSeen);
   const [seenAt, setSeenAt] = useState(toLocalInput(Date.now() / 1000 - 600));
   const [file, setFile] = useState(/** @type {File | null} */ (null));
   const [cameras, setCameras] = useState(/** @type {any[]} */ ([]));
@@ -122,9 +123,11 @@ function CaseForm() {
         <input type="radio" name="size" value=${v} checked=${size === v} onChange=${() => setSize(v)} /> ${l}</label>`)}
     </fieldset>
     <label>Last seen at camera <select value=${camera} onChange=${(e) => setCamera(e.currentTarget.value)}>
-      <option value="">unknown</option>${cameras.map((c) => html`<option value=${c.id}>${c.name || c.id} (${c.id})</option>`)}
+      <option value="">unknown</option>${cameras.map((c) => html`<option value=${c.id} selected=${c.id === camera}>${c.name || c.id} (${c.id})</option>`)}
     </select></label>
-    <label>Last seen at <input type="datetime-local" value=${seenAt} onChange=${(e) => setSeenAt(e.currentTarget.value)} /></label>
+    <label>Last seen at <input type="datetime-local" value=${seenAt} onChange=${(e) => setSeenAt(e.currentTarget.value)}
+      aria-describedby="seen-at-hint" />
+      <span id="seen-at-hint" class="muted">Filled in as 10 minutes ago; the search starts 15 minutes before it.</span></label>
     <div class="wide"><span class="label">Photo (optional)</span><${PhotoDrop} file=${file} onFile=${setFile} /></div>
     <${Notice} kind="error">${error}<//>
     <button type="submit" disabled=${busy}>${busy ? "Opening…" : "Open case and search"}</button>

@@ -29,7 +29,7 @@ export function usePoll(load, ms, deps = []) {
   }, deps);
 }
 
-export function Wall() {
+export function Wall({ user = null }) {
   const [cameras, setCameras] = useState(/** @type {any[] | null} */ (null));
   const [error, setError] = useState("");
   const [state, setState] = useState("");
@@ -82,6 +82,8 @@ export function Wall() {
     ${cameras && shown.length === 0 && html`<p class="muted">No camera matches these filters.</p>`}
     ${open && html`<${Dialog} title=${`${open.name || open.id} (${open.id})`} onClose=${() => setOpen(null)}>
       <${Tile} camera=${open} tick=${tick} live=${true} large=${true} />
+      ${user && ["operator", "mediator", "admin"].includes(user.role) && html`<p>
+        <a class="button" href=${`#/cases/new/${encodeURIComponent(open.id)}`}>Search for a missing person last seen here</a></p>`}
     <//>`}
   </section>`;
 }

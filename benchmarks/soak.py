@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import re
@@ -311,6 +312,7 @@ def soak(workload: Workload, duration_s: float, interval_s: float, warmup_s: flo
             elapsed = time.monotonic() - started
             row = sampler.sample(elapsed) | {"api_ms": poller.poll()}
             samples.rows.append(row)
+            _append_partial(workload.out / "samples.partial.csv", row)
             if elapsed >= warmup_s and not samples.files_at_warmup:
                 samples.files_at_warmup = sampler.open_files(JUDGED)
             progress.update(task, completed=min(elapsed, duration_s), last=_progress_text(row))
@@ -321,6 +323,16 @@ def soak(workload: Workload, duration_s: float, interval_s: float, warmup_s: flo
             time.sleep(max(0.0, next_at - time.monotonic()))
         samples.files_at_end = sampler.open_files(JUDGED)
     return samples
+
+
+def _append_partial(path: Path, row: dict[str, float]) -> None:
+    """Every row on disk as it is taken: a soak cut short (killed, box rebooted) keeps its samples."""
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def _progress_text(row: dict[str, float]) -> str:

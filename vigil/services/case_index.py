@@ -33,6 +33,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,7 @@ import sqlalchemy as sa
 
 from alerts.search.colours import COLOURS
 from alerts.search.descriptors import APPEARANCE_DIM, Descriptor
+from alerts.search.graph import CameraGraph
 from alerts.search.index import SightingIndex
 from alerts.search.ranking import Gallery, Query, SizeModel, Weights, size_match
 from vigil.core.errors import ValidationError
@@ -56,8 +58,8 @@ Raising it brings the returned top closer to an exhaustive ranking (at 400 the t
 matches it on the benchmark) and costs one more stored sighting to load and rank each
 (~0.5 ms a row); lowering it below the asked ``limit`` returns fewer candidates.
 """
-SHORTLIST_POOL = 2_000
-"""Rows the first pass keeps per example photo before the size part reorders them."""
+SHORTLIST_POOL = 4_000
+"""Rows the first pass keeps per example before size and place / time plausibility reorder them."""
 EXACT_WINDOW_ROWS = 5_000
 """Windows with fewer sightings than this are ranked exactly (loading them all is cheap)."""
 SYNC_INTERVAL_S = 5.0
@@ -288,6 +290,8 @@ class CaseIndex:
         cameras: Sequence[str] | None,
         exclude: set[str],
         weights: Weights,
+        graph: CameraGraph,
+        trail: Sequence[Sighting] = (),
         k: int = CANDIDATE_SHORTLIST,
     ) -> Shortlist | None:
         """The window's best `k` sightings by the first pass, or None where it cannot speak.
@@ -301,6 +305,8 @@ class CaseIndex:
             cameras: Only these cameras; None for all.
             exclude: Decided sighting ids (confirmed or rejected), left out.
             weights: The case ranking's fusion weights.
+            graph / trail: Place / time plausibility against the confirmed sightings, applied
+                to the pooled rows as the exact ranking applies it.
             k: Shortlist length.
         """
         if not (query.examples or query.upper or query.lower):
@@ -323,11 +329,21 @@ class CaseIndex:
                 return None
             scores = self._first_pass(query, start, end, cameras, weights, lo, window)
             relative = self._relative_size(lo, hi, window)
+            pool = np.flatnonzero(np.isfinite(scores))
+            names = {code: name for name, code in self._index._camera_codes.items()}  # noqa: SLF001
+            cameras_of = self._index._camera  # noqa: SLF001 - read-only view
+            spans = [
+                _Span(ids[i], names[int(cameras_of[lo + i])], float(starts[lo + i]), float(ends[i]))
+                for i in pool
+            ]
         if query.size is not None:
             blank = np.zeros((len(relative), 0), np.float32)
             sized = size_match(query, Gallery(blank, blank, blank, relative))
             assert sized is not None  # noqa: S101 - query.size is set
             scores += weights.size * sized
+        if trail and len(pool):
+            # A row too far to have walked from her last confirmed place in time sinks, as in the exact pass.
+            scores[pool] *= graph.plausibility(cast("list[Sighting]", spans), trail)
         top = np.argsort(-scores, kind="stable")[:k]
         top = top[np.isfinite(scores[top])]
         return Shortlist(
@@ -379,6 +395,16 @@ class CaseIndex:
             # `SizeModel.relative` for every row at once: height / max(1, a + b * foot_y).
             relative[rows] = heights[rows] / np.maximum(1.0, model.a + model.b * feet[rows])
         return relative
+
+
+@dataclass(frozen=True)
+class _Span:
+    """What `CameraGraph.plausibility` reads of a sighting."""
+
+    id: str
+    camera_id: str
+    start: float
+    end: float
 
 
 def _from_sighting(sighting: Sighting, dim: int) -> _Row | None:

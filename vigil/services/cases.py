@@ -166,7 +166,14 @@ class CaseService:
         shortlist = None
         if not query.empty and self._embedder is None and self.index.current():
             shortlist = self.index.shortlist(
-                query, case.window_start, end, list(cameras) if cameras else None, decided, self._weights
+                query,
+                case.window_start,
+                end,
+                list(cameras) if cameras else None,
+                decided,
+                self._weights,
+                self._graph,
+                view.trail,
             )
         if shortlist is not None:
             sightings = self._store.get_sightings(shortlist.ids)

@@ -21,9 +21,10 @@ had in two syncs; `run` syncs at start and then every `SYNC_INTERVAL_S` in a bac
 thread. `current` says whether the index holds every stored sighting; until it does, the
 case service ranks exactly, so nothing is missed silently.
 
-Memory: about 0.9 KB a sighting (int8 appearance 504 B, PCA projection 128 B, colour shares
-and planes 44 B, times and camera 20 B, id and size cues ~200 B of Python objects): ~90 MB
-per 100,000. Retention deletes drop out of results at once (the exact stage loads from the
+Memory: about 1 KB a row of capacity in NumPy (int8 appearance, PCA projection, colour
+shares and planes, times, camera; capacity grows by doubling, measured 31 MB for 18,000 rows
+in 32,768 of capacity), plus ~200 B a row of Python objects (id, end, size cues): ~125-150 MB
+at 100,000. Retention deletes drop out of results at once (the exact stage loads from the
 store) and out of memory when deleted rows exceed a quarter of the index (a rebuild).
 """
 

@@ -259,6 +259,10 @@ class FeedbackCreate(BaseModel):
 
     sighting_id: str = Field(max_length=64)
     verdict: Literal["confirm", "reject"]
+    override: bool = Field(
+        default=False,
+        description="Replace another operator's opposite verdict on this sighting (else a 409 says whose).",
+    )
 
 
 class PhotoPublic(BaseModel):

@@ -55,7 +55,7 @@ from vigil.services.backscan import (
     BackscanService,
     JobState,
 )
-from vigil.services.cases import Candidate, CaseNotFound, CaseService, CaseView
+from vigil.services.cases import Candidate, CaseNotFound, CaseService, CaseView, VerdictConflict
 
 router = APIRouter(prefix="/cases", tags=["cases"], responses=error_responses(401, 403, 503))
 
@@ -266,13 +266,22 @@ def list_candidates(
     return CandidateList(items=[_candidate_public(c) for c in ranked], count=len(ranked))
 
 
-@router.post("/{case_id}/feedback", dependencies=_OPERATOR, responses=_BAD_BODY)
+@router.post("/{case_id}/feedback", dependencies=_OPERATOR, responses={**_BAD_BODY, **error_responses(409)})
 def post_feedback(
     case_id: str, body: Annotated[FeedbackCreate, Body()], user: CurrentUser, cases: CasesDep
 ) -> CasePublic:
-    """Confirm (joins the query and the trail) or reject (pushes look-alikes down) a candidate."""
+    """Confirm (joins the query and the trail) or reject (pushes look-alikes down) a candidate.
+
+    409 when another operator's latest verdict on it says the opposite (who, what, when), unless
+    ``override``; an override is audited with the verdict it replaced.
+    """
     with _errors():
-        cases.feedback(case_id, body.sighting_id, Verdict(body.verdict), user.name)
+        try:
+            cases.feedback(
+                case_id, body.sighting_id, Verdict(body.verdict), user.name, override=body.override
+            )
+        except VerdictConflict as conflict:
+            raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(conflict)) from conflict
         return _case_public(cases.view(case_id))
 
 

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from alerts.search.graph import CameraGraph
 from api import ApiServices, Role, create_app
 from config.models import VigilConfig
+from tests.db.test_store import make_sighting
 from tests.factories import auth_headers
 from vigil.infra.db import Store
 from vigil.infra.db.cases import CaseStore
@@ -72,3 +73,38 @@ def test_hostile_case_requests(
     assert isinstance(response.json()["detail"], str)  # one error shape
     # Nothing happened, nothing to audit (but the fixture's login).
     assert [record.action for record in cases.audit_trail()] == ["login"]
+
+
+def test_two_operators_deciding_one_candidate_get_a_clear_conflict(
+    client: tuple[TestClient, CaseStore], tmp_path: Path
+) -> None:
+    """Ana confirms; Ben's reject of the same sighting is a 409 naming her, until he overrides."""
+    api, cases = client
+    store = api.app.state.services.store  # type: ignore[attr-defined]
+    sighting = make_sighting("cam1", 100.0, 110.0)
+    store.add_sighting(sighting)
+    case = api.post(
+        "/cases", json={"reason": "test: child missing at the north gate", "window_start": 0}
+    ).json()
+    feedback = f"/cases/{case['id']}/feedback"
+    assert api.post(feedback, json={"sighting_id": sighting.id, "verdict": "confirm"}).status_code == 200
+    ben = auth_headers(api, store, Role.OPERATOR, name="ben")
+    refused = api.post(feedback, json={"sighting_id": sighting.id, "verdict": "reject"}, headers=ben)
+    assert refused.status_code == 409
+    assert "test-operator confirmed this sighting" in refused.json()["detail"]
+    assert [s["id"] for s in api.get(f"/cases/{case['id']}").json()["trail"]] == [sighting.id]  # unchanged
+    # The same verdict from the second operator is no conflict.
+    again = api.post(feedback, json={"sighting_id": sighting.id, "verdict": "confirm"}, headers=ben)
+    assert again.status_code == 200
+    ana = auth_headers(api, store, Role.OPERATOR, name="ana")
+    assert (
+        api.post(feedback, json={"sighting_id": sighting.id, "verdict": "reject"}, headers=ana).status_code
+        == 409
+    )
+    overridden = api.post(
+        feedback, json={"sighting_id": sighting.id, "verdict": "reject", "override": True}, headers=ana
+    )
+    assert overridden.status_code == 200 and overridden.json()["trail"] == []
+    audit = [r for r in cases.audit_trail(case["id"]) if r.action == "reject"]
+    assert len(audit) == 1 and audit[0].user == "ana"
+    assert audit[0].detail["overrides"]["by"] == "ben"

@@ -41,6 +41,18 @@ _EXACT_PAGE = 5_000  # the exact path reads a large window in pages of this many
 _SIZE_HISTORY = 300  # recent descriptors per camera for the live size model
 
 
+class VerdictConflict(ValidationError):
+    """Another operator's latest verdict on this sighting says the opposite."""
+
+    def __init__(self, latest: FeedbackRecord) -> None:
+        when = time.strftime("%H:%M:%S", time.gmtime(latest.at))
+        super().__init__(
+            f"{latest.by} {latest.verdict.value}ed this sighting at {when} UTC; reload the case to see "
+            "it, or send the verdict again with override to replace theirs"
+        )
+        self.latest = latest
+
+
 class CaseNotFound(ValidationError):
     """No case has this id."""
 
@@ -112,6 +124,7 @@ class CaseService:
         self._weights = weights
         self._alerted: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        self._feedback_lock = threading.Lock()
         self._recent: dict[str, deque[Descriptor]] = {}
         self._listeners: dict[str, list[AlertListener]] = {}
         self.index = CaseIndex(store)
@@ -141,13 +154,33 @@ class CaseService:
         self._audit(user, "upload_photo", case, {"photo_shape": list(photo.shape)})
         return descriptor
 
-    def feedback(self, case_id: str, sighting_id: str, verdict: Verdict, user: str) -> None:
-        """Confirm or reject a candidate."""
-        case = self._case(case_id)
-        if self._store.get_sighting(sighting_id) is None:
-            raise ValidationError(f"feedback: sighting {sighting_id!r} not found")
-        self._cases.add_feedback(FeedbackRecord(case_id, sighting_id, verdict, user, time.time()))
-        self._audit(user, verdict.value, case, {"sighting_id": sighting_id})
+    def feedback(
+        self, case_id: str, sighting_id: str, verdict: Verdict, user: str, *, override: bool = False
+    ) -> None:
+        """Confirm or reject a candidate.
+
+        Two operators on one case may decide the same candidate at once. A verdict that
+        contradicts another user's latest one is refused (`VerdictConflict`) unless `override`:
+        the second operator sees who decided what, and only a deliberate override replaces it.
+
+        Raises:
+            VerdictConflict: Another user's latest verdict on this sighting differs.
+        """
+        with self._feedback_lock:  # check and write as one step: two requests at once cannot both pass
+            case = self._case(case_id)
+            if self._store.get_sighting(sighting_id) is None:
+                raise ValidationError(f"feedback: sighting {sighting_id!r} not found")
+            latest = None
+            for record in self._cases.feedback(case_id):
+                if record.sighting_id == sighting_id:
+                    latest = record
+            if latest is not None and latest.by != user and latest.verdict is not verdict and not override:
+                raise VerdictConflict(latest)
+            self._cases.add_feedback(FeedbackRecord(case_id, sighting_id, verdict, user, time.time()))
+        details: dict[str, object] = {"sighting_id": sighting_id}
+        if latest is not None and latest.by != user and latest.verdict is not verdict:
+            details["overrides"] = {"by": latest.by, "verdict": latest.verdict.value, "at": latest.at}
+        self._audit(user, verdict.value, case, details)
 
     def close_case(self, case_id: str, user: str) -> None:
         case = self._case(case_id)

@@ -66,15 +66,22 @@ export function CaseWorkspace({ caseId, user }) {
   const confirmed = new Set((item?.trail || []).map((s) => s.id));
   const shown = order === "time" ? [...(candidates || [])].sort((a, b) => a.sighting.start - b.sighting.start) : candidates || [];
 
-  async function verdict(candidate, value) {
+  async function verdict(candidate, value, override = false) {
     const id = candidate.sighting.id;
     try {
-      setItem(await api(`${path}/feedback`, { json: { sighting_id: id, verdict: value } }));
+      setItem(await api(`${path}/feedback`, { json: { sighting_id: id, verdict: value, override } }));
       setDecided((d) => ({ ...d, [id]: value }));
       setInfo(`${value === "confirm" ? "Confirmed" : "Rejected"} the sighting on ${candidate.sighting.camera_id} at ${when(candidate.sighting.start)}.`);
       setSuggestions(await api(`${path}/suggestions`).catch(() => suggestions));
       if (value === "confirm") loadCandidates();
     } catch (e) {
+      if (e.status === 409) {
+        // Another operator decided this candidate the other way: show whose verdict it is.
+        loadCase();
+        if (confirm(`${e.detail}\n\nReplace their verdict with yours?`)) return verdict(candidate, value, true);
+        setError(`Not changed: ${e.detail}`);
+        return;
+      }
       setError(e.detail);
     }
   }

@@ -173,6 +173,12 @@ def test_missing_person_case_end_to_end(
     for part in ("appearance", "colours", "size", "place and time"):
         assert first.get_by_role("meter", name=part).count() == 1
     screenshot(page, "case-candidates")
+    # The workspace as a page load: navigation start to the candidate grid filled.
+    page.reload()
+    candidates.first.wait_for()
+    workspace_s = page.evaluate("() => performance.getEntriesByName('vigil:candidates')[0].startTime") / 1000
+    print(f"case workspace page load: {workspace_s:.3f} s")
+    assert workspace_s <= PAGE_LOAD_LIMIT_S, f"case workspace took {workspace_s:.2f} s to load"
     # A crop can be seen large; the order can be switched to earliest first.
     first.get_by_role("button", name="Enlarge candidate 1").click()
     page.get_by_role("dialog").get_by_role("img").wait_for()

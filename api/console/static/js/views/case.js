@@ -47,6 +47,7 @@ export function CaseWorkspace({ caseId, user }) {
     try {
       const list = await api(`${path}/candidates?limit=60`);
       setCandidates(list.items);
+      if (!performance.getEntriesByName("vigil:candidates").length) performance.mark("vigil:candidates");
     } catch (e) {
       setError(e.status === 429 ? `Searching too often: ${e.detail}` : `Candidates could not be loaded: ${e.detail}`);
     }

@@ -316,17 +316,7 @@ class CaseIndex:
             return None
         with self._lock:
             starts = self._index._start[: len(self._index)]  # noqa: SLF001 - read-only view
-            lo = int(np.searchsorted(starts, start - self._longest - self._disorder, "left"))
-            hi = int(np.searchsorted(starts, end + self._disorder, "right"))
-            ends = np.asarray(self._end[lo:hi], np.float64)
-            window = (ends >= start) & (starts[lo:hi] <= end)
-            ids = self._index.ids[lo:hi]
-            if cameras is not None:
-                codes = [self._index._camera_codes[c] for c in cameras if c in self._index._camera_codes]  # noqa: SLF001
-                window &= np.isin(self._index._camera[lo:hi], codes)  # noqa: SLF001 - read-only view
-            gone = exclude | self._deleted
-            if gone:
-                window &= np.fromiter((i not in gone for i in ids), bool, len(ids))
+            lo, hi, ends, window, ids = self._window(starts, start, end, cameras, exclude)
             rows = int(window.sum())
             if rows < EXACT_WINDOW_ROWS:
                 return None
@@ -354,6 +344,32 @@ class CaseIndex:
             relative_size={ids[i]: float(relative[i]) for i in top},
             window_rows=rows,
         )
+
+    def _window(
+        self,
+        starts: npt.NDArray[np.float64],
+        start: float,
+        end: float,
+        cameras: Sequence[str] | None,
+        exclude: set[str],
+    ) -> tuple[int, int, npt.NDArray[np.float64], npt.NDArray[np.bool_], list[str]]:
+        """Rows ``lo:hi`` that may overlap the window, their ends, which do (mask), their ids.
+
+        Call with the lock held. Rows are in start order; `_longest` (the longest span seen) and
+        `_disorder` (how far out of order rows arrived) bound where overlapping rows can start.
+        """
+        lo = int(np.searchsorted(starts, start - self._longest - self._disorder, "left"))
+        hi = int(np.searchsorted(starts, end + self._disorder, "right"))
+        ends = np.asarray(self._end[lo:hi], np.float64)
+        window = (ends >= start) & (starts[lo:hi] <= end)
+        ids = self._index.ids[lo:hi]
+        if cameras is not None:
+            codes = [self._index._camera_codes[c] for c in cameras if c in self._index._camera_codes]  # noqa: SLF001
+            window &= np.isin(self._index._camera[lo:hi], codes)  # noqa: SLF001 - read-only view
+        gone = exclude | self._deleted
+        if gone:
+            window &= np.fromiter((i not in gone for i in ids), bool, len(ids))
+        return lo, hi, ends, window, ids
 
     def _first_pass(
         self,

@@ -18,6 +18,7 @@ from api.deps import ConfigDep, StoreDep, parse_time
 from api.errors import error_responses
 from api.limits import rate_limit
 from ingest.clips import ClipError, ClipManifest, export_clip
+from vigil.core.errors import ValidationError
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.services.evidence import export_evidence
 
@@ -58,6 +59,8 @@ def _cut(
         return export_evidence(store, camera_id, t0, t1, target, user=user, reason=reason, case_id=case_id)
     except ClipError as error:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=str(error)) from None
+    except ValidationError as error:  # a reason of control characters, blank once stripped
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from None
 
 
 @router.get(

@@ -126,3 +126,21 @@ def test_below_mediator_is_refused(exported: tuple[Site, list[Export]], role: Ro
     site.client.headers.update(auth_headers(site.client, site.store, role))
     response = site.client.get("/exports")
     assert response.status_code == 403 and "mediator" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "\x17\U000a3fa3\x1e",  # control characters: the fuzzer's find, once a 500
+        "   \t ",  # blank once stripped
+    ],
+)
+def test_an_export_without_a_real_reason_is_a_422_and_not_listed(
+    exported: tuple[Site, list[Export]], reason: str
+) -> None:
+    site, done = exported
+    params = {"start": T0 + 1.0, "end": T0 + 4.0, "reason": reason}
+    response = site.client.get("/cameras/cam1/clip.mp4", params=params)
+    assert response.status_code == 422, response.text
+    assert "say why" in response.json()["detail"]
+    assert site.client.get("/exports").json()["count"] == len(done)

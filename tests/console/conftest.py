@@ -241,6 +241,16 @@ class PageErrors:
         """Chromium logs every 4xx answer as a console error; this test expects `status`."""
         self.allowed_statuses.add(status)
 
+    def watch(self, page: Any, label: str) -> None:
+        """Record `page`'s console errors (with the URL they name) and uncaught exceptions."""
+
+        def on_console(message: Any) -> None:
+            if message.type == "error":
+                self.messages.append(f"{label}: {message.text} ({message.location.get('url')})")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: self.messages.append(f"{label} page error: {error}"))
+
     def unexpected(self) -> list[str]:
         allowed = [f"status of {status} " for status in self.allowed_statuses]
         return [m for m in self.messages if not any(a in m for a in allowed)]
@@ -257,13 +267,7 @@ def page(browser: Any, site: ConsoleSite, errors: PageErrors) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1920, "height": 1080}, base_url=site.url)
     context.set_default_timeout(10_000)
     page = context.new_page()
-    page.on(
-        "console",
-        lambda m: (
-            m.type == "error" and errors.messages.append(f"console: {m.text} ({m.location.get('url')})")
-        ),
-    )
-    page.on("pageerror", lambda e: errors.messages.append(f"page error: {e}"))
+    errors.watch(page, "console")
     yield page
     context.close()
     unexpected = errors.unexpected()

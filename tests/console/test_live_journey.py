@@ -114,13 +114,7 @@ def test_operator_admin_and_pipeline_together(
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
-        page.on(
-            "console",
-            lambda m: (
-                m.type == "error" and errors.messages.append(f"{role}: {m.text} ({m.location.get('url')})")
-            ),
-        )
-        page.on("pageerror", lambda e: errors.messages.append(f"{role} page error: {e}"))
+        errors.watch(page, role)
         log_in(page, site, role)  # type: ignore[arg-type]
         return page
 

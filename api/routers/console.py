@@ -60,7 +60,7 @@ def index() -> FileResponse:
 @router.get("/console/settings.json", dependencies=[Depends(public())])
 def read_settings(config: ConfigDep) -> ConsoleSettings:
     return ConsoleSettings(
-        site=config.site, timezone=getattr(config, "timezone", "UTC"), version=vigil.__version__
+        site=config.site, timezone=config.timezone, version=vigil.__version__
     )
 
 

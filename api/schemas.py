@@ -16,7 +16,16 @@ from pydantic import BaseModel, Field
 from api.schemas_cameras import CameraState, PolygonPublic, PositionPublic
 from config.models import CameraConfig, CameraRole
 from vigil.core.records import public_values
-from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
+from vigil.core.types import (
+    Alert,
+    AlertKind,
+    AlertPhase,
+    AlertSeverity,
+    CameraHealth,
+    Direction,
+    HealthState,
+    Sighting,
+)
 from vigil.infra.spool import SpoolStats
 
 Box = tuple[float, float, float, float]
@@ -167,8 +176,16 @@ class AlertPublic(BaseModel):
     timestamp: float = Field(description="Epoch seconds.")
     message: str
     tracker_id: int | None
-    zone: str | None
+    zone: str | None = Field(description="Zone, or for a line crossing the line, the rule watches.")
     box: Box | None
+    severity: AlertSeverity
+    direction: Direction | None = Field(description="Line crossings: which way the person crossed.")
+    value: float | None = Field(
+        description="dwell: seconds in the zone; occupancy: people in it; person_down: seconds lying; "
+        "line_crossing: speed in m/s when the rule has max_speed."
+    )
+    phase: AlertPhase | None = Field(description="occupancy / person_down: the condition began or ended.")
+    group_id: str | None = Field(description="First alert of the group this one joins; None for a first.")
 
     @classmethod
     def from_alert(cls, alert: Alert) -> "AlertPublic":

@@ -21,7 +21,22 @@ from vigil.infra.db.cases import CaseStore
 from vigil.infra.db.users import Role, UserStore
 from vigil.services.alert_feed import AlertFeed, FeedEvent, FeedKind
 
-ALERT_FIELDS = {"id", "kind", "rule", "camera_id", "timestamp", "message", "tracker_id", "zone", "box"}
+ALERT_FIELDS = {
+    "id",
+    "kind",
+    "rule",
+    "camera_id",
+    "timestamp",
+    "message",
+    "tracker_id",
+    "zone",
+    "box",
+    "severity",
+    "direction",
+    "value",
+    "phase",
+    "group_id",
+}
 TRIAGE_FIELDS = {"state", "assignee", "updated_at", "updated_by", "crop_url"}
 
 
@@ -45,7 +60,7 @@ def site(tmp_path: Path) -> Iterator[AlertSite]:
     feed = AlertFeed()
     services = ApiServices(store=store, health=dict, data_dir=data_dir, alert_feed=feed)
     store.add_alert(make_alert("cam1", 100.0, id="z1"))
-    store.add_alert(make_alert("cam2", 200.0, AlertKind.LOITERING, rule="bench", id="l2"))
+    store.add_alert(make_alert("cam2", 200.0, AlertKind.DWELL, rule="bench", id="l2"))
     store.add_alert(make_alert("cam1", 300.0, id="z3"))
     yield AlertSite(TestClient(create_app(make_config(), services)), store, data_dir, feed)
     store.close()
@@ -89,7 +104,7 @@ def _ids(response: object) -> list[str]:
         ("?since=150", ["z3", "l2"]),  # epoch seconds
         ("?until=1970-01-01T00:03:20Z", ["l2", "z1"]),  # ISO-8601, t=200
         ("?since=150&end=250", ["l2"]),  # mixed with the old names: both bounds hold
-        ("?kind=loitering&state=acknowledged", ["l2"]),
+        ("?kind=dwell&state=acknowledged", ["l2"]),
         ("?state=new,acknowledged&limit=1&offset=1", ["l2"]),
     ],
 )

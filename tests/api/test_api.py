@@ -193,14 +193,14 @@ def test_crop_of_unknown_sighting_is_404(operator_site: Site) -> None:
     ("query", "expected"),
     [
         ("", ["z3", "l2", "z1"]),
-        ("?kind=loitering", ["l2"]),
+        ("?kind=dwell", ["l2"]),
         ("?camera=cam1&start=150", ["z3"]),
         ("?end=200&limit=1", ["l2"]),
     ],
 )
 def test_list_alerts_filters(site: Site, query: str, expected: list[str]) -> None:
     site.store.add_alert(make_alert("cam1", 100.0, id="z1"))
-    site.store.add_alert(make_alert("cam2", 200.0, AlertKind.LOITERING, id="l2"))
+    site.store.add_alert(make_alert("cam2", 200.0, AlertKind.DWELL, id="l2"))
     site.store.add_alert(make_alert("cam1", 300.0, id="z3"))
     body = site.client.get(f"/alerts{query}").json()
     assert [item["id"] for item in body["items"]] == expected
@@ -222,7 +222,10 @@ def test_list_alerts_filters(site: Site, query: str, expected: list[str]) -> Non
         ("/alerts?start=nan", "start: expected a finite time"),
         ("/alerts?start=inf", "start: expected a finite time"),
         ("/alerts?start=200&end=100", "start must not be after end"),
-        ("/alerts?kind=fire", "kind: Input should be 'zone_intrusion', 'loitering' or 'case_match'"),
+        (
+            "/alerts?kind=fire",
+            "kind: Input should be 'zone_intrusion', 'line_crossing', 'dwell', 'occupancy'",
+        ),
         (f"/sightings?camera={'x' * 1000}", "camera: String should have at most 64 characters"),
     ],
 )

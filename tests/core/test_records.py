@@ -280,6 +280,11 @@ def test_drift_checks_catch_mismatched_columns_and_schemas() -> None:
         tracker_id: int | None
         zone: str
         box: tuple[float, float, float, float] | None
+        severity: str
+        direction: str | None
+        value: float | None
+        phase: str | None
+        group_id: str | None
         colour: str
 
     assert api_drift(Alert, Shown, set()) == [

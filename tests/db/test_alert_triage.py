@@ -168,7 +168,7 @@ def test_bad_actions_raise(
         ({"assignee": "bob"}, ["b2"]),
         ({"rule": "door"}, ["c3"]),
         ({"camera_id": "cam2", "states": {ACK}}, ["b2"]),
-        ({"kind": AlertKind.LOITERING}, ["c3"]),
+        ({"kind": AlertKind.DWELL}, ["c3"]),
         ({"start": 150.0, "end": 250.0}, ["b2"]),
         ({"limit": 1, "offset": 1}, ["b2"]),
     ],
@@ -177,7 +177,7 @@ def test_list_filters(
     store: Store, triage: AlertTriageStore, filters: dict[str, object], expected: list[str]
 ) -> None:
     store.add_alert(make_alert("cam2", 200.0, id="b2"))
-    store.add_alert(make_alert("cam1", 300.0, AlertKind.LOITERING, rule="door", id="c3"))
+    store.add_alert(make_alert("cam1", 300.0, AlertKind.DWELL, rule="door", id="c3"))
     triage.apply("a1", R, "op", note="done")
     triage.apply("b2", A, "op")
     triage.apply("b2", S, "op", assignee="bob")

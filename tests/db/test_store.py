@@ -21,7 +21,7 @@ from vigil.infra.db.recordings import recordings_metadata
 from vigil.infra.db.search import search_metadata
 from vigil.infra.db.tables import metadata
 
-HEAD = "0006"  # latest migration (0002 cases, 0003 recordings, 0004 users, 0005 alert triage, 0006 search)
+HEAD = "0007"  # latest: 0002 cases, 0003 recordings, 0004 users, 0005 triage, 0006 search, 0007 rules
 
 
 def make_sighting(
@@ -156,7 +156,7 @@ def test_sighting_without_crop_or_descriptor_round_trips(store: Store) -> None:
 
 def test_alert_round_trips_and_duplicate_id_is_ignored(store: Store) -> None:
     alert = make_alert(tracker_id=3, zone="gate", box=(1.0, 2.0, 3.0, 4.0))
-    bare = make_alert(kind=AlertKind.LOITERING)
+    bare = make_alert(kind=AlertKind.DWELL)
     assert store.add_alert(alert) is True
     assert store.add_alert(bare) is True
     assert store.add_alert(alert) is False
@@ -258,13 +258,13 @@ def test_negative_paging_is_rejected(store: Store) -> None:
         ({"kind": AlertKind.CASE_MATCH}, []),
         ({"start": 200.0}, ["z3", "l2"]),  # bounds are inclusive
         ({"end": 200.0}, ["l2", "z1"]),
-        ({"start": 150.0, "end": 250.0, "kind": AlertKind.LOITERING}, ["l2"]),
+        ({"start": 150.0, "end": 250.0, "kind": AlertKind.DWELL}, ["l2"]),
         ({"limit": 1, "offset": 1}, ["l2"]),
     ],
 )
 def test_list_alerts_filters(store: Store, filters: dict[str, Any], expected: list[str]) -> None:
     store.add_alert(make_alert("cam1", 100.0, id="z1"))
-    store.add_alert(make_alert("cam2", 200.0, AlertKind.LOITERING, id="l2"))
+    store.add_alert(make_alert("cam2", 200.0, AlertKind.DWELL, id="l2"))
     store.add_alert(make_alert("cam1", 300.0, id="z3"))
     items, total = store.list_alerts(**filters)
     assert [a.id for a in items] == expected

@@ -232,8 +232,33 @@ class Sighting:
 
 class AlertKind(enum.Enum):
     ZONE_INTRUSION = "zone_intrusion"
-    LOITERING = "loitering"
+    LINE_CROSSING = "line_crossing"
+    DWELL = "dwell"
+    OCCUPANCY = "occupancy"
+    PERSON_DOWN = "person_down"
     CASE_MATCH = "case_match"
+
+
+class AlertSeverity(enum.Enum):
+    """How urgently an operator should look; set per rule."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Direction(enum.Enum):
+    """Which way a track crossed a line; the line's config names which side is 'in'."""
+
+    IN = "in"
+    OUT = "out"
+
+
+class AlertPhase(enum.Enum):
+    """For a condition that lasts (crowding, a person down): it began, or it is over."""
+
+    START = "start"
+    END = "end"
 
 
 @dataclass(frozen=True)
@@ -246,9 +271,18 @@ class Alert:
         camera_id: Camera where it happened.
         timestamp: Epoch seconds.
         tracker_id: Track that triggered it, if any.
-        zone: Zone name, if the rule is zone-based.
+        zone: Zone (or, for a line crossing, line) name, if the rule has one.
         message: One human-readable line.
         box: Box of the triggering object, pixels, if any.
+        severity: The rule's severity.
+        direction: Line crossings: which way.
+        value: The measured quantity, by kind: dwell seconds (dwell), people in the zone
+            (occupancy), seconds lying (person_down), speed in m/s (a line crossing over
+            `max_speed`); None where the kind has none.
+        phase: Conditions that last (occupancy, person_down): START when it begins, END when
+            it is over; None for one-off events.
+        group_id: Id of the first alert of its group (same rule and camera, same track or close
+            in time), set by the alert service when it is stored; None for the first itself.
     """
 
     kind: AlertKind
@@ -259,6 +293,11 @@ class Alert:
     tracker_id: int | None = None
     zone: str | None = None
     box: tuple[float, float, float, float] | None = None
+    severity: AlertSeverity = AlertSeverity.WARNING
+    direction: Direction | None = None
+    value: float | None = None
+    phase: AlertPhase | None = None
+    group_id: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 

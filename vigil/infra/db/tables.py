@@ -49,9 +49,15 @@ alerts = sa.Table(
     sa.Column("tracker_id", sa.Integer, nullable=True),
     sa.Column("zone", sa.String(128), nullable=True),
     sa.Column("box", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("severity", sa.String(16), nullable=False, server_default="warning"),
+    sa.Column("direction", sa.String(8), nullable=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("phase", sa.String(8), nullable=True),
+    sa.Column("group_id", sa.String(64), nullable=True),
     sa.Column("acknowledged", sa.Boolean, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_alerts_timestamp", "timestamp"),
+    sa.Index("ix_alerts_group_id", "group_id"),
 )
 
 camera_health = sa.Table(

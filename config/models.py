@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from config.detection import FilterSettings, MotionSettings
 from config.ingest import CameraRecording, RecordingConfig
+from config.notify import NotificationsConfig
 
 Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -329,6 +330,9 @@ class VigilConfig(Strict):
     )
     cameras: list[CameraConfig] = Field(min_length=1, description="Every camera of the site.")
     rules: list[Rule] = Field(default_factory=list, description="Alert rules.")
+    notifications: NotificationsConfig = Field(
+        default_factory=NotificationsConfig, description="Where new alerts are pushed (webhooks, MQTT)."
+    )
     links: list[CameraLink] = Field(
         default_factory=list,
         description="Walking times between cameras where the straight line misleads (search and the "

@@ -301,6 +301,34 @@ class Alert:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
+@dataclass(frozen=True)
+class CrossingCount:
+    """People who crossed one line rule's line, per direction, over one counting interval.
+
+    Attributes:
+        rule: Name of the line-crossing rule.
+        camera_id: Camera the line is on.
+        line: Line name on that camera.
+        start: Interval start, epoch seconds (a multiple of the rule's interval).
+        end: Interval end, epoch seconds.
+        count_in: Crossings in the line's 'in' direction.
+        count_out: Crossings the other way.
+    """
+
+    rule: str
+    camera_id: str
+    line: str
+    start: float
+    end: float
+    count_in: int = field(default=0, metadata=spec(schema={"minimum": 0}))
+    count_out: int = field(default=0, metadata=spec(schema={"minimum": 0}))
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValidationError(f"CrossingCount: end {self.end} is before start {self.start}")
+
+
 class HealthState(enum.Enum):
     ONLINE = "online"
     DEGRADED = "degraded"

@@ -15,6 +15,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   openjdk-17-jre-headless maven   # the Kafka broker that the kafka tests start (scripts/kafka.sh)
   chromium                        # the console's browser tests (Playwright drives /usr/bin/chromium)
+  mosquitto                       # the MQTT broker that the notification tests start
 )
 PYTHON="${VIGIL_PYTHON:-python3}"
 VENV=.venv

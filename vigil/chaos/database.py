@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-
-from fastapi.testclient import TestClient
+from typing import TYPE_CHECKING
 
 from api.app import create_app
 from api.deps import ApiServices
@@ -20,6 +19,10 @@ from config.ingest import RecordingConfig
 from config.models import VigilConfig
 from ingest.sim import Simulator
 from ingest.workers import IngestSupervisor
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
 from vigil.chaos.base import (
     ChaosSettings,
     Checks,
@@ -113,6 +116,9 @@ def db_locked(settings: ChaosSettings) -> Outcome:
         ingest.start()
         publisher.thread.start()
         services = ApiServices(store=store, health=ingest.health_snapshot, data_dir=settings.workdir)
+        # Imported here: starlette's test client warns on import, and `vigil --help` loads this module.
+        from fastapi.testclient import TestClient
+
         try:
             with TestClient(create_app(config, services)) as client:
                 wait_until(lambda: ingest.segments_closed >= 1, timeout=30)

@@ -19,10 +19,6 @@ from config.ingest import RecordingConfig
 from config.models import VigilConfig
 from ingest.sim import Simulator
 from ingest.workers import IngestSupervisor
-
-if TYPE_CHECKING:
-    from fastapi.testclient import TestClient
-
 from vigil.chaos.base import (
     ChaosSettings,
     Checks,
@@ -38,6 +34,9 @@ from vigil.infra.bus import MemoryBus
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.store import Store
 from vigil.roles import CentralConsumer
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 NAME = "db-locked"
 BUSY_TIMEOUT_S = 1.0

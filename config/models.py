@@ -10,6 +10,7 @@ passwords are never written in the YAML but named by environment variable
 from __future__ import annotations
 
 import enum
+import math
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from config.detection import FilterSettings, MotionSettings
 from config.ingest import CameraRecording, RecordingConfig
 from config.notify import NotificationsConfig
+
+# The rule models live in config/rules.py; re-exported so `config.models` stays the one import.
+from config.rules import DwellRule as DwellRule
+from config.rules import LineCrossingRule as LineCrossingRule
+from config.rules import OccupancyRule as OccupancyRule
+from config.rules import PersonDownRule as PersonDownRule
+from config.rules import Rule as Rule
+from config.rules import RuleSpec as RuleSpec
+from config.rules import ZoneIntrusionRule as ZoneIntrusionRule
 
 Point = tuple[Annotated[float, Field(ge=0.0, le=1.0)], Annotated[float, Field(ge=0.0, le=1.0)]]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -80,6 +90,106 @@ def _segments_cross(a: Point, b: Point, c: Point, d: Point) -> bool:
     return d1 * d2 < 0 and d3 * d4 < 0
 
 
+class Line(Strict):
+    """A named line (polyline) across the image for counting, normalised to [0, 1] (x right, y down).
+
+    Direction: walk the line from its first point to its last as drawn on the screen; the
+    side on your left hand is ``left``, on your right hand ``right``. For a line drawn left to
+    right across the picture, ``left`` is the upper part of the image (further away on most
+    cameras) and ``right`` the lower part. A person moving onto the ``in_side`` crosses 'in'.
+    """
+
+    name: Identifier = Field(description="Name used by line_crossing rules and shown to operators.")
+    points: list[Point] = Field(
+        description="Points as [x, y] pairs normalised to the frame size, at least 2; consecutive "
+        "points must differ."
+    )
+    in_side: Literal["left", "right"] = Field(
+        default="left",
+        description="Which side of the line, walking it from its first point on the screen, is "
+        "'in': crossing onto it counts 'in', off it 'out'.",
+    )
+    in_label: str = Field(
+        default="", max_length=80, description="Operator words for 'in', e.g. 'into the old town'."
+    )
+    out_label: str = Field(
+        default="", max_length=80, description="Operator words for 'out', e.g. 'towards the harbour'."
+    )
+
+    @field_validator("points")
+    @classmethod
+    def _a_real_line(cls, value: list[Point]) -> list[Point]:
+        if len(value) < 2:
+            raise ValueError(f"needs at least 2 points, got {len(value)}")
+        for k in range(len(value) - 1):
+            if value[k] == value[k + 1]:
+                raise ValueError(
+                    f"segment {k + 1} has zero length: points {k + 1} and {k + 2} are both {list(value[k])}"
+                )
+        return value
+
+
+class Calibration(Strict):
+    """A camera's ground plane: 4 image points paired with where they lie on the ground, in metres.
+
+    Pick 4 marks on flat ground (paving corners, a bench's feet) spread over the area people
+    walk, no 3 in a row; give each one's place in the image and its ground coordinates
+    (metres in any right-angled frame, e.g. from a site plan). A homography through the 4
+    pairs turns a foot point into metres, for speeds and densities.
+    """
+
+    image: list[Point] = Field(description="4 image points [x, y], normalised to the frame size.")
+    ground: list[tuple[float, float]] = Field(
+        description="The same 4 points on the ground [x, y], metres, in the same order."
+    )
+
+    @field_validator("image", "ground")
+    @classmethod
+    def _four_in_general_position(cls, value: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(value) != 4:
+            raise ValueError(f"needs exactly 4 points, got {len(value)}")
+        for i in range(4):
+            for j in range(i + 1, 4):
+                if value[i] == value[j]:
+                    raise ValueError(f"points {i + 1} and {j + 1} are the same point {list(value[i])}")
+        for triple in ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)):
+            if _collinear(*(value[k] for k in triple)):
+                named = ", ".join(str(k + 1) for k in triple)
+                raise ValueError(
+                    f"points {named} lie on one line (within 1 %): a homography needs 4 points with "
+                    "no 3 in a row"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _same_order(self) -> Calibration:
+        # Under a plane-to-plane mapping every triangle of the 4 points keeps (or, for a mirrored
+        # ground frame, every one flips) its orientation; a mix means the pairs are out of order.
+        triples = ((0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3))
+        signs = {
+            (_orientation(*(self.image[k] for k in t)) > 0)
+            == (_orientation(*(self.ground[k] for k in t)) > 0)
+            for t in triples
+        }
+        if len(signs) > 1:
+            raise ValueError(
+                "ground: the points are not in the same order as the image points (their shapes "
+                "are crossed): list both in the same order around the area"
+            )
+        return self
+
+
+def _orientation(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]) -> float:
+    """Twice the signed area of triangle abc (positive: counter-clockwise with y up)."""
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _collinear(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]) -> bool:
+    """Whether one point lies within 1 % of the triangle's longest side from the line of the others."""
+    longest = max(math.dist(a, b), math.dist(b, c), math.dist(a, c))
+    return abs(_orientation(a, b, c)) / longest < 0.01 * longest
+
+
 class Credentials(Strict):
     """Where the camera's login comes from: environment variables, never the YAML itself."""
 
@@ -126,6 +236,14 @@ class CameraConfig(Strict):
         "filters by it.",
     )
     zones: list[Polygon] = Field(default_factory=list, description="Named detection zones used by rules.")
+    lines: list[Line] = Field(
+        default_factory=list, description="Named counting lines used by line_crossing rules."
+    )
+    calibration: Calibration | None = Field(
+        default=None,
+        description="Ground-plane calibration (4 image-ground point pairs) for speeds in m/s and "
+        "densities per m²; without it rules can only use pixels.",
+    )
     privacy_masks: list[Polygon] = Field(
         default_factory=list, description="Areas blacked out before analysis and export."
     )
@@ -146,6 +264,16 @@ class CameraConfig(Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"zone names must be unique per camera, repeated: {', '.join(duplicates)}")
+        lines = [line.name for line in self.lines]
+        duplicates = sorted({name for name in lines if lines.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"line names must be unique per camera, repeated: {', '.join(duplicates)}")
+        clashes = sorted(set(lines) & set(names))
+        if clashes:
+            raise ValueError(
+                f"names used by both a zone and a line: {', '.join(clashes)}; alerts name either, so "
+                "give them different names"
+            )
         return self
 
 
@@ -180,26 +308,6 @@ class TrackerConfig(Strict):
     min_sighting_frames: int = Field(
         default=3, ge=1, description="Tracks with fewer matched frames are stored but marked short."
     )
-
-
-class ZoneIntrusionRule(Strict):
-    """Alert when a person's foot point (bottom centre of the box) is inside a zone."""
-
-    type: Literal["zone_intrusion"] = "zone_intrusion"
-    name: Identifier = Field(description="Rule name shown on alerts.")
-    camera: Identifier = Field(description="Camera id the rule watches.")
-    zone: Identifier = Field(description="Zone name on that camera.")
-    min_frames: int = Field(
-        default=2,
-        ge=1,
-        description="Consecutive frames inside before alerting; raising it ignores passers-by.",
-    )
-    cooldown_s: float = Field(
-        default=60.0, ge=0, description="Per-track quiet time after an alert: one person, one alert."
-    )
-
-
-Rule = Annotated[ZoneIntrusionRule, Field(discriminator="type")]
 
 
 class ApiConfig(Strict):
@@ -372,14 +480,7 @@ class VigilConfig(Strict):
                 errors.append(f"cameras[{i}].id: duplicate camera id {camera.id!r}")
             seen.add(camera.id)
         cameras = {camera.id: camera for camera in self.cameras}
-        for i, rule in enumerate(self.rules):
-            watched = cameras.get(rule.camera)
-            if watched is None:
-                errors.append(f"rules[{i}].camera: unknown camera {rule.camera!r}")
-            elif rule.zone not in {zone.name for zone in watched.zones}:
-                errors.append(f"rules[{i}].zone: camera {rule.camera!r} has no zone {rule.zone!r}")
-            elif watched.role is not CameraRole.AI:
-                errors.append(f"rules[{i}].camera: {rule.camera!r} is record-only; rules need role 'ai'")
+        errors.extend(_rule_errors(self.rules, cameras))
         errors.extend(_link_errors(self.links, seen))
         if errors:
             raise ValueError("\n".join(errors))
@@ -397,6 +498,47 @@ class VigilConfig(Strict):
         ptz = sum(camera.ptz for camera in self.cameras)
         zones = sum(len(camera.zones) for camera in self.cameras)
         return f"{len(self.cameras)} cameras ({ai} AI, {ptz} PTZ), {zones} zones, {len(self.rules)} rules"
+
+
+CALIBRATED_FIELDS = ("max_speed_mps", "max_density_per_m2")
+"""Rule fields in metres: they need the camera's ground-plane calibration."""
+
+
+def _rule_errors(rules: list[RuleSpec], cameras: dict[str, CameraConfig]) -> list[str]:
+    """Rules naming unknown cameras, zones or lines, record-only cameras, metres without
+    calibration, or a name given twice (a rule name is its API key)."""
+    errors: list[str] = []
+    first: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        if rule.name in first:
+            errors.append(
+                f"rules[{i}].name: duplicate rule name {rule.name!r} (first at rules[{first[rule.name]}])"
+            )
+        first.setdefault(rule.name, i)
+        problem = _rule_camera_error(rule, cameras.get(rule.camera))
+        if problem is not None:
+            errors.append(f"rules[{i}].{problem}")
+    return errors
+
+
+def _rule_camera_error(rule: RuleSpec, watched: CameraConfig | None) -> str | None:
+    """The first problem of a rule with its camera, as 'key: message', or None."""
+    if watched is None:
+        return f"camera: unknown camera {rule.camera!r}"
+    if isinstance(rule, LineCrossingRule):
+        if rule.line not in {line.name for line in watched.lines}:
+            return f"line: camera {rule.camera!r} has no line {rule.line!r}"
+    elif rule.zone is not None and rule.zone not in {zone.name for zone in watched.zones}:
+        return f"zone: camera {rule.camera!r} has no zone {rule.zone!r}"
+    if watched.role is not CameraRole.AI:
+        return f"camera: {rule.camera!r} is record-only; rules need role 'ai'"
+    for key in CALIBRATED_FIELDS:
+        if watched.calibration is None and getattr(rule, key, None) is not None:
+            return (
+                f"{key}: camera {rule.camera!r} has no calibration; metres need "
+                "cameras[].calibration (4 image-ground point pairs)"
+            )
+    return None
 
 
 def _link_errors(links: list[CameraLink], cameras: set[str]) -> list[str]:

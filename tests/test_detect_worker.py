@@ -8,7 +8,7 @@ from pathlib import Path
 from alerts import build_rules
 from tests.test_pipeline import BrightDetector, site, walker
 from vigil.core.events import Topic
-from vigil.core.types import Alert, AlertKind, Frame, Sighting
+from vigil.core.types import Alert, AlertKind, CrossingCount, Frame, Sighting
 from vigil.detect_worker import EVENT_MARGIN_S, BusPublisher, DetectWorker
 from vigil.pipeline import FramePipeline, build_processor
 
@@ -18,6 +18,7 @@ class Sink:
         self.sightings: list[Sighting] = []
         self.updates: list[Sighting] = []
         self.alerts: list[Alert] = []
+        self.counts: list[CrossingCount] = []
 
     def sighting(self, sighting: Sighting) -> None:
         self.sightings.append(sighting)
@@ -27,6 +28,9 @@ class Sink:
 
     def alert(self, alert: Alert) -> None:
         self.alerts.append(alert)
+
+    def crossing_count(self, count: CrossingCount) -> None:
+        self.counts.append(count)
 
 
 def test_worker_masks_the_freshest_frames_runs_them_and_publishes(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typing import Protocol
 from alerts.base import Rule
 from ingest.masks import Polygon
 from vigil.core.events import Topic
-from vigil.core.types import Alert, Frame, Sighting
+from vigil.core.types import Alert, CrossingCount, Frame, Sighting
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.live_view import LiveView
 from vigil.pipeline import CameraProcessor, FrameOutput, FramePipeline, mask_frame
@@ -44,6 +44,10 @@ class PipelineSink(Protocol):
         """A new alert."""
         ...
 
+    def crossing_count(self, count: CrossingCount) -> None:
+        """A line rule's counts over one interval (closed, or cut short by a stop or rule change)."""
+        ...
+
 
 class BusPublisher:
     """Publishes results on the bus; the recording around an alert is kept as evidence.
@@ -60,6 +64,8 @@ class BusPublisher:
         """Sightings published so far."""
         self.alerts = 0
         """Alerts published so far."""
+        self.counts = 0
+        """Crossing counts (one per line rule and interval) published so far."""
 
     def sighting(self, sighting: Sighting) -> None:
         self.sightings += 1
@@ -77,6 +83,10 @@ class BusPublisher:
             )
         self.bus.publish(Topic.ALERTS, alert.camera_id, alert)
 
+    def crossing_count(self, count: CrossingCount) -> None:
+        self.counts += 1
+        self.bus.publish(Topic.CROSSING_COUNTS, count.camera_id, count)
+
 
 class DetectWorker:
     """One thread running the pipeline over the cameras' freshest frames until `stop` is set.
@@ -89,7 +99,7 @@ class DetectWorker:
         pipeline: The per-frame pipeline (its detector, its cameras' processors).
         read: Gives a camera's freshest waiting frame, or None.
         masks: Privacy masks per camera id (normalised polygons), applied before anything else.
-        sink: Where sightings, provisional sightings and alerts go.
+        sink: Where sightings, provisional sightings, alerts and line counts go.
         stop: The runtime's shared stop signal.
         idle_s: Wait this long when no camera had a new frame.
         live: Keeps each camera's latest analysed frame and tracked boxes for the camera wall.
@@ -131,22 +141,30 @@ class DetectWorker:
             self.pipeline.add(processor)
 
     def set_zones(self, camera_id: str, rules: Sequence[Rule], masks: Sequence[Polygon]) -> None:
-        """New rules (zones) and privacy masks for a camera from the next batch on; nothing restarts."""
+        """New rules (zones) and privacy masks for a camera from the next batch on; nothing restarts.
+
+        The replaced rules' counts, the open interval as it stands, are published first.
+        """
         with self._lock:
-            self.pipeline.set_rules(camera_id, rules)
+            for count in self.pipeline.set_rules(camera_id, rules):
+                self._sink.crossing_count(count)
             self._masks[camera_id] = list(masks)
 
     def remove(self, camera_id: str) -> None:
-        """Stop detecting on a camera; its open tracks are published as sightings."""
+        """Stop detecting on a camera; its open tracks and counting intervals are published."""
         with self._lock:
+            for count in self.pipeline.flush_counts(camera_id):
+                self._sink.crossing_count(count)
             for sighting in self.pipeline.remove(camera_id):
                 self._sink.sighting(sighting)
             if self._live is not None:
                 self._live.remove(camera_id)
 
     def finish(self) -> None:
-        """End of the run: every camera's open tracks are published as sightings."""
+        """End of the run: every camera's open tracks and counting intervals are published."""
         with self._lock:
+            for count in self.pipeline.flush_counts():
+                self._sink.crossing_count(count)
             for sighting in self.pipeline.finish():
                 self._sink.sighting(sighting)
 
@@ -182,3 +200,5 @@ class DetectWorker:
             self._sink.sighting_update(update)
         for alert in output.alerts:
             self._sink.alert(alert)
+        for count in output.counts:
+            self._sink.crossing_count(count)

@@ -1,4 +1,4 @@
-"""The per-frame pipeline: plan -> detect -> filter -> track -> sightings -> describe -> rules.
+"""The per-frame pipeline: plan -> detect -> filter -> track -> sightings -> describe -> rules -> counts.
 
 One pipeline serves the live runtime, back-scan and the benchmarks, so they cannot drift:
 
@@ -17,16 +17,25 @@ One pipeline serves the live runtime, back-scan and the benchmarks, so they cann
 `detectors.gating`) and said skip, the tracker coasts its tracks on their predictions and
 those predicted boxes are this frame's ``tracked`` (rules and sightings keep working);
 when it planned only some regions, tracks outside them coast while the rest are matched.
+
+Line counts: after the rules ran, every rule that counts (`CountingRule`, e.g.
+`alerts.lines.LineCrossing`) hands over its closed counting intervals
+(`FrameResult.counts`). The interval still open is handed over as it stands when the camera
+leaves the pipeline, the run ends or the camera's rules are replaced (`flush_counts`), so a
+stop or a rule change loses no crossing; the interval it continues in afterwards is a second
+row with the same start, and readers sum them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -43,7 +52,7 @@ from tracker.base import CoastingTracker, Tracker
 from tracker.sighting import SightingBuilder
 from tracker.vigil_track import VigilTracker, VigilTrackerConfig
 from vigil.core.errors import ConfigError, ValidationError
-from vigil.core.types import Alert, Detections, Frame, Image, Sighting
+from vigil.core.types import Alert, CrossingCount, Detections, Frame, Image, Sighting
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +71,28 @@ ALERT_CROP_MAX_HEIGHT = 256
 """Alert crops taller than this many pixels are scaled down (the console shows thumbnails)."""
 
 
+@runtime_checkable
+class CountingRule(Protocol):
+    """A rule that also counts (line crossings per direction per interval)."""
+
+    def drain_counts(self, now: float) -> list[CrossingCount]:
+        """Hand over (and forget) the counting intervals that ended by `now`, epoch seconds.
+
+        ``drain_counts(math.inf)`` hands over every interval, the one still open included.
+        """
+        ...
+
+
+def drain_counts(rules: Sequence[Rule], now: float) -> list[CrossingCount]:
+    """The closed counting intervals of every counting rule among `rules` (`CountingRule`)."""
+    return [count for rule in rules if isinstance(rule, CountingRule) for count in rule.drain_counts(now)]
+
+
+def flush_counts(rules: Sequence[Rule]) -> list[CrossingCount]:
+    """Every counting interval of `rules`, the open ones as they stand: before the rules are dropped."""
+    return drain_counts(rules, math.inf)
+
+
 @dataclass(frozen=True)
 class FrameResult:
     """What one frame produced."""
@@ -69,6 +100,8 @@ class FrameResult:
     tracked: Detections
     sightings: list[Sighting] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    counts: list[CrossingCount] = field(default_factory=list)
+    """Counting intervals of the camera's line rules that closed by this frame's time."""
 
 
 class CameraProcessor:
@@ -152,7 +185,8 @@ class CameraProcessor:
             self.score_median.forget(tracked.tracker_id if tracked.tracker_id is not None else np.zeros(0))
         size = (frame.width, frame.height)
         alerts = [alert for rule in self.rules for alert in rule.evaluate(tracked, size, frame.timestamp)]
-        return FrameResult(tracked=tracked, sightings=finished, alerts=alerts)
+        counts = drain_counts(self.rules, frame.timestamp)
+        return FrameResult(tracked=tracked, sightings=finished, alerts=alerts, counts=counts)
 
     def _track(self, frame: Frame, detections: Detections) -> Detections:
         """Update the tracker as this frame's plan says: coast what the detector did not look at."""
@@ -177,6 +211,16 @@ class CameraProcessor:
     def finish(self) -> list[Sighting]:
         """End of the run: every open track becomes a sighting."""
         return self.sightings.flush()
+
+    def set_rules(self, rules: Sequence[Rule]) -> list[CrossingCount]:
+        """Replace the camera's rules; returns the replaced rules' counts (open intervals included)."""
+        counts = flush_counts(self.rules)
+        self.rules = list(rules)
+        return counts
+
+    def flush_counts(self) -> list[CrossingCount]:
+        """Every counting interval of the camera's rules, the open ones as they stand (camera stops)."""
+        return flush_counts(self.rules)
 
 
 def detect_planned(
@@ -376,6 +420,7 @@ class FrameOutput:
         updates: Provisional sightings of tracks still in view, described; refreshed every
             ``live_refresh_s`` under the id their finished sighting will have.
         alerts: New alerts of the camera's rules.
+        counts: Counting intervals of the camera's line rules that closed by this frame's time.
     """
 
     frame: Frame
@@ -385,6 +430,7 @@ class FrameOutput:
     sightings: list[Sighting] = field(default_factory=list)
     updates: list[Sighting] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    counts: list[CrossingCount] = field(default_factory=list)
 
 
 class FramePipeline:
@@ -435,11 +481,27 @@ class FramePipeline:
         """Run a camera through the pipeline; a camera already in it keeps its processor."""
         self._processors.setdefault(processor.camera_id, processor)
 
-    def set_rules(self, camera_id: str, rules: Sequence[Rule]) -> None:
-        """Replace a running camera's rules (new zones); its tracks and sightings carry on. Absent: no-op."""
+    def set_rules(self, camera_id: str, rules: Sequence[Rule]) -> list[CrossingCount]:
+        """Replace a running camera's rules (new zones); its tracks and sightings carry on. Absent: no-op.
+
+        Returns:
+            The replaced rules' counting intervals, the open ones as they stand (publish them).
+        """
         processor = self._processors.get(camera_id)
-        if processor is not None:
-            processor.rules = list(rules)
+        return processor.set_rules(rules) if processor is not None else []
+
+    def flush_counts(self, camera_id: str | None = None) -> list[CrossingCount]:
+        """Every counting interval of one camera's rules (None: every camera's), open ones included.
+
+        Call it before `remove` or `finish` when the counts matter: they would be lost with the rules.
+        """
+        cameras = self.camera_ids if camera_id is None else [camera_id]
+        return [
+            count
+            for camera in cameras
+            if camera in self._processors
+            for count in self._processors[camera].flush_counts()
+        ]
 
     def remove(self, camera_id: str) -> list[Sighting]:
         """Take a camera out; its open tracks are returned as described sightings (none if absent)."""
@@ -509,6 +571,7 @@ class FramePipeline:
             sightings=[self._finished(sighting, frame.height) for sighting in result.sightings],
             updates=self._updates(processor, frame),
             alerts=result.alerts,
+            counts=result.counts,
         )
         if self.data_dir is not None:
             for alert in result.alerts:

@@ -90,7 +90,7 @@ def build_bus(config: BusConfig, role: Role, node: str = "0", data_dir: Path = P
 
 
 class CentralConsumer:
-    """The central half: every event from every edge node goes into the store.
+    """The central half: every event from every edge node goes into the store (line counts too).
 
     The store ignores an event id it already holds, so a replay after a crash or a
     rebalance stores nothing twice. Sightings and alerts are written one transaction per
@@ -125,6 +125,17 @@ class CentralConsumer:
             self.bus.subscribe(Topic.SIGHTINGS, lambda event: self._count(self.store.add_sighting(event)))
             self.bus.subscribe(Topic.ALERTS, lambda event: self._alerts([event], self.store.add_alert(event)))
         self.bus.subscribe(Topic.CAMERA_HEALTH, self.store.upsert_health)
+        self._attach_counts()
+
+    def _attach_counts(self) -> None:
+        """Line counts go into the store (one transaction per batch); a store without them ignores them."""
+        add_counts = getattr(self.store, "add_crossing_counts", None)
+        if add_counts is None:
+            return
+        if isinstance(self.bus, KafkaBus | MemoryBus):
+            self.bus.subscribe_batch(Topic.CROSSING_COUNTS, add_counts)
+        else:
+            self.bus.subscribe(Topic.CROSSING_COUNTS, lambda count: add_counts([count]))
 
     def _count(self, inserted: bool | int) -> None:
         self.stored += int(inserted)

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from api.schemas import AlertPublic, CameraHealthPublic, PathPointPublic, SightingPublic
 from vigil.core.events import SCHEMAS, Command, Payload, Topic
 from vigil.core.records import RecordField, Shape, record_fields, spec
-from vigil.core.types import Alert, CameraHealth, PathPoint, Sighting
+from vigil.core.types import Alert, CameraHealth, CrossingCount, PathPoint, Sighting
 from vigil.infra.db import Store, tables
 from vigil.infra.db.store import RECORD_ROWS
 
@@ -152,10 +152,11 @@ EVENT_TOPICS = [
     (Alert, Topic.ALERTS),
     (CameraHealth, Topic.CAMERA_HEALTH),
     (Command, Topic.COMMANDS),
+    (CrossingCount, Topic.CROSSING_COUNTS),
 ]
 
 
-@pytest.mark.parametrize("record", [Sighting, Alert, CameraHealth])
+@pytest.mark.parametrize("record", [Sighting, Alert, CameraHealth, CrossingCount])
 def test_tables_hold_every_stored_field(record: type) -> None:
     rows = RECORD_ROWS[record]
     assert table_drift(record, rows.table, rows.extra()) == []

@@ -14,14 +14,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from vigil.core.errors import ConfigError, ValidationError
-from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, PathPoint, Sighting
+from vigil.core.types import Alert, AlertKind, CameraHealth, CrossingCount, HealthState, PathPoint, Sighting
 from vigil.infra.db import Store, StoreCounts
 from vigil.infra.db.cases import cases_metadata
 from vigil.infra.db.recordings import recordings_metadata
 from vigil.infra.db.search import search_metadata
 from vigil.infra.db.tables import metadata
 
-HEAD = "0007"  # latest: 0002 cases, 0003 recordings, 0004 users, 0005 triage, 0006 search, 0007 rules
+HEAD = "0008"  # latest: 0002 cases, 0003 recordings, 0004 users, 0005 triage, 0006 search, 0007 rules,
+# 0008 line counts
 
 
 def make_sighting(
@@ -163,6 +164,28 @@ def test_alert_round_trips_and_duplicate_id_is_ignored(store: Store) -> None:
     items, total = store.list_alerts()
     assert total == 2
     assert {a.id: a for a in items} == {alert.id: alert, bare.id: bare}
+
+
+def test_crossing_counts_round_trip_redelivery_is_ignored_and_rules_and_times_filter(store: Store) -> None:
+    first = CrossingCount("gate-count", "cam1", "gate", 60.0, 120.0, count_in=3, count_out=1)
+    # The interval a stop cut short, continued after the restart: a second row, same start.
+    resumed = CrossingCount("gate-count", "cam1", "gate", 60.0, 120.0, count_in=2)
+    later = CrossingCount("gate-count", "cam1", "gate", 120.0, 180.0, count_out=4)
+    other = CrossingCount("bridge-count", "cam2", "bridge", 60.0, 120.0, count_in=9)
+    assert store.add_crossing_counts([first, resumed, later, other]) == 4
+    assert store.add_crossing_counts([first, later]) == 0  # redelivered: stored once
+    assert store.add_crossing_counts([]) == 0
+    assert sorted(store.list_crossing_counts("gate-count"), key=lambda c: (c.start, c.count_in)) == [
+        resumed,
+        first,
+        later,
+    ]
+    assert store.list_crossing_counts("gate-count", start=120.0) == [later]
+    assert store.list_crossing_counts("gate-count", end=120.0, start=0.0) in (
+        [first, resumed],
+        [resumed, first],
+    )
+    assert store.list_crossing_counts("nope") == []
 
 
 def test_get_unknown_sighting_is_none(store: Store) -> None:

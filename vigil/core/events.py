@@ -7,7 +7,7 @@ on Kafka::
      "produced_at": 1718000000.25, "occurred_at": 1718000000.0, "payload": {...}}
 
 - ``event_id`` is unique per event and stable across redelivery: it is the sighting's,
-  alert's or command's own id, and for live tracks and camera health a UUID derived from
+  alert's, crossing count's or command's own id, and for live tracks and camera health a UUID derived from
   the content, so a replayed event deduplicates to the same id.
 - ``camera_id`` is also the message key: one camera's events land on one partition and
   keep their order there.
@@ -43,7 +43,7 @@ from typing import Any, Generic, TypeVar
 
 from vigil.core.errors import ValidationError
 from vigil.core.records import RecordField, Shape, record_fields
-from vigil.core.types import Alert, CameraHealth, Sighting
+from vigil.core.types import Alert, CameraHealth, CrossingCount, Sighting
 
 SCHEMA_VERSION = 1
 """Version of the envelope and payload schemas this code writes and reads."""
@@ -65,6 +65,9 @@ class Topic(enum.StrEnum):
     """Stream state changes (`CameraHealth`)."""
     COMMANDS = "commands"
     """Operator commands for the node that owns a camera (`Command`)."""
+    CROSSING_COUNTS = "crossing-counts"
+    """People across a line rule's line per direction, one closed counting interval each
+    (`CrossingCount`); the interval still open when a camera stops is sent as it stands."""
 
 
 class CommandAction(enum.Enum):
@@ -97,8 +100,8 @@ class Command:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-Event = Sighting | Alert | CameraHealth | Command
-E = TypeVar("E", Sighting, Alert, CameraHealth, Command)
+Event = Sighting | Alert | CameraHealth | Command | CrossingCount
+E = TypeVar("E", Sighting, Alert, CameraHealth, Command, CrossingCount)
 R = TypeVar("R")
 
 
@@ -409,7 +412,7 @@ def _sighting_update(sightings: Payload[Sighting]) -> _Codec[Sighting]:
 
 _SIGHTINGS = Payload(Sighting)
 
-# Sightings, alerts and commands carry their own id as event id, so a sighting keeps its id
+# Sightings, alerts, crossing counts and commands carry their own id as event id, so a sighting keeps its id
 # across the bus; live tracks and health have content-derived ids (see the module doc).
 _CODECS: dict[Topic, _Codec[Any]] = {
     Topic.SIGHTINGS: _codec(_SIGHTINGS, lambda s: s.id, lambda s: s.end),
@@ -423,6 +426,7 @@ _CODECS: dict[Topic, _Codec[Any]] = {
         lambda h: h.since,
     ),
     Topic.COMMANDS: _codec(Payload(Command), lambda c: c.id, lambda c: c.issued_at),
+    Topic.CROSSING_COUNTS: _codec(Payload(CrossingCount), lambda c: c.id, lambda c: c.end),
 }
 
 

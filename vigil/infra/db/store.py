@@ -1,4 +1,4 @@
-"""`Store`: Vigil's database of sightings, alerts and camera health.
+"""`Store`: Vigil's database of sightings, alerts, line counts and camera health.
 
 SQLite by default (one file in the data directory), any SQLAlchemy URL for
 PostgreSQL. Opening a store applies the packaged Alembic migrations, so a fresh
@@ -41,7 +41,7 @@ from sqlalchemy.pool import StaticPool
 
 from vigil.core.errors import ConfigError, ValidationError
 from vigil.core.records import RecordField, Shape, record_fields
-from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState, Sighting
+from vigil.core.types import Alert, AlertKind, CameraHealth, CrossingCount, HealthState, Sighting
 from vigil.infra.db import tables
 
 logger = logging.getLogger(__name__)
@@ -164,6 +164,14 @@ class Store:
         """Store many alerts in one transaction, skipping ids already stored; returns how many went in."""
         return self._insert_ignore_many(tables.alerts, [_ALERTS.to_row(a) for a in alerts])
 
+    def add_crossing_counts(self, counts: Sequence[CrossingCount]) -> int:
+        """Store line counts (one row per rule and interval) in one transaction, skipping ids already stored.
+
+        Returns:
+            How many were inserted; a redelivered count is not counted twice.
+        """
+        return self._insert_ignore_many(tables.crossing_counts, [_COUNTS.to_row(c) for c in counts])
+
     def upsert_health(self, health: CameraHealth) -> None:
         """Record a camera's current health; a change of state is also appended to its history."""
         retry_locked(lambda: self._upsert_health(health), "camera health")
@@ -281,6 +289,29 @@ class Store:
         with self._read() as conn:
             total, rows = _page(conn, table, where, order, limit, offset)
         return [_ALERTS.from_row(row) for row in rows], total
+
+    def list_crossing_counts(
+        self, rule: str, start: float | None = None, end: float | None = None
+    ) -> list[CrossingCount]:
+        """A line rule's stored counts, oldest interval first.
+
+        Args:
+            rule: The line-crossing rule's name.
+            start / end: Epoch seconds; an interval matches when it begins in [start, end)
+                (either bound may be open).
+
+        Returns:
+            Every matching row; an interval cut by a restart is two rows with the same start.
+        """
+        table = tables.crossing_counts
+        query = sa.select(table).where(table.c.rule == rule).order_by(table.c.start, table.c.id)
+        if start is not None:
+            query = query.where(table.c.start >= start)
+        if end is not None:
+            query = query.where(table.c.start < end)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_COUNTS.from_row(row) for row in rows]
 
     def list_health(self) -> list[CameraHealth]:
         """The last recorded health of every camera, by camera id."""
@@ -566,5 +597,8 @@ _SCALAR: dict[type, Callable[[Any], Any]] = {str: _same, int: int, float: float,
 _SIGHTINGS = _Rows(Sighting, tables.sightings, lambda: {"created_at": time.time()})
 _ALERTS = _Rows(Alert, tables.alerts, lambda: {"acknowledged": False, "created_at": time.time()})
 _HEALTH = _Rows(CameraHealth, tables.camera_health, lambda: {"updated_at": time.time()})
-RECORD_ROWS: Mapping[type, _Rows[Any]] = {rows.record: rows for rows in (_SIGHTINGS, _ALERTS, _HEALTH)}
+_COUNTS = _Rows(CrossingCount, tables.crossing_counts, lambda: {"created_at": time.time()})
+RECORD_ROWS: Mapping[type, _Rows[Any]] = {
+    rows.record: rows for rows in (_SIGHTINGS, _ALERTS, _HEALTH, _COUNTS)
+}
 """Each record's row mapping, by record type (for the schema drift tests)."""

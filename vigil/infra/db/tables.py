@@ -122,3 +122,21 @@ alert_history = sa.Table(
     sa.Column("note", sa.Text, nullable=True),
     sa.Index("ix_alert_history_alert_id_at", "alert_id", "at"),
 )
+
+# Line counts (migration 0008): one row per line rule and closed counting interval, per direction
+# (`vigil.core.types.CrossingCount`). An interval cut short by a stop and continued after the
+# restart is two rows with the same start; readers sum them.
+crossing_counts = sa.Table(
+    "crossing_counts",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("line", sa.String(128), nullable=False),
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("end", sa.Float, nullable=False),
+    sa.Column("count_in", sa.Integer, nullable=False),
+    sa.Column("count_out", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_crossing_counts_rule_start", "rule", "start"),
+)

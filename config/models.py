@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from config.detection import FilterSettings, MotionSettings
 from config.ingest import CameraRecording, RecordingConfig
-from config.notify import NotificationsConfig
+from config.notify import AlertsConfig, NotificationsConfig
 
 # The rule models live in config/rules.py; re-exported so `config.models` stays the one import.
 from config.rules import DwellRule as DwellRule
@@ -438,6 +438,9 @@ class VigilConfig(Strict):
     )
     cameras: list[CameraConfig] = Field(min_length=1, description="Every camera of the site.")
     rules: list[Rule] = Field(default_factory=list, description="Alert rules.")
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="How stored alerts are grouped into incidents."
+    )
     notifications: NotificationsConfig = Field(
         default_factory=NotificationsConfig, description="Where new alerts are pushed (webhooks, MQTT)."
     )

@@ -101,16 +101,25 @@ class CentralConsumer:
         bus: The bus to consume; subscribe before it starts (`attach`).
         store: Where events go.
         on_alerts: Called on the bus thread with alerts once stored (the live alert feed,
-            `vigil.services.alert_feed`); a batch that was all replays is not passed on, one
-            partly new is passed whole (the feed skips ids it pushed recently).
+            `vigil.services.alert_feed`, and notifications); a batch that was all replays is not
+            passed on. With `group`, only the new alerts of a batch are passed on; without it,
+            one partly new is passed whole (the feed skips ids it pushed recently).
+        group: Sets each new alert's group before it is stored and leaves out those already
+            stored (`vigil.services.alert_groups.AlertGrouper.assign`); None stores alerts as
+            they come.
     """
 
     def __init__(
-        self, bus: Bus, store: EventStore, on_alerts: Callable[[Sequence[Alert]], object] | None = None
+        self,
+        bus: Bus,
+        store: EventStore,
+        on_alerts: Callable[[Sequence[Alert]], object] | None = None,
+        group: Callable[[Sequence[Alert]], list[Alert]] | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
         self.on_alerts = on_alerts
+        self.group = group
         self.stored = 0
         """Sightings and alerts newly inserted (replays not counted)."""
 
@@ -120,10 +129,10 @@ class CentralConsumer:
         batch_alerts = getattr(self.store, "add_alerts", None)
         if isinstance(self.bus, KafkaBus | MemoryBus) and batch_sightings and batch_alerts:
             self.bus.subscribe_batch(Topic.SIGHTINGS, lambda events: self._count(batch_sightings(events)))
-            self.bus.subscribe_batch(Topic.ALERTS, lambda events: self._alerts(events, batch_alerts(events)))
+            self.bus.subscribe_batch(Topic.ALERTS, lambda events: self._store_alerts(events, batch_alerts))
         else:
             self.bus.subscribe(Topic.SIGHTINGS, lambda event: self._count(self.store.add_sighting(event)))
-            self.bus.subscribe(Topic.ALERTS, lambda event: self._alerts([event], self.store.add_alert(event)))
+            self.bus.subscribe(Topic.ALERTS, lambda event: self._store_alerts([event], self._add_each))
         self.bus.subscribe(Topic.CAMERA_HEALTH, self.store.upsert_health)
         self._attach_counts()
 
@@ -139,6 +148,14 @@ class CentralConsumer:
 
     def _count(self, inserted: bool | int) -> None:
         self.stored += int(inserted)
+
+    def _add_each(self, alerts: Sequence[Alert]) -> int:
+        return sum(self.store.add_alert(alert) for alert in alerts)
+
+    def _store_alerts(self, alerts: Sequence[Alert], add: Callable[[Sequence[Alert]], int]) -> None:
+        # Grouping reads the stored alerts; a failure here fails the batch, which the bus retries.
+        fresh = alerts if self.group is None else self.group(alerts)
+        self._alerts(fresh, add(fresh) if fresh else 0)
 
     def _alerts(self, alerts: Sequence[Alert], inserted: bool | int) -> None:
         self._count(inserted)

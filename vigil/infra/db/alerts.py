@@ -77,6 +77,39 @@ class TriagedAlert:
 
 
 @dataclass(frozen=True)
+class GroupedAlert:
+    """One row of the collapsed inbox: a group's newest alert (matching the filters) and its size."""
+
+    item: TriagedAlert
+    size: int
+    """The group's alerts that match the filters."""
+
+    @property
+    def group_id(self) -> str:
+        """The group's id: its first alert's id."""
+        return self.item.alert.group_id or self.item.alert.id
+
+
+@dataclass(frozen=True)
+class GroupAnchor:
+    """A stored alert a new alert may join, and the group it belongs to.
+
+    Attributes:
+        alert_id: The stored alert.
+        timestamp: Its timestamp, epoch seconds.
+        tracker_id: Its track, if any.
+        group_id: Its group's id (the group's first alert; the alert's own id when it is a first).
+        group_start: Timestamp of the group's first alert (its own when that alert expired).
+    """
+
+    alert_id: str
+    timestamp: float
+    tracker_id: int | None
+    group_id: str
+    group_start: float
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One triage action on one alert."""
 
@@ -101,6 +134,8 @@ _MOVES: dict[TriageAction, tuple[frozenset[TriageState], TriageState | None]] = 
 
 _ALERT_ROWS = RECORD_ROWS[Alert]
 _STATE = sa.func.coalesce(alert_triage.c.state, TriageState.NEW.value)
+_GROUP_KEY = sa.func.coalesce(alerts.c.group_id, alerts.c.id)
+"""An alert's group: ``group_id``, or its own id for a group's first alert."""
 
 
 class AlertTriageStore:
@@ -133,6 +168,7 @@ class AlertTriageStore:
         assignee: str | None = None,
         start: float | None = None,
         end: float | None = None,
+        group_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[TriagedAlert], int]:
@@ -145,6 +181,8 @@ class AlertTriageStore:
             states: Only alerts in one of these states; empty: any.
             assignee: Only alerts assigned to this user.
             start / end: Epoch seconds, inclusive bounds on the alert's timestamp.
+            group_id: Only the alerts of this group (its first alert's id): the first and those
+                that joined it.
             limit / offset: Page of the ordered result.
 
         Returns:
@@ -154,21 +192,7 @@ class AlertTriageStore:
             ValidationError: `limit` or `offset` is negative.
         """
         _check_page(limit, offset)
-        where: list[sa.ColumnElement[bool]] = []
-        if camera_id is not None:
-            where.append(alerts.c.camera_id == camera_id)
-        if kind is not None:
-            where.append(alerts.c.kind == kind.value)
-        if rule is not None:
-            where.append(alerts.c.rule == rule)
-        if states:
-            where.append(_STATE.in_(sorted(state.value for state in states)))
-        if assignee is not None:
-            where.append(alert_triage.c.assignee == assignee)
-        if start is not None:
-            where.append(alerts.c.timestamp >= start)
-        if end is not None:
-            where.append(alerts.c.timestamp <= end)
+        where = _filters(camera_id, kind, rule, states, assignee, start, end, group_id)
         joined = alerts.outerjoin(alert_triage, alert_triage.c.alert_id == alerts.c.id)
         count = sa.select(sa.func.count()).select_from(joined).where(*where)
         page = (
@@ -182,6 +206,58 @@ class AlertTriageStore:
             total = int(conn.execute(count).scalar_one())
             rows = conn.execute(page).mappings().all()
         return [_triaged(row) for row in rows], total
+
+    def list_groups(
+        self,
+        *,
+        camera_id: str | None = None,
+        kind: AlertKind | None = None,
+        rule: str | None = None,
+        states: Collection[TriageState] = (),
+        assignee: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[GroupedAlert], int]:
+        """The collapsed inbox: per group, its newest alert matching the filters, newest first.
+
+        The filters select alerts first (as in `list_alerts`); the alerts selected are then
+        collapsed by group, so ``size`` counts the group's alerts that match them.
+
+        Returns:
+            The page and the number of groups with at least one matching alert.
+
+        Raises:
+            ValidationError: `limit` or `offset` is negative.
+        """
+        _check_page(limit, offset)
+        where = _filters(camera_id, kind, rule, states, assignee, start, end, None)
+        key = _GROUP_KEY
+        newest_first = (alerts.c.timestamp.desc(), alerts.c.id.desc())
+        ranked = (
+            sa.select(
+                alerts.c.id.label("ranked_id"),
+                sa.func.row_number().over(partition_by=key, order_by=newest_first).label("rank"),
+                sa.func.count().over(partition_by=key).label("group_size"),
+            )
+            .select_from(alerts.outerjoin(alert_triage, alert_triage.c.alert_id == alerts.c.id))
+            .where(*where)
+            .subquery("ranked")
+        )
+        count = sa.select(sa.func.count()).select_from(ranked).where(ranked.c.rank == 1)
+        page = (
+            _joined(ranked, ranked.c.ranked_id == alerts.c.id)
+            .add_columns(ranked.c.group_size)
+            .where(ranked.c.rank == 1)
+            .order_by(alerts.c.timestamp.desc(), alerts.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._engine.begin() as conn:
+            total = int(conn.execute(count).scalar_one())
+            rows = conn.execute(page).mappings().all()
+        return [GroupedAlert(_triaged(row), int(row["group_size"])) for row in rows], total
 
     def history(self, alert_id: str) -> list[HistoryEntry]:
         """Triage actions on one alert, oldest first."""
@@ -309,15 +385,51 @@ def _audit_detail(current: TriagedAlert, after: Triage) -> dict[str, Any]:
     }
 
 
-def _joined() -> sa.Select[Any]:
-    """Every alert column, and its triage row's under ``triage_*`` labels (NULL when untouched)."""
+def _filters(
+    camera_id: str | None,
+    kind: AlertKind | None,
+    rule: str | None,
+    states: Collection[TriageState],
+    assignee: str | None,
+    start: float | None,
+    end: float | None,
+    group_id: str | None,
+) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if camera_id is not None:
+        where.append(alerts.c.camera_id == camera_id)
+    if kind is not None:
+        where.append(alerts.c.kind == kind.value)
+    if rule is not None:
+        where.append(alerts.c.rule == rule)
+    if states:
+        where.append(_STATE.in_(sorted(state.value for state in states)))
+    if assignee is not None:
+        where.append(alert_triage.c.assignee == assignee)
+    if start is not None:
+        where.append(alerts.c.timestamp >= start)
+    if end is not None:
+        where.append(alerts.c.timestamp <= end)
+    if group_id is not None:
+        where.append(sa.or_(alerts.c.group_id == group_id, alerts.c.id == group_id))
+    return where
+
+
+def _joined(extra: sa.FromClause | None = None, on: sa.ColumnElement[bool] | None = None) -> sa.Select[Any]:
+    """Every alert column, and its triage row's under ``triage_*`` labels (NULL when untouched).
+
+    `extra` is inner-joined on `on` (the grouped view's ranking).
+    """
+    source = alerts.outerjoin(alert_triage, alert_triage.c.alert_id == alerts.c.id)
+    if extra is not None and on is not None:
+        source = source.join(extra, on)
     return sa.select(
         alerts,
         alert_triage.c.state.label("triage_state"),
         alert_triage.c.assignee.label("triage_assignee"),
         alert_triage.c.updated_at.label("triage_updated_at"),
         alert_triage.c.updated_by.label("triage_updated_by"),
-    ).select_from(alerts.outerjoin(alert_triage, alert_triage.c.alert_id == alerts.c.id))
+    ).select_from(source)
 
 
 def _triaged(row: sa.RowMapping) -> TriagedAlert:
@@ -333,3 +445,76 @@ def _triaged(row: sa.RowMapping) -> TriagedAlert:
             updated_by=row["triage_updated_by"],
         ),
     )
+
+
+class AlertGroupLookup:
+    """What alert grouping reads: which alerts are stored, and the open group to join.
+
+    Reads only; the grouping decision is `vigil.services.alert_groups`. Thread-safe like `Store`.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    @classmethod
+    def for_store(cls, store: Store) -> AlertGroupLookup:
+        """Alert groups of an open store's database (same engine, same pool)."""
+        return cls(store._engine)  # noqa: SLF001 - the store owns the one engine per database
+
+    def stored_ids(self, ids: Collection[str]) -> set[str]:
+        """Those of `ids` the database already holds (a replay)."""
+        if not ids:
+            return set()
+        query = sa.select(alerts.c.id).where(alerts.c.id.in_(sorted(set(ids))))
+        with self._engine.begin() as conn:
+            return set(conn.execute(query).scalars())
+
+    def latest(
+        self,
+        rule: str,
+        camera_id: str,
+        *,
+        since: float,
+        until: float,
+        tracker_id: int | None = None,
+    ) -> GroupAnchor | None:
+        """The latest stored alert of a rule and camera in [since, until], with its group.
+
+        Args:
+            rule: The rule's name.
+            camera_id: The camera.
+            since / until: Epoch seconds, inclusive bounds on its timestamp.
+            tracker_id: Only an alert of this track; None: any alert.
+        """
+        first = alerts.alias("first")
+        query = (
+            sa.select(
+                alerts.c.id,
+                alerts.c.timestamp,
+                alerts.c.tracker_id,
+                _GROUP_KEY.label("key"),
+                sa.func.coalesce(first.c.timestamp, alerts.c.timestamp).label("group_start"),
+            )
+            .select_from(alerts.outerjoin(first, first.c.id == alerts.c.group_id))
+            .where(
+                alerts.c.rule == rule,
+                alerts.c.camera_id == camera_id,
+                alerts.c.timestamp >= since,
+                alerts.c.timestamp <= until,
+            )
+            .order_by(alerts.c.timestamp.desc(), alerts.c.id.desc())
+            .limit(1)
+        )
+        if tracker_id is not None:
+            query = query.where(alerts.c.tracker_id == tracker_id)
+        with self._engine.begin() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return GroupAnchor(
+            alert_id=row["id"],
+            timestamp=float(row["timestamp"]),
+            tracker_id=row["tracker_id"],
+            group_id=row["key"],
+            group_start=float(row["group_start"]),
+        )

@@ -33,9 +33,17 @@ class AlertTriagePublic(AlertPublic):
     updated_at: float | None = Field(description="Epoch seconds of the last triage action; null: none yet.")
     updated_by: str | None = Field(description="Who did the last triage action; null: none yet.")
     crop_url: str | None = Field(description="URL of the alert's crop (JPEG, operator), if one was saved.")
+    group_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="GET /alerts?grouped=true: the alerts of this alert's group that match the filters; "
+        "null elsewhere.",
+    )
 
     @classmethod
-    def from_triaged(cls, item: TriagedAlert, crop_url: str | None) -> "AlertTriagePublic":
+    def from_triaged(
+        cls, item: TriagedAlert, crop_url: str | None, group_size: int | None = None
+    ) -> "AlertTriagePublic":
         triage = item.triage
         return cls(
             **AlertPublic.from_alert(item.alert).model_dump(),
@@ -44,6 +52,7 @@ class AlertTriagePublic(AlertPublic):
             updated_at=triage.updated_at,
             updated_by=triage.updated_by,
             crop_url=crop_url,
+            group_size=group_size,
         )
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,7 @@ from vigil.infra.db import Store
 from vigil.infra.db.alerts import (
     AlertNotFound,
     AlertTriageStore,
+    GroupedAlert,
     TriageAction,
     TriageConflict,
     TriagedAlert,
@@ -90,11 +92,29 @@ def list_alerts(
     until: Annotated[
         str | None, Query(max_length=64, description="Until this time (epoch seconds or ISO-8601).")
     ] = None,
+    group_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Only the alerts of this group: its first alert (whose id this is) and those that "
+            "joined it.",
+        ),
+    ] = None,
+    grouped: Annotated[
+        bool,
+        Query(
+            description="The collapsed inbox: per group, its newest alert matching the filters, with "
+            "group_size (how many of the group's alerts match them); count is then the number of groups. "
+            "A group's id is its items' group_id, or id where group_id is null.",
+        ),
+    ] = False,
 ) -> AlertTriageList:
     """Alerts newest first with their triage state; every filter given must hold.
 
     ``camera`` / ``camera_id`` and ``start`` / ``since``, ``end`` / ``until`` are synonyms; when
-    both of a pair are given, both must hold.
+    both of a pair are given, both must hold. Similar alerts share a group (same rule and
+    camera, same track or close in time: ``alerts:`` in the site config); ``group_id`` lists
+    one group, ``grouped=true`` shows one row per group.
     """
     start = _latest(time_range.start, parse_time("since", since))
     end = _earliest(time_range.end, parse_time("until", until))
@@ -106,7 +126,13 @@ def list_alerts(
     cameras = {c for c in (camera, camera_id) if c is not None}
     if len(cameras) > 1:
         return AlertTriageList(items=[], count=0)  # two different cameras: nothing is on both
-    items, total = triage.list_alerts(
+    if grouped and group_id is not None:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="grouped: one group (group_id) is one row; ask for either, not both",
+        )
+    lister = triage.list_groups if grouped else partial(triage.list_alerts, group_id=group_id)
+    rows, total = lister(
         camera_id=next(iter(cameras), None),
         kind=kind,
         rule=rule,
@@ -117,7 +143,8 @@ def list_alerts(
         limit=page.limit,
         offset=page.offset,
     )
-    return AlertTriageList(items=[_public(item, services.data_dir) for item in items], count=total)
+    items = [_public(row, services.data_dir) for row in rows]
+    return AlertTriageList(items=items, count=total)
 
 
 @router.websocket("/live", dependencies=[Depends(require_websocket_role(Role.VIEWER))])
@@ -301,9 +328,11 @@ def _crop_file(item: TriagedAlert, data_dir: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def _public(item: TriagedAlert, data_dir: Path) -> AlertTriagePublic:
+def _public(row: TriagedAlert | GroupedAlert, data_dir: Path) -> AlertTriagePublic:
+    """The alert as the API shows it; a collapsed inbox row carries its group's size."""
+    item, size = (row.item, row.size) if isinstance(row, GroupedAlert) else (row, None)
     crop_url = None if _crop_file(item, data_dir) is None else f"/alerts/{item.alert.id}/crop.jpg"
-    return AlertTriagePublic.from_triaged(item, crop_url)
+    return AlertTriagePublic.from_triaged(item, crop_url, size)
 
 
 def _detail(triage: AlertTriageStore, item: TriagedAlert, data_dir: Path) -> AlertDetailPublic:

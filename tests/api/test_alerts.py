@@ -37,7 +37,7 @@ ALERT_FIELDS = {
     "phase",
     "group_id",
 }
-TRIAGE_FIELDS = {"state", "assignee", "updated_at", "updated_by", "crop_url"}
+TRIAGE_FIELDS = {"state", "assignee", "updated_at", "updated_by", "crop_url", "group_size"}
 
 
 @dataclass

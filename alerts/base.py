@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from vigil.core.types import Alert, Detections
+from vigil.core.types import Alert, CrossingCount, Detections
 
 
 class Rule(Protocol):
@@ -25,4 +25,12 @@ class Rule(Protocol):
 
     def reset(self) -> None:
         """Forget per-track state (the camera's tracker was reset)."""
+        ...
+
+
+class LineCounter(Protocol):
+    """A rule that counts line crossings per interval (`alerts.lines.LineCrossing`)."""
+
+    def drain_counts(self, now: float) -> list[CrossingCount]:
+        """The counts of the intervals closed by `now` (end <= now), oldest first, each once."""
         ...

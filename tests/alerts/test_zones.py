@@ -8,7 +8,7 @@ from vigil.core.types import AlertKind
 
 # Zone: the lower-right quarter of a 100x100 frame.
 QUARTER = [[0.5, 0.5], [1.0, 0.5], [1.0, 1.0], [0.5, 1.0]]
-INSIDE = [60, 40, 80, 90]  # foot point (70, 90): inside
+INSIDE = [60.0, 40.0, 80.0, 90.0]  # foot point (70, 90): inside
 HEAD_ONLY = [60, 10, 80, 45]  # box overlaps nothing of the zone; foot (70, 45) outside
 BEHIND = [10, 40, 40, 90]  # foot point (25, 90): left of the zone
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.schemas_cameras import CameraState, PolygonPublic, PositionPublic
-from config.models import CameraConfig, CameraRole
+from config.models import CameraConfig, CameraRole, Line
 from vigil.core.records import public_values
 from vigil.core.types import (
     Alert,
@@ -97,6 +97,9 @@ class CameraPublic(BaseModel):
     )
     zones: list[PolygonPublic] = Field(description="Named detection zones, normalised polygons.")
     privacy_masks: list[PolygonPublic] = Field(description="Areas blacked out, normalised polygons.")
+    lines: list[Line] = Field(
+        default_factory=list, description="Named counting lines (line_crossing rules), normalised points."
+    )
 
     @classmethod
     def from_config(
@@ -125,6 +128,7 @@ class CameraPublic(BaseModel):
             live_at=live_at,
             zones=[PolygonPublic.from_polygon(zone) for zone in camera.zones],
             privacy_masks=[PolygonPublic.from_polygon(mask) for mask in camera.privacy_masks],
+            lines=list(camera.lines),
         )
 
 

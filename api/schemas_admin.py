@@ -3,7 +3,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import CameraPublic
-from config.models import CameraConfig, Polygon
+from config.models import Calibration, CameraConfig, Line, Polygon
 from vigil.core.types import CameraHealth
 from vigil.infra.db.users import MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, NAME_PATTERN, Role, UserRecord
 
@@ -28,7 +28,7 @@ class CameraWrite(Strict):
 
 
 class ZonesUpdate(Strict):
-    """A camera's zones and privacy masks, replacing the ones it has."""
+    """A camera's zones and privacy masks (and counting lines, when given), replacing the ones it has."""
 
     zones: list[Polygon] = Field(
         max_length=MAX_POLYGONS, description="Named detection zones, vertices normalised to [0, 1]."
@@ -38,12 +38,21 @@ class ZonesUpdate(Strict):
         max_length=MAX_POLYGONS,
         description="Areas blacked out before analysis, on snapshots and in exports.",
     )
+    lines: list[Line] | None = Field(
+        default=None,
+        max_length=MAX_POLYGONS,
+        description="Named counting lines (points normalised to [0, 1], the 'in' side); omitted: the "
+        "camera keeps its lines.",
+    )
     reason: str = Field(min_length=3, max_length=2000, description="Why this change is made (audited).")
 
 
 class ZonesPublic(BaseModel):
     zones: list[Polygon] = Field(description="Named detection zones, vertices normalised to [0, 1].")
     privacy_masks: list[Polygon] = Field(description="Areas blacked out before analysis and export.")
+    lines: list[Line] = Field(
+        default_factory=list, description="Named counting lines of line_crossing rules."
+    )
 
 
 class CameraAdminPublic(CameraPublic):
@@ -51,11 +60,19 @@ class CameraAdminPublic(CameraPublic):
 
     detect_url: str | None = Field(description="Low-resolution sub-stream used for detection, if any.")
     detect_fps: float = Field(description="Frames per second handed to detection.")
+    calibration: Calibration | None = Field(
+        default=None, description="Ground-plane calibration (4 image-ground point pairs); null: none."
+    )
 
     @classmethod
     def from_camera(cls, camera: CameraConfig, health: CameraHealth | None) -> "CameraAdminPublic":
         public = CameraPublic.from_config(camera, health, show_url=True)
-        return cls(**dict(public), detect_url=camera.detect_url, detect_fps=camera.detect_fps)
+        return cls(
+            **dict(public),
+            detect_url=camera.detect_url,
+            detect_fps=camera.detect_fps,
+            calibration=camera.calibration,
+        )
 
 
 class ReloadPublic(BaseModel):

@@ -140,13 +140,16 @@ def remove_camera(camera_id: str, reason: ReasonQuery, site: SiteDep, user: Curr
     "/{camera_id}/zones", dependencies=[Depends(require_role(Role.ADMIN))], responses=error_responses(404)
 )
 def set_zones(camera_id: str, body: ZonesUpdate, site: SiteDep, user: CurrentUser) -> ZonesPublic:
-    """Replace a camera's zones and privacy masks; the running camera takes them without a restart.
+    """Replace a camera's zones, privacy masks and (when given) lines; the running camera takes them
+    without a restart.
 
-    422 names the rule when a rule watches a zone that is no longer there.
+    422 names the rule when a rule watches a zone or line that is no longer there.
     """
     with _refusals():
-        camera = site.set_zones(camera_id, body.zones, body.privacy_masks, user=user.name, reason=body.reason)
-    return ZonesPublic(zones=camera.zones, privacy_masks=camera.privacy_masks)
+        camera = site.set_zones(
+            camera_id, body.zones, body.privacy_masks, user=user.name, reason=body.reason, lines=body.lines
+        )
+    return ZonesPublic(zones=camera.zones, privacy_masks=camera.privacy_masks, lines=camera.lines)
 
 
 @config_router.post("/reload", dependencies=[Depends(require_role(Role.ADMIN))])

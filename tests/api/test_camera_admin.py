@@ -234,7 +234,7 @@ def test_zones_update_in_place_without_a_restart(admin_site: AdminSite) -> None:
         "/cameras/gate/zones", json={"zones": zones, "privacy_masks": masks, "reason": "door moved"}
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {"zones": zones, "privacy_masks": masks}
+    assert response.json() == {"zones": zones, "privacy_masks": masks, "lines": []}
     ((config, diff),) = admin_site.runner.calls
     assert (diff.rezoned, diff.restarted, diff.changed) == (("gate",), (), ("gate",))
     assert [zone.name for zone in config.camera("gate").zones] == ["door", "yard"]

@@ -1,4 +1,4 @@
-"""Cameras, zones and privacy masks changed on the running site, and its YAML file reloaded.
+"""Cameras, zones, lines, privacy masks and rules changed on the running site, and its YAML file reloaded.
 
 `SiteConfigService` owns the site's YAML file while ``vigil run CONFIG`` runs. Every change
 is made to the parsed YAML document, not to the validated model, so ``${VAR}`` references
@@ -6,8 +6,9 @@ and ``defaults:`` stay as they were written; it is then validated by building a 
 `VigilConfig` (an invalid change is refused with the loader's ``yaml.path: message`` lines
 and nothing is applied), written back atomically (a temp file renamed over the old one,
 which is kept as ``<file>.bak``), applied to the running cameras through a `CameraRunner`
-(only the cameras the change touches restart; new zones and privacy masks restart none),
-and written to the audit log with its reason.
+(only the cameras the change touches restart; new zones, lines, calibrations, privacy masks
+and rules restart none: the camera's rules are rebuilt and it runs on), and written to the
+audit log with its reason.
 
 The file is refused (`SiteFileChanged`) when it changed on disk since it was last read or
 written: an edit by hand is reloaded (`SiteConfigService.reload`) before the API writes over it.
@@ -30,12 +31,12 @@ from typing import Any, Protocol
 import yaml
 
 from config.loader import ConfigErrors, parse_config
-from config.models import CameraConfig, Polygon, VigilConfig
+from config.models import CameraConfig, Line, Polygon, RuleSpec, VigilConfig
 from vigil.core.errors import ConfigError, ServiceError, ValidationError, VigilError
 from vigil.infra.db.cases import AuditRecord, CaseStore
 
-_IN_PLACE_FIELDS: dict[str, Any] = {"zones": [], "privacy_masks": []}
-"""Camera fields a running camera takes without a restart."""
+_IN_PLACE_FIELDS: dict[str, Any] = {"zones": [], "lines": [], "calibration": None, "privacy_masks": []}
+"""Camera fields a running camera takes without a restart (only its rules and masks use them)."""
 _RULE_PROBLEM = re.compile(r"^rules\[(\d+)\]")
 _REFERENCE = "${"
 
@@ -56,6 +57,14 @@ class CameraExists(ValidationError):
     """A camera with that id is configured already."""
 
 
+class RuleNotFound(ValidationError):
+    """No rule with that name is configured."""
+
+
+class RuleExists(ValidationError):
+    """A rule with that name is configured already."""
+
+
 class SiteFileChanged(VigilError):
     """The YAML file changed on disk since it was read: reload it before changing it here."""
 
@@ -67,8 +76,10 @@ class SiteDiff:
     Attributes:
         added: Camera ids only the new config has (started if enabled).
         removed: Camera ids only the old config has (stopped; recordings stay).
-        restarted: Cameras whose settings changed beyond zones and privacy masks (restarted).
-        rezoned: Cameras where only zones, privacy masks or the rules watching them changed:
+        restarted: Cameras whose settings changed beyond zones, lines, calibration and privacy
+            masks (restarted).
+        rezoned: Cameras where only zones, lines, calibration, privacy masks or the rules
+            watching them changed:
             the running camera takes them from its next frame on, nothing restarts.
         unchanged: How many cameras are the same in both.
         sections: Top-level settings other than cameras and rules that changed (e.g.
@@ -166,8 +177,25 @@ class SiteControl(Protocol):
         *,
         user: str,
         reason: str,
+        lines: Sequence[Line] | None = None,
     ) -> CameraConfig:
-        """Replace a camera's zones and privacy masks; the running camera takes them without a restart."""
+        """Replace a camera's zones, privacy masks (and lines, unless None) without a restart."""
+        ...
+
+    def add_rule(self, rule: RuleSpec, *, user: str, reason: str) -> RuleSpec:
+        """Add a rule; its camera runs it from the next frame on."""
+        ...
+
+    def update_rule(self, name: str, rule: RuleSpec, *, user: str, reason: str) -> RuleSpec:
+        """Replace a rule's settings (it may move to another camera); the cameras run on."""
+        ...
+
+    def set_rule_enabled(self, name: str, enabled: bool, *, user: str, reason: str) -> RuleSpec:
+        """Switch a rule on or off; it stays configured."""
+        ...
+
+    def remove_rule(self, name: str, *, user: str, reason: str) -> None:
+        """Remove a rule; its alerts and counts stay in the database."""
         ...
 
     def reload(self, *, user: str, reason: str) -> SiteDiff:
@@ -186,6 +214,7 @@ class SiteConfigService:
         runner: Applies a new config to the running cameras.
         audit: The audit log (``case_id`` NULL; actions ``camera.add``, ``camera.update``,
             ``camera.enable``, ``camera.disable``, ``camera.remove``, ``zones.update``,
+            ``rule.add``, ``rule.update``, ``rule.enable``, ``rule.disable``, ``rule.remove``,
             ``config.reload``). Stream URLs never go into it.
         environ: Environment for ``${VAR}`` references; default ``os.environ``.
 
@@ -285,6 +314,7 @@ class SiteConfigService:
         *,
         user: str,
         reason: str,
+        lines: Sequence[Line] | None = None,
     ) -> CameraConfig:
         with self._lock:
             self._camera(camera_id)
@@ -292,13 +322,71 @@ class SiteConfigService:
             _, raw = self._raw_camera(doc, camera_id)
             raw["zones"] = [zone.model_dump(mode="json") for zone in zones]
             raw["privacy_masks"] = [mask.model_dump(mode="json") for mask in privacy_masks]
-            detail = {
+            detail: dict[str, Any] = {
                 "camera_id": camera_id,
                 "zones": [zone.name for zone in zones],
                 "privacy_masks": len(privacy_masks),
             }
+            if lines is not None:
+                raw["lines"] = [line.model_dump(mode="json", exclude_unset=True) for line in lines]
+                detail["lines"] = [line.name for line in lines]
             config = self._commit(doc, user, reason, "zones.update", detail)
             return config.camera(camera_id)
+
+    # -- rules ----------------------------------------------------------------------------------
+
+    def add_rule(self, rule: RuleSpec, *, user: str, reason: str) -> RuleSpec:
+        with self._lock:
+            if rule.name in {r.name for r in self._config.rules}:
+                raise RuleExists(f"rule {rule.name!r} is configured already")
+            doc = copy.deepcopy(self._doc)
+            rules = doc.setdefault("rules", [])
+            if not isinstance(rules, list):
+                raise SiteChangeError(["rules: expected a list in the YAML file"])
+            rules.append(_rule_yaml(rule))
+            config = self._commit(doc, user, reason, "rule.add", _rule_detail(rule))
+            return _rule_of(config, rule.name)
+
+    def update_rule(self, name: str, rule: RuleSpec, *, user: str, reason: str) -> RuleSpec:
+        if rule.name != name:
+            raise SiteChangeError(
+                [
+                    f"rule.name: expected {name!r} (the rule being changed), got {rule.name!r}; "
+                    "to rename a rule remove it and add it again"
+                ]
+            )
+        with self._lock:
+            current = self._rule(name)
+            doc = copy.deepcopy(self._doc)
+            index, _ = self._raw_rule(doc, name)
+            doc["rules"][index] = _rule_yaml(rule)
+            after = _rule_of(self._validate(doc), name)
+            changed = sorted(
+                key
+                for key in {*type(current).model_fields, *type(after).model_fields}
+                if getattr(current, key, None) != getattr(after, key, None)
+            )
+            detail = _rule_detail(after) | {"fields": changed}
+            config = self._commit(doc, user, reason, "rule.update", detail)
+            return _rule_of(config, name)
+
+    def set_rule_enabled(self, name: str, enabled: bool, *, user: str, reason: str) -> RuleSpec:
+        with self._lock:
+            rule = self._rule(name)
+            doc = copy.deepcopy(self._doc)
+            _, raw = self._raw_rule(doc, name)
+            raw["enabled"] = enabled
+            action = "rule.enable" if enabled else "rule.disable"
+            config = self._commit(doc, user, reason, action, _rule_detail(rule))
+            return _rule_of(config, name)
+
+    def remove_rule(self, name: str, *, user: str, reason: str) -> None:
+        with self._lock:
+            rule = self._rule(name)
+            doc = copy.deepcopy(self._doc)
+            index, _ = self._raw_rule(doc, name)
+            del doc["rules"][index]
+            self._commit(doc, user, reason, "rule.remove", _rule_detail(rule))
 
     def reload(self, *, user: str, reason: str) -> SiteDiff:
         """Read the file again, validate it and apply what differs; nothing is applied if it is invalid.
@@ -345,6 +433,20 @@ class SiteConfigService:
             return self._config.camera(camera_id)
         except KeyError:
             raise CameraNotFound(f"camera {camera_id!r} is not configured") from None
+
+    def _rule(self, name: str) -> RuleSpec:
+        try:
+            return _rule_of(self._config, name)
+        except RuleNotFound:
+            raise RuleNotFound(f"rule {name!r} is not configured") from None
+
+    def _raw_rule(self, doc: dict[str, Any], name: str) -> tuple[int, dict[str, Any]]:
+        """The rule's own mapping in the YAML document, and its index under ``rules:``."""
+        rules = doc.get("rules")
+        for index, raw in enumerate(rules if isinstance(rules, list) else []):
+            if isinstance(raw, dict) and raw.get("name") == name:
+                return index, raw
+        raise RuleNotFound(f"rule {name!r} is not in {self.path}")
 
     def _raw_camera(self, doc: dict[str, Any], camera_id: str) -> tuple[int, dict[str, Any]]:
         """The camera's own mapping in the YAML document, and its index under ``cameras:``."""
@@ -408,6 +510,23 @@ class SiteConfigService:
 def _camera_yaml(camera: CameraConfig) -> dict[str, Any]:
     """A camera as YAML: only the fields it was given, so ``defaults:`` still apply to the rest."""
     return camera.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+
+def _rule_yaml(rule: RuleSpec) -> dict[str, Any]:
+    """A rule as YAML: name and type first, then only the fields it was given (defaults stay defaults)."""
+    given = rule.model_dump(mode="json", exclude_unset=True)
+    return {"name": rule.name, "type": rule.type, **given}
+
+
+def _rule_of(config: VigilConfig, name: str) -> RuleSpec:
+    for rule in config.rules:
+        if rule.name == name:
+            return rule
+    raise RuleNotFound(f"rule {name!r} is not configured")
+
+
+def _rule_detail(rule: RuleSpec) -> dict[str, Any]:
+    return {"rule": rule.name, "type": rule.type, "camera_id": rule.camera}
 
 
 def _name_rules(problems: list[str], doc: dict[str, Any]) -> list[str]:

@@ -15,6 +15,8 @@ Threads and processes:
   descriptors, rules), publishing what comes out on the bus;
 - the bus dispatcher, which writes events to the database;
 - the back-scan worker (`vigil.services.backscan`), started on a case's first back-scan;
+- one sender thread per notification destination (`vigil.services.notify`: webhooks, MQTT),
+  fed by the bus thread through bounded queues, stopped after the bus with a bounded drain;
 - the API server (uvicorn), when asked for.
 """
 
@@ -24,6 +26,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,10 +42,11 @@ from ingest.metrics import IngestCollector
 from ingest.workers import IngestSupervisor
 from vigil.core.errors import ServiceError
 from vigil.core.events import Topic
-from vigil.core.types import CameraHealth, Frame, HealthState, Sighting
+from vigil.core.types import Alert, CameraHealth, Frame, HealthState, Sighting
 from vigil.detect_worker import BusPublisher, DetectWorker
 from vigil.infra.bus import MemoryBus
 from vigil.infra.bus_metrics import BusBufferCollector
+from vigil.infra.db.alerts import AlertGroupLookup
 from vigil.infra.db.cases import CaseStore
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.store import Store
@@ -51,8 +55,10 @@ from vigil.infra.live_view import LiveView
 from vigil.pipeline import LIVE_MIN_AGE_S, FramePipeline, PipelineStats, build_processor
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
 from vigil.services.alert_feed import AlertFeed
+from vigil.services.alert_groups import AlertGrouper
 from vigil.services.backscan import BackscanService
 from vigil.services.cases import CaseService
+from vigil.services.notify import AlertNotifier, NotifyCollector
 from vigil.services.retention import RetentionPolicy, run_periodically
 from vigil.services.sighting_search import SightingSearch
 from vigil.services.site_config import SiteConfigService, SiteControl, SiteDiff
@@ -131,6 +137,9 @@ class Runtime:
         """Lost-person search (central and all roles)."""
         self.backscan: BackscanService | None = None
         self.alert_feed = AlertFeed()
+        self.notifier: AlertNotifier | None = None
+        """Webhooks and MQTT for new alerts (central and all roles, when configured)."""
+        self._notify_collector: NotifyCollector | None = None
         """New alerts as the central consumer stores them, and triage changes (``/alerts/live``)."""
         """Detection over record-only cameras' recordings for a case (central and all roles)."""
         self.store_counts_after_stop: tuple[int, int] = (0, 0)
@@ -280,6 +289,11 @@ class Runtime:
             self._api_server.should_exit = True  # type: ignore[attr-defined]
         self._stop_cameras()
         self.bus.stop()
+        if self.notifier is not None:  # after the bus: what it delivered last is queued by now
+            self.notifier.stop(timeout=5.0)
+        if self._notify_collector is not None:
+            REGISTRY.unregister(self._notify_collector)
+            self._notify_collector = None
         if self._bus_collector is not None:
             REGISTRY.unregister(self._bus_collector)
             self._bus_collector = None
@@ -323,7 +337,14 @@ class Runtime:
 
     def _start_central(self, store: Store) -> None:
         """Store, cases and back-scan: what a central (or all-in-one) node runs on the bus."""
-        CentralConsumer(self.bus, store, on_alerts=self.alert_feed.publish_alerts).attach()
+        notifications = self.config.notifications
+        if notifications.webhooks or notifications.mqtt is not None:
+            self.notifier = AlertNotifier.from_config(notifications, self.config.site)
+            self.notifier.start()
+            self._notify_collector = NotifyCollector(self.notifier.stats)
+            REGISTRY.register(self._notify_collector)
+        grouper = AlertGrouper(AlertGroupLookup.for_store(store), self.config.alerts)
+        CentralConsumer(self.bus, store, on_alerts=self._alerts_stored, group=grouper.assign).attach()
         self.cases = CaseService(
             store,
             CaseStore.for_store(store),
@@ -438,6 +459,12 @@ class Runtime:
         with self._health_lock:
             self._health[health.camera_id] = health
         self.bus.publish(Topic.CAMERA_HEALTH, health.camera_id, health)
+
+    def _alerts_stored(self, alerts: Sequence[Alert]) -> None:
+        """New stored alerts (bus thread): the consoles' live feed, then the notifications queue."""
+        self.alert_feed.publish_alerts(alerts)
+        if self.notifier is not None:
+            self.notifier.notify(alerts)
 
     def _match_cases(self, sighting: Sighting) -> None:
         if self.cases is None:

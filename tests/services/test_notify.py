@@ -448,3 +448,45 @@ def test_mqtt_credentials_come_from_the_environment(tmp_path: Path) -> None:
         wrong.stop()
         assert wrong.stats()[0].failed == {"not_connected": 1}
         assert sub.topics() == ["vigil/alerts/cam1/zone_intrusion"]
+
+
+# -- wired in the runtime -----------------------------------------------------------------------
+
+
+def test_the_central_runtime_groups_stores_and_notifies_the_first_of_each_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from config.loader import parse_config
+    from vigil.infra.db.alerts import AlertTriageStore
+    from vigil.roles import Role
+    from vigil.runtime import Runtime
+
+    with receiver(statuses=[503]) as hook:
+        config = parse_config(
+            {
+                "data_dir": str(tmp_path),
+                "site": "Canal Street",
+                "cameras": [{"id": "cam1", "url": "rtsp://10.0.0.1/a"}],
+                "notifications": {
+                    "webhooks": [{"url": hook.url, "secret_env": "VIGIL_TEST_HOOK", "backoff_s": 0.05}]
+                },
+            }
+        )
+        monkeypatch.setenv("VIGIL_TEST_HOOK", SECRET)
+        runtime = Runtime(config, role=Role.CENTRAL, bus=MemoryBus())
+        runtime.start()
+        try:
+            for alert_id, at in (("a", 100.0), ("b", 120.0), ("c", 500.0)):
+                runtime.bus.publish(Topic.ALERTS, "cam1", make_alert(id=alert_id, timestamp=at))
+            wait_until(lambda: len(hook.accepted()) == 2)
+            assert runtime.store is not None
+            items, _ = AlertTriageStore.for_store(runtime.store).list_alerts()
+            assert {i.alert.id: i.alert.group_id for i in items} == {"a": None, "b": "a", "c": None}
+        finally:
+            runtime.stop()
+        # b joined a's group: not sent; the first try at a got a 503 and was retried.
+        assert [r.headers[DELIVERY_HEADER] for r in hook.accepted()] == ["a", "c"]
+        assert all(
+            verify(SECRET.encode(), r.headers[TIMESTAMP_HEADER], r.body, r.headers[SIGNATURE_HEADER])
+            for r in hook.requests
+        )

@@ -244,6 +244,8 @@ def build_onnx_model(document: Mapping[str, Any], weights: Mapping[str, Array]) 
             if node.name not in weights:
                 raise ModelError(f"TFJS conversion: constant {node.name!r} has no weights in the manifest")
             builder.consts[node.name] = np.asarray(weights[node.name])
+        elif node.op in _FOLDABLE and node.inputs and all(i in builder.consts for i in node.inputs):
+            builder.consts[node.output()] = _FOLDABLE[node.op](node, [builder.consts[i] for i in node.inputs])
         elif node.op != "Placeholder":
             converter = _CONVERTERS.get(node.op)
             if converter is None:
@@ -605,8 +607,10 @@ def _strided_slice(b: _Builder, node: TfNode) -> None:
 def _sparse_to_dense(b: _Builder, node: TfNode) -> None:
     """Folded: in converted models it only builds constant shapes from constants."""
     indices, shape, values, default = (np.asarray(b.value(i, node)) for i in node.inputs[:4])
-    dense = np.full(shape.reshape(-1), default, dtype=values.dtype)
-    dense[tuple(np.atleast_2d(indices.reshape(len(indices), -1)).T)] = values
+    dims = shape.reshape(-1)
+    dense = np.full(dims, default, dtype=values.dtype)
+    if indices.size:  # indices: (K,) for a 1-D output or (K, rank); none: all default
+        dense[tuple(indices.reshape(-1, len(dims)).T)] = values
     b.consts[node.output()] = dense
 
 
@@ -623,6 +627,18 @@ def _reduce(onnx_op: str) -> Converter:
 
     return convert
 
+
+# Ops computed in NumPy when every input is a constant (converted graphs build reshape shapes so).
+_FOLDABLE: dict[str, Callable[[TfNode, list[Array]], Array]] = {
+    "Identity": lambda node, a: a[0],
+    "Add": lambda node, a: np.asarray(a[0] + a[1]),
+    "AddV2": lambda node, a: np.asarray(a[0] + a[1]),
+    "Sub": lambda node, a: np.asarray(a[0] - a[1]),
+    "Mul": lambda node, a: np.asarray(a[0] * a[1]),
+    "Cast": lambda node, a: a[0].astype(_TF_TYPES[node.attr_type("DstT")][0]),
+    "Pack": lambda node, a: np.stack(a, axis=node.attr_int("axis")),
+    "ConcatV2": lambda node, a: np.concatenate(a[:-1], axis=int(a[-1])),
+}
 
 _CONVERTERS: dict[str, Converter] = {
     "Identity": _elementwise("Identity"),

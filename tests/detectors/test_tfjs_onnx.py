@@ -283,6 +283,22 @@ OP_CASES: dict[str, OpCase] = {
         },
         lambda x: x.reshape(1, -1, 4),
     ),
+    # A reshape shape computed from constants (SparseToDense with no indices, then Add), folded in NumPy
+    "folded_shape_arithmetic": (
+        [
+            node("base", "SparseToDense", ["none", "dims", "none_vals", "zero"]),
+            node("shape", "AddV2", ["base", "offset"]),
+            node("y", "Reshape", ["x", "shape"]),
+        ],
+        {
+            "none": np.zeros((0, 1), np.int32),
+            "dims": np.array([3], np.int32),
+            "none_vals": np.zeros(0, np.int32),
+            "zero": np.array(0, np.int32),
+            "offset": np.array([1, -1, 16], np.int32),
+        },
+        lambda x: x.reshape(1, -1, 16),
+    ),
     # Unpack along the channels and Pack them back swapped (MoveNet's decoder does both)
     "unpack_pack": (
         [

@@ -300,13 +300,29 @@ class LyingAnnotator:
         self.min_height = min_height
         self.cue = cue or LyingCue()
 
-    def annotate(self, image: Image, tracked: Detections) -> Detections:
+    def annotate(
+        self, image: Image, tracked: Detections, rows: npt.NDArray[np.bool_] | None = None
+    ) -> Detections:
         """Return a copy of `tracked` with ``data["lying"]`` (N,) float32; non-people get 0.
 
-        The input is not changed. Cost: one pose crop per person box (`PoseEstimator`).
+        Args:
+            image: The BGR frame the boxes are in.
+            tracked: This frame's tracked detections; not changed.
+            rows: (N,) bool, the rows worth scoring (e.g. people inside a person_down zone);
+                default all. Rows left out get 0 and cost nothing.
+
+        Returns:
+            A new `Detections` with the ``lying`` column. Cost: one pose crop per scored
+            person box at least `min_height` px (`PoseEstimator`).
         """
         lying = np.zeros(len(tracked), np.float32)
         people = np.isin(tracked.class_id, self.person_class_ids)
+        if rows is not None:
+            if np.shape(rows) != (len(tracked),):
+                raise ValidationError(
+                    f"LyingAnnotator: rows must be ({len(tracked)},) bool, got {np.shape(rows)}"
+                )
+            people &= np.asarray(rows, dtype=bool)
         if people.any():
             boxes = tracked.xyxy[people]
             keypoints = np.zeros((len(boxes), len(KEYPOINT_NAMES), 3), np.float32)
@@ -318,6 +334,8 @@ class LyingAnnotator:
         return dataclasses.replace(tracked, data={**tracked.data, "lying": lying})
 
 
-def annotate_lying(image: Image, tracked: Detections, annotator: LyingAnnotator) -> Detections:
+def annotate_lying(
+    image: Image, tracked: Detections, annotator: LyingAnnotator, rows: npt.NDArray[np.bool_] | None = None
+) -> Detections:
     """`LyingAnnotator.annotate` as a function: a copy of `tracked` with ``data["lying"]``."""
-    return annotator.annotate(image, tracked)
+    return annotator.annotate(image, tracked, rows)

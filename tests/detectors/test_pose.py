@@ -178,6 +178,20 @@ def test_annotate_fills_lying_for_people_only_and_leaves_the_input_alone(
 
 
 @needs_movenet
+def test_annotate_scores_only_the_rows_asked_for(estimator: PoseEstimator, frame: Image) -> None:
+    lying_box = np.array([100, 300, 400, 380], np.float32)  # wide: the box cue alone says lying
+    tracked = Detections(
+        xyxy=np.stack([lying_box, lying_box]), confidence=np.ones(2), class_id=np.zeros(2, np.int64)
+    )
+    annotator = LyingAnnotator(estimator)
+    assert annotator.annotate(frame, tracked).data["lying"].min() > 0.5
+    lying = annotator.annotate(frame, tracked, rows=np.array([True, False])).data["lying"]
+    assert lying[0] > 0.5 and lying[1] == 0.0
+    with pytest.raises(ValidationError, match="rows"):
+        annotator.annotate(frame, tracked, rows=np.array([True]))
+
+
+@needs_movenet
 def test_annotate_handles_no_detections(estimator: PoseEstimator, frame: Image) -> None:
     annotated = LyingAnnotator(estimator).annotate(frame, Detections.empty())
     assert annotated.data["lying"].shape == (0,)

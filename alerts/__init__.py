@@ -7,6 +7,7 @@ own per-track state); `build_rules` does it for every enabled rule of the site.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -31,7 +32,7 @@ from config.models import (
     ZoneIntrusionRule,
 )
 from vigil.core.errors import ConfigError, ValidationError
-from vigil.core.types import Direction
+from vigil.core.types import AlertSeverity, Direction
 
 DEFAULT_CLASSES: tuple[str, ...] = ("person",)
 """Class names of the embedded detector (one class); rules' `filters.classes` refer to these."""
@@ -65,63 +66,32 @@ def build_rule(
 
 def _build(spec: RuleSpec, camera: CameraConfig, gate: RuleGate, plane: GroundPlane | None) -> Rule:
     if isinstance(spec, LineCrossingRule):
-        line = next(line for line in camera.lines if line.name == spec.line)
-        labels = {Direction.IN: line.in_label, Direction.OUT: line.out_label}
-        detector = CrossingDetector(np.array(line.points), line.in_side, spec.hysteresis, plane)
-        return LineCrossing(
-            line=spec.line,
-            detector=detector,
-            alert_on=frozenset(spec.alert_on),
-            count_interval_s=spec.count_interval_s,
-            max_speed_mps=spec.max_speed_mps,
-            cooldown_s=spec.cooldown_s,
-            labels={k: v for k, v in labels.items() if v},
-            name=spec.name,
-            camera_id=camera.id,
-            severity=spec.severity,
-            gate=gate,
-        )
+        return _line_crossing(spec, camera, gate, plane)
     polygon = None if spec.zone is None else _zone(camera, spec.zone)
+    common = _common(spec, camera, gate)
     if isinstance(spec, ZoneIntrusionRule) and polygon is not None:
-        return ZoneIntrusion(
-            zone=spec.zone,
-            polygon=polygon,
-            min_frames=spec.min_frames,
-            cooldown_s=spec.cooldown_s,
-            name=spec.name,
-            camera_id=camera.id,
-            severity=spec.severity,
-            gate=gate,
-        )
+        return ZoneIntrusion(zone=spec.zone, polygon=polygon, min_frames=spec.min_frames, **common)
     if isinstance(spec, DwellRule) and polygon is not None:
+        speeds = SpeedMeter(plane) if spec.max_speed_mps is not None and plane is not None else None
         return Dwell(
             zone=spec.zone,
             polygon=polygon,
             min_seconds=spec.min_seconds,
             grace_s=spec.grace_s,
             max_speed_mps=spec.max_speed_mps,
-            speeds=SpeedMeter(plane) if spec.max_speed_mps is not None and plane is not None else None,
-            cooldown_s=spec.cooldown_s,
-            name=spec.name,
-            camera_id=camera.id,
-            severity=spec.severity,
-            gate=gate,
+            speeds=speeds,
+            **common,
         )
     if isinstance(spec, OccupancyRule) and polygon is not None:
-        area = plane.area_m2(polygon) if plane is not None else None
         return Occupancy(
             zone=spec.zone,
             polygon=polygon,
             max_people=spec.max_people,
             min_people=spec.min_people,
             max_density_per_m2=spec.max_density_per_m2,
-            area_m2=area,
+            area_m2=plane.area_m2(polygon) if plane is not None else None,
             min_seconds=spec.min_seconds,
-            cooldown_s=spec.cooldown_s,
-            name=spec.name,
-            camera_id=camera.id,
-            severity=spec.severity,
-            gate=gate,
+            **common,
         )
     if isinstance(spec, PersonDownRule):
         return PersonDown(
@@ -130,13 +100,42 @@ def _build(spec: RuleSpec, camera: CameraConfig, gate: RuleGate, plane: GroundPl
             min_seconds=spec.min_seconds,
             min_lying_score=spec.min_lying_score,
             grace_s=spec.grace_s,
-            cooldown_s=spec.cooldown_s,
-            name=spec.name,
-            camera_id=camera.id,
-            severity=spec.severity,
-            gate=gate,
+            **common,
         )
     raise ConfigError(f"unknown rule type {type(spec).__name__}")
+
+
+class _CommonArgs(TypedDict):
+    """Keyword arguments shared by every rule constructor."""
+
+    name: str
+    camera_id: str
+    severity: AlertSeverity
+    gate: RuleGate
+    cooldown_s: float
+
+
+def _common(spec: RuleSpec, camera: CameraConfig, gate: RuleGate) -> _CommonArgs:
+    """The constructor arguments every rule object takes."""
+    return _CommonArgs(
+        name=spec.name, camera_id=camera.id, severity=spec.severity, gate=gate, cooldown_s=spec.cooldown_s
+    )
+
+
+def _line_crossing(
+    spec: LineCrossingRule, camera: CameraConfig, gate: RuleGate, plane: GroundPlane | None
+) -> LineCrossing:
+    line = next(line for line in camera.lines if line.name == spec.line)
+    labels = {Direction.IN: line.in_label, Direction.OUT: line.out_label}
+    return LineCrossing(
+        line=spec.line,
+        detector=CrossingDetector(np.array(line.points), line.in_side, spec.hysteresis, plane),
+        alert_on=frozenset(spec.alert_on),
+        count_interval_s=spec.count_interval_s,
+        max_speed_mps=spec.max_speed_mps,
+        labels={k: v for k, v in labels.items() if v},
+        **_common(spec, camera, gate),
+    )
 
 
 def _zone(camera: CameraConfig, name: str) -> npt.NDArray[np.float32]:

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.common import Cooldown, RuleGate, SpeedMeter, foot_points
-from alerts.zones import points_in_polygon
+from alerts.zones import ZoneShape
 from vigil.core.errors import ValidationError
 from vigil.core.types import Alert, AlertKind, AlertSeverity, Detections
 
@@ -45,11 +45,13 @@ class Dwell:
     gate: RuleGate = field(default_factory=RuleGate)
     _stays: dict[int, _Stay] = field(default_factory=dict, init=False, repr=False)
     _cooldown: Cooldown = field(init=False, repr=False)
+    _shape: ZoneShape = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.polygon = np.asarray(self.polygon, dtype=np.float32)
         if self.polygon.ndim != 2 or self.polygon.shape[1] != 2 or len(self.polygon) < 3:
             raise ValidationError(f"Dwell.polygon: expected (M>=3, 2), got {self.polygon.shape}")
+        self._shape = ZoneShape(self.polygon.astype(np.float64))
         if self.max_speed_mps is not None and self.speeds is None:
             raise ValidationError("Dwell.max_speed_mps needs a SpeedMeter (the camera's calibration)")
         self._cooldown = Cooldown(self.cooldown_s)
@@ -70,9 +72,8 @@ class Dwell:
 
     def _update(self, tracked: Detections, frame_size: tuple[int, int], timestamp: float) -> list[Alert]:
         assert tracked.tracker_id is not None  # checked by the gate
-        width, height = frame_size
         feet = foot_points(tracked)
-        inside = points_in_polygon(feet, self.polygon * np.array([width, height], dtype=np.float32))
+        inside = self._shape.contains(feet, frame_size)
         ids = tracked.tracker_id.tolist()
         slow: list[bool] | None = None
         if self.speeds is not None and self.max_speed_mps is not None:

@@ -67,22 +67,24 @@ def side_of_polyline(
         (N,) int8: 1 on the in side, -1 on the out side, 0 within the band, 2 beyond an end
         (the nearest point of the polyline is its first or last vertex).
     """
-    a = polyline[:-1].astype(np.float64)  # (K, 2)
-    ab = polyline[1:].astype(np.float64) - a
-    ap = points.astype(np.float64)[:, None, :] - a[None]  # (N, K, 2)
-    t = np.einsum("nkd,kd->nk", ap, ab) / (ab**2).sum(1)  # projection along each segment
+    a = np.asarray(polyline, dtype=np.float64)
+    ax, ay = a[:-1, 0], a[:-1, 1]  # (K,) segment starts
+    abx, aby = a[1:, 0] - ax, a[1:, 1] - ay  # (K,) segment vectors
+    p = np.asarray(points, dtype=np.float64)
+    apx, apy = p[:, 0:1] - ax, p[:, 1:2] - ay  # (N, K)
+    t = (apx * abx + apy * aby) / (abx * abx + aby * aby)  # projection along each segment
     t_clip = np.clip(t, 0.0, 1.0)
-    offset = ap - t_clip[..., None] * ab[None]
-    dist2 = (offset**2).sum(-1)  # (N, K)
-    nearest = dist2.argmin(1)
-    rows = np.arange(len(points))
-    cross = ab[nearest, 0] * ap[rows, nearest, 1] - ab[nearest, 1] * ap[rows, nearest, 0]
+    dx, dy = apx - t_clip * abx, apy - t_clip * aby
+    dist2 = dx * dx + dy * dy
+    rows = np.arange(len(p))
+    nearest = dist2.argmin(axis=1) if len(ax) > 1 else np.zeros(len(p), np.intp)
+    cross = abx[nearest] * apy[rows, nearest] - aby[nearest] * apx[rows, nearest]
     # Screen coordinates have y down: a point on the walker's left has a negative cross product.
     on_in = cross < 0 if in_side == "left" else cross > 0
     side = np.where(on_in, 1, -1).astype(np.int8)
     side[dist2[rows, nearest] < band * band] = 0
     t_near = t[rows, nearest]
-    beyond = ((nearest == 0) & (t_near < 0)) | ((nearest == len(a) - 1) & (t_near > 1))
+    beyond = ((nearest == 0) & (t_near < 0)) | ((nearest == len(ax) - 1) & (t_near > 1))
     side[beyond] = _BEYOND
     return side
 

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.common import Cooldown, RuleGate, foot_points
-from alerts.zones import points_in_polygon
+from alerts.zones import ZoneShape
 from vigil.core.errors import ValidationError
 from vigil.core.types import Alert, AlertKind, AlertPhase, AlertSeverity, Detections
 
@@ -47,11 +47,13 @@ class Occupancy:
     _active: Condition | None = field(default=None, init=False)
     _pending: tuple[Condition | None, float] | None = field(default=None, init=False, repr=False)
     _cooldown: Cooldown = field(init=False, repr=False)
+    _shape: ZoneShape = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.polygon = np.asarray(self.polygon, dtype=np.float32)
         if self.polygon.ndim != 2 or self.polygon.shape[1] != 2 or len(self.polygon) < 3:
             raise ValidationError(f"Occupancy.polygon: expected (M>=3, 2), got {self.polygon.shape}")
+        self._shape = ZoneShape(self.polygon.astype(np.float64))
         if self.max_density_per_m2 is not None and not self.area_m2:
             raise ValidationError("Occupancy.max_density_per_m2 needs the zone's ground area (calibration)")
         self._cooldown = Cooldown(self.cooldown_s)
@@ -60,8 +62,7 @@ class Occupancy:
         """People whose foot point is inside the zone."""
         if not len(tracked):
             return 0
-        width, height = frame_size
-        return int(points_in_polygon(foot_points(tracked), self.polygon * (width, height)).sum())
+        return int(np.count_nonzero(self._shape.contains(foot_points(tracked), frame_size)))
 
     def condition(self, people: int) -> Condition | None:
         """Which limit `people` breaks, if any."""

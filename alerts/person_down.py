@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.common import Cooldown, RuleGate, foot_points
-from alerts.zones import points_in_polygon
+from alerts.zones import ZoneShape
 from vigil.core.types import Alert, AlertKind, AlertPhase, AlertSeverity, Detections
 
 LYING = "lying"
@@ -51,11 +51,11 @@ class PersonDown:
     _down: dict[int, _Down] = field(default_factory=dict, init=False, repr=False)
     _cooldown: Cooldown = field(init=False, repr=False)
     _warned: bool = field(default=False, init=False, repr=False)
+    _shape: ZoneShape | None = field(default=None, init=False, repr=False)
     _orphans: list[tuple[int, _Down]] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.polygon is not None:
-            self.polygon = np.asarray(self.polygon, dtype=np.float32)
+        self._shape = None if self.polygon is None else ZoneShape(np.asarray(self.polygon, dtype=np.float64))
         self._cooldown = Cooldown(self.cooldown_s)
 
     def evaluate(self, tracked: Detections, frame_size: tuple[int, int], timestamp: float) -> list[Alert]:
@@ -89,9 +89,8 @@ class PersonDown:
     def _update(self, tracked: Detections, frame_size: tuple[int, int], timestamp: float) -> list[Alert]:
         assert tracked.tracker_id is not None  # checked by the gate
         lying = np.asarray(tracked.data[LYING], dtype=np.float32) >= self.min_lying_score
-        if self.polygon is not None:
-            width, height = frame_size
-            lying &= points_in_polygon(foot_points(tracked), self.polygon * (width, height))
+        if self._shape is not None:
+            lying &= self._shape.contains(foot_points(tracked), frame_size)
         alerts = []
         for row in np.flatnonzero(lying).tolist():
             track_id = int(tracked.tracker_id[row])

@@ -16,10 +16,10 @@ from vigil.core.types import Alert, AlertKind, AlertSeverity, Detections
 def points_in_polygon(
     points: npt.NDArray[np.floating], polygon: npt.NDArray[np.floating]
 ) -> npt.NDArray[np.bool_]:
-    """Which points lie inside (or on the edge of) a polygon, vectorised over points and edges.
+    """Which points lie inside a polygon, vectorised over points and edges (even-odd rule).
 
-    Even-odd ray casting (as `cv2.pointPolygonTest`), plus the points within 1e-6 of an
-    edge, which count as inside like cv2's edge points do.
+    Agrees with `cv2.pointPolygonTest` everywhere but exactly on an edge, where a point may
+    count either way (a foot point does not stay on a line of zero width).
 
     Args:
         points: (N, 2) x, y.
@@ -28,22 +28,38 @@ def points_in_polygon(
     Returns:
         (N,) booleans.
     """
-    p = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
-    a = np.asarray(polygon, dtype=np.float64)
-    b = np.roll(a, -1, axis=0)
-    px, py = p[..., 0], p[..., 1]  # (N, 1)
-    ax, ay, bx, by = a[:, 0], a[:, 1], b[:, 0], b[:, 1]  # (M,)
-    straddles = (ay > py) != (by > py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = ax + (py - ay) * (bx - ax) / (by - ay)
-    inside = (straddles & (px < x_cross)).sum(axis=1) % 2 == 1
-    # On an edge: the projection onto the edge lands on the point.
-    ex, ey = bx - ax, by - ay
-    length2 = np.maximum(ex * ex + ey * ey, 1e-300)
-    t = np.clip(((px - ax) * ex + (py - ay) * ey) / length2, 0.0, 1.0)
-    on_edge = ((px - ax - t * ex) ** 2 + (py - ay - t * ey) ** 2 <= 1e-12).any(axis=1)
-    result: npt.NDArray[np.bool_] = inside | on_edge
-    return result
+    return ZoneShape(np.asarray(polygon, dtype=np.float64)).contains(points, (1, 1))
+
+
+@dataclass
+class ZoneShape:
+    """A zone polygon, normalised to [0, 1], with its edges prepared per frame size.
+
+    `contains` casts a ray to the right of each point and counts the edges it crosses
+    (odd: inside), all points and edges at once.
+    """
+
+    polygon: npt.NDArray[np.float64]  # (M, 2), normalised (or in pixels with frame size (1, 1))
+    _size: tuple[int, int] | None = field(default=None, init=False, repr=False)
+    _edges: tuple[npt.NDArray[np.float64], ...] = field(default=(), init=False, repr=False)
+
+    def contains(
+        self, points: npt.NDArray[np.floating], frame_size: tuple[int, int]
+    ) -> npt.NDArray[np.bool_]:
+        """Which of (N, 2) pixel points of a `frame_size` (width, height) frame are inside."""
+        if self._size != frame_size:
+            a = np.asarray(self.polygon, dtype=np.float64) * frame_size
+            b = np.roll(a, -1, axis=0)
+            dy = b[:, 1] - a[:, 1]
+            slope = np.divide(b[:, 0] - a[:, 0], dy, out=np.zeros_like(dy), where=dy != 0)
+            self._edges = (a[:, 0], a[:, 1], b[:, 1], slope)
+            self._size = frame_size
+        ax, ay, by, slope = self._edges
+        p = np.asarray(points, dtype=np.float64)
+        px, py = p[:, 0:1], p[:, 1:2]
+        crossed = ((ay > py) != (by > py)) & (px < ax + (py - ay) * slope)
+        inside: npt.NDArray[np.bool_] = (np.count_nonzero(crossed, axis=1) & 1).astype(bool)
+        return inside
 
 
 def points_in_polygon_cv2(
@@ -76,11 +92,13 @@ class ZoneIntrusion:
     gate: RuleGate = field(default_factory=RuleGate)
     _inside_frames: dict[int, int] = field(default_factory=dict, init=False, repr=False)
     _last_alert: dict[int, float] = field(default_factory=dict, init=False, repr=False)
+    _shape: ZoneShape = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.polygon = np.asarray(self.polygon, dtype=np.float32)
         if self.polygon.ndim != 2 or self.polygon.shape[1] != 2 or len(self.polygon) < 3:
             raise ValidationError(f"ZoneIntrusion.polygon: expected (M>=3, 2), got {self.polygon.shape}")
+        self._shape = ZoneShape(self.polygon.astype(np.float64))
 
     def evaluate(self, tracked: Detections, frame_size: tuple[int, int], timestamp: float) -> list[Alert]:
         if tracked.tracker_id is None:
@@ -90,9 +108,7 @@ class ZoneIntrusion:
             return []
         tracked = self.gate.admit(tracked, self.name)
         assert tracked.tracker_id is not None  # admit keeps the column
-        width, height = frame_size
-        polygon = self.polygon * np.array([width, height], dtype=np.float32)
-        inside = points_in_polygon(foot_points(tracked), polygon) if len(tracked) else np.zeros(0, bool)
+        inside = self._shape.contains(foot_points(tracked), frame_size) if len(tracked) else np.zeros(0, bool)
         alerts = []
         present = set()
         for row, (track_id, is_inside) in enumerate(

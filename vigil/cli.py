@@ -25,6 +25,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "bus"), "vigil.commands.bench_bus"),
     (("bench", "soak"), "vigil.commands.bench_soak"),
     (("bench", "console"), "vigil.commands.bench_console"),
+    (("bench", "rules"), "vigil.commands.bench_rules"),
     (("chaos",), "vigil.commands.chaos"),
     (("clip",), "vigil.commands.clip"),
     (("backscan",), "vigil.commands.backscan"),

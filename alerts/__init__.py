@@ -129,7 +129,10 @@ def _line_crossing(
     labels = {Direction.IN: line.in_label, Direction.OUT: line.out_label}
     return LineCrossing(
         line=spec.line,
-        detector=CrossingDetector(np.array(line.points), line.in_side, spec.hysteresis, plane),
+        # Speeds cost a ground mapping per track and frame: only measured when the rule uses them.
+        detector=CrossingDetector(
+            np.array(line.points), line.in_side, spec.hysteresis, plane if spec.max_speed_mps else None
+        ),
         alert_on=frozenset(spec.alert_on),
         count_interval_s=spec.count_interval_s,
         max_speed_mps=spec.max_speed_mps,

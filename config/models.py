@@ -496,11 +496,15 @@ class VigilConfig(Strict):
         raise KeyError(camera_id)
 
     def summary(self) -> str:
-        """One line such as '141 cameras (23 AI, 5 PTZ), 12 zones, 3 rules'."""
+        """One line such as '141 cameras (23 AI, 5 PTZ), 13 zones, 1 lines, 7 rules'."""
         ai = sum(camera.role is CameraRole.AI for camera in self.cameras)
         ptz = sum(camera.ptz for camera in self.cameras)
         zones = sum(len(camera.zones) for camera in self.cameras)
-        return f"{len(self.cameras)} cameras ({ai} AI, {ptz} PTZ), {zones} zones, {len(self.rules)} rules"
+        lines = sum(len(camera.lines) for camera in self.cameras)
+        return (
+            f"{len(self.cameras)} cameras ({ai} AI, {ptz} PTZ), {zones} zones, {lines} lines, "
+            f"{len(self.rules)} rules"
+        )
 
 
 CALIBRATED_FIELDS = ("max_speed_mps", "max_density_per_m2")

@@ -139,7 +139,7 @@ def test_malformed_files(tmp_path: Path, text: str, expected: str) -> None:
 
 def test_check_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", str(EXAMPLES / "site.yaml")]) == 0
-    assert capsys.readouterr().out.strip() == "OK: 141 cameras (23 AI, 5 PTZ), 12 zones, 3 rules"
+    assert capsys.readouterr().out.strip() == "OK: 141 cameras (23 AI, 5 PTZ), 13 zones, 1 lines, 7 rules"
     bad = tmp_path / "bad.yaml"
     doc = base()
     doc["cameras"][0]["zones"][0]["polygon"] = [[0, 0]]

@@ -113,8 +113,8 @@ class PoseEstimator:
     """MoveNet single-pose keypoints on person crops.
 
     Args:
-        variant: ``"lightning"`` (192 px, ~8 ms a crop on one core) or ``"thunder"``
-            (256 px, more accurate, ~3x the cost).
+        variant: ``"lightning"`` (192 px, ~6 ms a crop on one core) or ``"thunder"``
+            (256 px, ~19 ms a crop).
         model_json: A TFJS MoveNet ``model.json``; default: the fetched one for `variant`.
         cache_dir: Where the converted ONNX model is cached (`detectors.tfjs_onnx`).
         margin: Added to a box's longer side for its square crop. Raising it shows the

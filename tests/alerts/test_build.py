@@ -40,7 +40,7 @@ SITE: dict[str, Any] = {
         {"name": "count", "type": "line_crossing", "camera": "cam1", "line": "gate", "max_speed_mps": 3},
         {"name": "linger", "type": "dwell", "camera": "cam1", "zone": "quay", "max_speed_mps": 0.5},
         {"name": "crowd", "type": "occupancy", "camera": "cam1", "zone": "quay", "max_density_per_m2": 1},
-        {"name": "down", "type": "person_down", "camera": "cam1"},
+        {"name": "down", "type": "person_down", "camera": "cam1", "enabled": True},
         {"name": "off", "type": "dwell", "camera": "cam1", "zone": "quay", "enabled": False},
     ],
 }
@@ -133,3 +133,10 @@ def test_ground_plane_in_perspective() -> None:
     assert plane.area_m2(calibration.image) == pytest.approx(100.0)
     # the horizon is at y = -0.1 of the image (w = 10 y + 1): a point above it has no ground
     assert np.isnan(plane.to_ground(np.array([[100.0, -20.0]]), (200, 100))).all()
+
+
+def test_person_down_is_off_unless_switched_on() -> None:
+    # Its posture cue is unvalidated on real fallen people: writing the rule is not enough.
+    site = copy.deepcopy(SITE)
+    site["rules"] = [{"name": "down", "type": "person_down", "camera": "cam1"}]
+    assert build_rules(parse_config(site, environ={})) == {}

@@ -43,7 +43,7 @@ from vigil.core.types import Frame, Image, Sighting
 from vigil.infra.db.cases import AuditRecord, CaseRecord, CaseStore
 from vigil.infra.db.recordings import RecordingIndex, SegmentRecord
 from vigil.infra.db.store import Store
-from vigil.pipeline import FramePipeline, build_processor, mask_frame
+from vigil.pipeline import FrameOutput, FramePipeline, build_processor, mask_frame
 from vigil.services.cases import CaseNotFound, CaseService
 
 log = logging.getLogger(__name__)
@@ -274,24 +274,88 @@ class SegmentDecoder:
                 yield at, np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
 
 
+@dataclass(frozen=True)
+class SegmentScan:
+    """How the window part of one segment went: scanned up to `scanned_to`, or failed with `error`."""
+
+    scanned_to: float
+    error: Exception | None = None
+
+
+FrameCallback = Callable[[float, list[FrameOutput]], None]
+"""Called after each frame with its wall time and what the pipeline made of it."""
+
+
 @dataclass
-class _CameraScan:
-    """One camera's scan in progress: its pipeline, its decoder and its frame clock."""
+class RecordingScan:
+    """One camera's recorded segments through a pipeline, in order: the decode path of back-scan and backtest.
+
+    Frames are decoded at the decoder's fps, privacy-masked, and stepped through the pipeline
+    one at a time; a recording gap longer than `gap_s` restarts the frame clock (so the
+    camera's processor finishes the old tracks and restarts, as after a stream restart).
+    """
 
     camera_id: str
     pipeline: FramePipeline
     decoder: SegmentDecoder
     masks: Sequence[Polygon]
+    gap_s: float
+    """A gap longer than this between frames (the tracker's ``track_buffer_s``) restarts the processor."""
     frame_index: int = 0
     """Frame index of the next frame; back to 0 after a recording gap (the processor restarts)."""
     last_at: float = -math.inf
     """Wall time of the last frame decoded."""
+    decode_seconds: float = 0.0
+    """Time spent decoding and converting frames (cost accounting)."""
+    step_seconds: float = 0.0
+    """Time spent in `FramePipeline.step` (detection included: see its stats)."""
 
     def frame(self, at: float, image: Image) -> Frame:
         """The next frame, masked; advances the clock."""
         frame = mask_frame(Frame(self.camera_id, self.frame_index, at, image), self.masks)
         self.frame_index, self.last_at = self.frame_index + 1, at
         return frame
+
+    def scan_segment(
+        self, path: Path, segment_start: float, window: tuple[float, float], cancel: threading.Event,
+        on_frame: FrameCallback,
+    ) -> SegmentScan:  # fmt: skip
+        """Run ``window`` (a part of one segment file) through the pipeline; a decode error ends it.
+
+        Args:
+            path: The segment file.
+            segment_start: Wall time of its first frame.
+            window: ``[start, end)`` wall time to scan, inside the segment.
+            cancel: Set: stop at the next frame.
+            on_frame: Called after every frame.
+
+        Returns:
+            How far it got, and the error that stopped it (a corrupt or missing file), if any.
+        """
+        start, end = window
+        if start - self.last_at > self.gap_s and self.frame_index > 0:
+            self.frame_index = 0  # a recording gap: the processor finishes the old tracks and restarts
+        frames = self.decoder.frames(path, segment_start, start, end)
+        result = SegmentScan(end)
+        while not cancel.is_set():
+            began = time.perf_counter()
+            try:
+                at, image = next(frames)
+            except StopIteration:
+                break
+            except Exception as error:  # corrupt or missing file: the caller reports it and goes on
+                result = SegmentScan(max(start, self.last_at), error)
+                break
+            finally:
+                self.decode_seconds += time.perf_counter() - began
+            began = time.perf_counter()
+            outputs = self.pipeline.step([self.frame(at, image)])
+            self.step_seconds += time.perf_counter() - began
+            on_frame(at, outputs)
+        frames.close()
+        if cancel.is_set() and result.error is None:
+            result = SegmentScan(max(start, self.last_at))
+        return result
 
 
 @dataclass
@@ -577,7 +641,9 @@ class BackscanService:
         pipeline = FramePipeline(self._detector(), data_dir=Path(self._config.data_dir))
         pipeline.add(build_processor(self._config, camera, pipeline.detector))  # no rules: no past alerts
         masks = [mask.polygon for mask in camera.privacy_masks]
-        scan = _CameraScan(camera.id, pipeline, SegmentDecoder(camera.detect_fps), masks)
+        scan = RecordingScan(
+            camera.id, pipeline, SegmentDecoder(camera.detect_fps), masks, self._config.tracker.track_buffer_s
+        )
         for segment in planned.segments:
             if job.cancel.is_set():
                 break
@@ -588,42 +654,33 @@ class BackscanService:
                     job.segments_done += 1
                     job.cameras[index] = _bump(job.cameras[index], segments_done=1)
                 continue
-            if start - scan.last_at > self._config.tracker.track_buffer_s and scan.frame_index > 0:
-                scan.frame_index = 0  # a recording gap: the processor finishes the old tracks and restarts
             self._scan_segment(job, index, scan, segment, (start, end))
         # Tracks still open at the end of the camera's window (or at cancel) are sightings too.
         self._emit(job, index, pipeline.finish())
 
     def _scan_segment(
-        self, job: _Job, index: int, scan: _CameraScan, segment: SegmentRecord, window: tuple[float, float]
+        self, job: _Job, index: int, scan: RecordingScan, segment: SegmentRecord, window: tuple[float, float]
     ) -> None:
         """Run the window part of one segment through the camera's pipeline; a decode error skips the rest."""
-        start, end = window
-        frames = scan.decoder.frames(self._resolve(segment.path), segment.start, start, end)
-        scanned_before, scanned_to, failed = job.video_seconds, end, False
-        while not job.cancel.is_set():
-            try:
-                at, image = next(frames)
-            except StopIteration:
-                break
-            except Exception as error:  # corrupt or missing file: report, go on with the next one
-                self._segment_failed(job, segment, error)
-                scanned_to, failed = max(start, scan.last_at), True
-                break
-            for output in scan.pipeline.step([scan.frame(at, image)]):
+        start = window[0]
+        scanned_before = job.video_seconds
+
+        def on_frame(at: float, outputs: list[FrameOutput]) -> None:
+            for output in outputs:
                 self._emit(job, index, output.sightings)
             with self._lock:
                 job.frames += 1
                 job.video_seconds = scanned_before + (at - start)
-        frames.close()
-        if job.cancel.is_set():
-            scanned_to = max(start, scan.last_at)
+
+        result = scan.scan_segment(self._resolve(segment.path), segment.start, window, job.cancel, on_frame)
+        if result.error is not None:
+            self._segment_failed(job, segment, result.error)
         with self._lock:
-            job.video_seconds = scanned_before + (scanned_to - start)
+            job.video_seconds = scanned_before + (result.scanned_to - start)
             job.segments_done += 1
             job.cameras[index] = _bump(job.cameras[index], segments_done=1)
-        if not (failed or job.cancel.is_set()):  # a later job tries (and reports) it again
-            self._mark_scanned(segment.id, start, end)
+        if not (result.error is not None or job.cancel.is_set()):  # a later job tries (and reports) it again
+            self._mark_scanned(segment.id, *window)
 
     def _emit(self, job: _Job, index: int, sightings: Sequence[Sighting]) -> None:
         for sighting in sightings:

@@ -83,7 +83,14 @@ def _site(tracks: int) -> dict[str, Any]:
                 "max_density_per_m2": 0.05,
                 **common,
             },
-            {"name": "person_down", "type": "person_down", "min_seconds": 3, **common},
+            {
+                # Off by default (the posture cue is unvalidated on real falls): timed switched on.
+                "name": "person_down",
+                "type": "person_down",
+                "min_seconds": 3,
+                "enabled": True,
+                **common,
+            },
             {
                 "name": "dwell.schedule.filters",
                 "type": "dwell",

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, WebSocket, W
 from fastapi.responses import FileResponse
 
 from api.auth import CurrentUser, Role, require_role, require_websocket_role
-from api.deps import CameraFilter, PageDep, ServicesDep, StoreDep, TimeRangeDep, parse_time
+from api.deps import CameraFilter, PageDep, ServicesDep, StoreDep, TimeRange, TimeRangeDep, parse_time
 from api.errors import error_responses
 from api.schemas_alerts import (
     AcknowledgeBody,
@@ -66,6 +66,49 @@ def get_triage(store: StoreDep) -> AlertTriageStore:
 TriageDep = Annotated[AlertTriageStore, Depends(get_triage)]
 
 
+StateQuery = Annotated[
+    list[str] | None,
+    Query(
+        max_length=3,
+        description=f"Only alerts in these triage states ({_STATES}); repeat it or comma-separate.",
+    ),
+]
+SinceQuery = Annotated[
+    str | None, Query(max_length=64, description="From this time (epoch seconds or ISO-8601).")
+]
+UntilQuery = Annotated[
+    str | None, Query(max_length=64, description="Until this time (epoch seconds or ISO-8601).")
+]
+GroupIdQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="Only the alerts of this group: its first alert (whose id this is) and those that "
+        "joined it.",
+    ),
+]
+GroupedQuery = Annotated[
+    bool,
+    Query(
+        description="The collapsed inbox: per group, its newest alert matching the filters, with "
+        "group_size (how many of the group's alerts match them); count is then the number of groups. "
+        "A group's id is its items' group_id, or id where group_id is null.",
+    ),
+]
+
+
+def _window(time_range: TimeRange, since: str | None, until: str | None) -> tuple[float | None, float | None]:
+    """The time window both spellings (start/since, end/until) give; 422 when it is empty."""
+    start = _latest(time_range.start, parse_time("since", since))
+    end = _earliest(time_range.end, parse_time("until", until))
+    if start is not None and end is not None and start > end:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"since must not be after until, got since={since!r} until={until!r}",
+        )
+    return start, end
+
+
 @router.get("", dependencies=_VIEWER, responses=error_responses(422))
 def list_alerts(
     triage: TriageDep,
@@ -74,40 +117,16 @@ def list_alerts(
     page: PageDep,
     camera: CameraFilter = None,
     kind: Annotated[AlertKind | None, Query(description="Only this kind of alert.")] = None,
-    state: Annotated[
-        list[str] | None,
-        Query(
-            max_length=3,
-            description=f"Only alerts in these triage states ({_STATES}); repeat it or comma-separate.",
-        ),
-    ] = None,
+    state: StateQuery = None,
     camera_id: Annotated[str | None, Query(max_length=64, description="Only this camera id.")] = None,
     rule: Annotated[str | None, Query(max_length=128, description="Only alerts of this rule.")] = None,
     assignee: Annotated[
         str | None, Query(max_length=64, description="Only alerts assigned to this user.")
     ] = None,
-    since: Annotated[
-        str | None, Query(max_length=64, description="From this time (epoch seconds or ISO-8601).")
-    ] = None,
-    until: Annotated[
-        str | None, Query(max_length=64, description="Until this time (epoch seconds or ISO-8601).")
-    ] = None,
-    group_id: Annotated[
-        str | None,
-        Query(
-            max_length=64,
-            description="Only the alerts of this group: its first alert (whose id this is) and those that "
-            "joined it.",
-        ),
-    ] = None,
-    grouped: Annotated[
-        bool,
-        Query(
-            description="The collapsed inbox: per group, its newest alert matching the filters, with "
-            "group_size (how many of the group's alerts match them); count is then the number of groups. "
-            "A group's id is its items' group_id, or id where group_id is null.",
-        ),
-    ] = False,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    group_id: GroupIdQuery = None,
+    grouped: GroupedQuery = False,
 ) -> AlertTriageList:
     """Alerts newest first with their triage state; every filter given must hold.
 
@@ -116,13 +135,7 @@ def list_alerts(
     camera, same track or close in time: ``alerts:`` in the site config); ``group_id`` lists
     one group, ``grouped=true`` shows one row per group.
     """
-    start = _latest(time_range.start, parse_time("since", since))
-    end = _earliest(time_range.end, parse_time("until", until))
-    if start is not None and end is not None and start > end:
-        raise HTTPException(
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"since must not be after until, got since={since!r} until={until!r}",
-        )
+    start, end = _window(time_range, since, until)
     cameras = {c for c in (camera, camera_id) if c is not None}
     if len(cameras) > 1:
         return AlertTriageList(items=[], count=0)  # two different cameras: nothing is on both

@@ -48,6 +48,8 @@ router = APIRouter(prefix="/rules", tags=["rules"], responses=error_responses(40
 _VIEWER = [Depends(require_role(Role.VIEWER))]
 _ADMIN = [Depends(require_role(Role.ADMIN))]
 _CHANGE_ERRORS = error_responses(403, 404, 409, 413, 422, 503)
+_BODY_ERRORS = error_responses(400, 403, 404, 409, 413, 422, 503)
+"""Routes that read a JSON body also answer 400 when it is not readable JSON."""
 ReasonQuery = Annotated[
     str, Query(min_length=3, max_length=2000, description="Why the rule is removed (audited).")
 ]
@@ -184,7 +186,7 @@ def sum_counts(
 # -- changing (admin) ---------------------------------------------------------------------------
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, dependencies=_ADMIN, responses=_CHANGE_ERRORS)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=_ADMIN, responses=_BODY_ERRORS)
 def add_rule(body: RuleWrite, site: SiteDep, user: CurrentUser) -> RulePublic:
     """Add a rule; its camera runs it from the next frame on. 409: the name is taken."""
     with _refusals():
@@ -192,7 +194,7 @@ def add_rule(body: RuleWrite, site: SiteDep, user: CurrentUser) -> RulePublic:
     return _public(site.config, rule)
 
 
-@router.put("/{name}", dependencies=_ADMIN, responses=_CHANGE_ERRORS)
+@router.put("/{name}", dependencies=_ADMIN, responses=_BODY_ERRORS)
 def update_rule(name: str, body: RuleWrite, site: SiteDep, user: CurrentUser) -> RulePublic:
     """Replace a rule's settings (its type and camera too); no camera restarts."""
     with _refusals():
@@ -200,7 +202,7 @@ def update_rule(name: str, body: RuleWrite, site: SiteDep, user: CurrentUser) ->
     return _public(site.config, rule)
 
 
-@router.post("/{name}/enable", dependencies=_ADMIN, responses=_CHANGE_ERRORS)
+@router.post("/{name}/enable", dependencies=_ADMIN, responses=_BODY_ERRORS)
 def enable_rule(name: str, body: ReasonBody, site: SiteDep, user: CurrentUser) -> RulePublic:
     """Switch a rule on."""
     with _refusals():
@@ -208,7 +210,7 @@ def enable_rule(name: str, body: ReasonBody, site: SiteDep, user: CurrentUser) -
     return _public(site.config, rule)
 
 
-@router.post("/{name}/disable", dependencies=_ADMIN, responses=_CHANGE_ERRORS)
+@router.post("/{name}/disable", dependencies=_ADMIN, responses=_BODY_ERRORS)
 def disable_rule(name: str, body: ReasonBody, site: SiteDep, user: CurrentUser) -> RulePublic:
     """Switch a rule off; it stays configured, its alerts and counts stay stored."""
     with _refusals():

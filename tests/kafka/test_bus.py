@@ -8,7 +8,7 @@ from tests.kafka.conftest import Broker
 from tests.kafka.helpers import unique, wait_until
 from tests.kafka.workers import make_sighting
 from vigil.core.events import Command, CommandAction, Event, Topic
-from vigil.core.types import Alert, AlertKind, CameraHealth, HealthState
+from vigil.core.types import Alert, AlertKind, CameraHealth, CrossingCount, HealthState
 from vigil.infra.bus import MemoryBus
 from vigil.infra.kafka_bus import KafkaBus
 
@@ -20,6 +20,7 @@ EVENTS: list[tuple[Topic, Event]] = [
     (Topic.ALERTS, Alert(AlertKind.ZONE_INTRUSION, "gate", "cam2", 1_000.0, "person in gate", 3, "gate")),
     (Topic.CAMERA_HEALTH, CameraHealth("cam2", HealthState.DEGRADED, "stalled", 1_000.0, 999.0, 10, 1)),
     (Topic.COMMANDS, Command("cam2", CommandAction.PTZ_PRESET, 1_000.0, "harbour", "operator1")),
+    (Topic.CROSSING_COUNTS, CrossingCount("north-gate", "cam1", "north", 900.0, 960.0, 4, 2)),
 ]
 
 

@@ -17,6 +17,7 @@ from benchmarks.search import realistic
 from vigil.core.types import PathPoint, Sighting
 from vigil.infra.db import Store
 from vigil.infra.db.cases import CaseRecord, CaseStore, PhotoRecord, Verdict
+from vigil.services import case_index
 from vigil.services.case_index import EXACT_WINDOW_ROWS
 from vigil.services.cases import CaseService
 from vigil.services.sighting_search import SightingSearch
@@ -175,3 +176,34 @@ def test_an_index_behind_the_store_ranks_exactly(site: tuple[Store, Real, list[S
     service._window = spy  # type: ignore[method-assign]
     assert len(service.candidates(case_id, "op", limit=60)) == 60
     assert calls, "an index behind the store must not be used"
+
+
+def test_a_sighting_on_the_bus_before_the_store_is_not_taken_for_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The bus can hand `on_sighting` a sighting before the store commits it: no rebuild churn."""
+    rng = np.random.default_rng(3)
+    real = real_people(rng)
+    store = Store.open(tmp_path / "vigil.db")
+    stored = sightings(rng, real, 3, NOW - 600, NOW - 60)
+    store.add_sightings(stored)
+    service = CaseService(store, CaseStore.for_store(store), CameraGraph(positions={}))
+    service.index.add(stored)
+    early = sightings(rng, real, 2, NOW - 50, NOW - 40)
+    for sighting in early:
+        service.on_sighting(sighting)  # on the bus, not yet in the store
+    with caplog.at_level("INFO", logger="vigil.services.case_index"):
+        service.index.sync()
+    assert "rebuilding" not in caplog.text
+    assert len(service.index) == 5
+    store.add_sightings(early)  # the store catches up: the index is current without a rebuild
+    assert service.index.current() and len(service.index) == 5
+    # One that never reaches the store counts as deleted once its grace is over.
+    lost = sightings(rng, real, 1, NOW - 30, NOW - 20)[0]
+    service.on_sighting(lost)
+    assert service.index.current()  # it holds every stored sighting; the extra one is pending
+    clock = time.monotonic() + case_index.PENDING_GRACE_S + 1
+    monkeypatch.setattr(case_index.time, "monotonic", lambda: clock)
+    service.index.sync()
+    assert service.index.current() and len(service.index) == 6  # 5 stored + 1 known deleted
+    assert lost.id in service.index._deleted  # left out of every shortlist

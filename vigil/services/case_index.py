@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -70,6 +71,9 @@ SYNC_INTERVAL_S = 5.0
 _SYNC_BATCH = 500
 _INLINE_JSON_MAX = 500  # a request reads at most this many JSON descriptors to catch up, else ranks exactly
 _REBUILD_DELETED_SHARE = 0.25
+PENDING_GRACE_S = 60.0
+"""A sighting `add` took from the bus may reach the store later: missing from the store for
+this long it counts as deleted (before, it would look deleted and trigger rebuilds)."""
 _NO_VECTOR = np.zeros(0, np.float32)
 
 
@@ -124,6 +128,7 @@ class CaseIndex:
         self._known: set[str] = set()  # every id counted in: indexed, or stored without a descriptor
         self._bare: set[str] = set()  # stored without a usable descriptor
         self._deleted: set[str] = set()
+        self._pending: dict[str, float] = {}  # added from the bus, not yet seen stored: monotonic time
         self._end: list[float] = []
         self._cues: list[Descriptor] = []  # size cues only, for `SizeModel.fit`
         self._max_start = -np.inf
@@ -140,8 +145,18 @@ class CaseIndex:
 
     # -- filling -------------------------------------------------------------------------------
 
-    def add(self, sightings: Sequence[Sighting]) -> int:
-        """Index new sightings (known ids are skipped); returns how many went in."""
+    def add(self, sightings: Sequence[Sighting], *, pending: bool = False) -> int:
+        """Index new sightings (known ids are skipped); returns how many went in.
+
+        Args:
+            sightings: The sightings.
+            pending: They come from the bus and may not be stored yet: a sync does not count
+                them deleted for `PENDING_GRACE_S`.
+        """
+        if pending:
+            now = time.monotonic()
+            with self._lock:
+                self._pending.update((s.id, now) for s in sightings if s.id not in self._known)
         rows = []
         for sighting in sightings:
             if sighting.id in self._known:
@@ -195,7 +210,7 @@ class CaseIndex:
             with self._engine.begin() as conn:
                 stored = set(conn.execute(sa.select(tables.sightings.c.id)).scalars())
             with self._lock:
-                self._deleted = (self._known - stored) | (self._deleted & stored)
+                self._deleted = self._known - stored - self._still_pending(stored)
                 deleted, indexed = len(self._deleted), len(self._index)
             if indexed and deleted > _REBUILD_DELETED_SHARE * indexed:
                 logger.info("case index: %d of %d rows deleted, rebuilding", deleted, indexed)
@@ -214,6 +229,12 @@ class CaseIndex:
                 self.add(self._store.get_sightings(late[lo : lo + _SYNC_BATCH]))
             self._waiting = missing - set(late)
             return not self._waiting
+
+    def _still_pending(self, stored: set[str]) -> set[str]:
+        """Bus-added ids not stored yet but within their grace (drops the stored and the expired)."""
+        cutoff = time.monotonic() - PENDING_GRACE_S
+        self._pending = {i: t for i, t in self._pending.items() if i not in stored and t > cutoff}
+        return set(self._pending)
 
     def current(self) -> bool:
         """True when the index holds every stored sighting (a cheap count; a short sync if not)."""
@@ -238,7 +259,7 @@ class CaseIndex:
 
     def _counted(self) -> int:
         with self._lock:
-            return len(self._known) - len(self._deleted)
+            return len(self._known) - len(self._deleted) - len(self._pending.keys() & self._known)
 
     def _from_vectors(self, ids: Sequence[str]) -> list[_Row]:
         """Rows of these sightings from the search index's float16 vectors (no JSON decoding)."""

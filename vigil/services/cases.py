@@ -276,7 +276,7 @@ class CaseService:
 
         Subscribe this to the ``sightings`` topic; publish the returned alerts on ``alerts``.
         """
-        self.index.add([sighting])
+        self.index.add([sighting], pending=True)  # the store may write it after this
         if sighting.descriptor is None:
             return []
         descriptor = Descriptor.from_vector(sighting.descriptor)

@@ -18,6 +18,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("eval", "track"), "vigil.commands.eval_track"),
     (("eval", "detect"), "vigil.commands.eval_detect"),
     (("eval", "search"), "vigil.commands.eval_search"),
+    (("eval", "rules"), "vigil.commands.eval_rules"),
     (("bench", "pipeline"), "vigil.commands.bench_pipeline"),
     (("bench", "track"), "vigil.commands.bench_track"),
     (("bench", "detect"), "vigil.commands.bench_detect"),

@@ -226,11 +226,14 @@ class SegmentDecoder:
 
     Args:
         fps: Frames per second to hand over (the camera's ``detect_fps``).
+        width: Convert kept frames to this width (aspect kept, even height) in the same
+            colour conversion; None: the recorded size.
     """
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, width: int | None = None) -> None:
         self.period = 1.0 / fps
         self.fps = fps
+        self.width = width
         self._next_due = -math.inf
         self.decoded = 0
         """Frames the codec produced (kept or not), for cost accounting."""
@@ -271,7 +274,14 @@ class SegmentDecoder:
                 # On the grid while frames keep up; after a gap, restart the grid at this frame.
                 due = self._next_due + self.period
                 self._next_due = due if at - self._next_due < self.period else at + self.period
-                yield at, np.asarray(frame.to_ndarray(format="bgr24"), dtype=np.uint8)
+                yield at, np.asarray(self._convert(frame), dtype=np.uint8)
+
+    def _convert(self, frame: Any) -> Any:
+        """BGR at the decoder's width (the frame's aspect, even height), or the recorded size."""
+        if self.width is None or self.width >= frame.width:
+            return frame.to_ndarray(format="bgr24")
+        height = max(2, round(frame.height * self.width / frame.width / 2) * 2)
+        return frame.to_ndarray(format="bgr24", width=self.width, height=height)
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,12 @@ GAP_AT = BASE + 40.0
 
 
 def site(data_dir: Path) -> VigilConfig:
+    return parse_config(site_doc(data_dir))
+
+
+def site_doc(data_dir: Path) -> dict[str, Any]:
     # The clip: two people walk through the lower middle of the frame at ~7-18 s and ~22-35 s.
-    return parse_config({
+    return {
         "data_dir": str(data_dir),
         "timezone": "Europe/Amsterdam",
         "cameras": [
@@ -67,7 +71,7 @@ def site(data_dir: Path) -> VigilConfig:
             {"name": "middle-count", "type": "line_crossing", "camera": "gate", "line": "middle",
              "count_interval_s": 60},
         ],
-    })  # fmt: skip
+    }  # fmt: skip
 
 
 @dataclass
@@ -211,6 +215,48 @@ def test_cancel_stops_the_job_and_a_second_one_waits_its_turn(recorded: Recorded
     assert ("backtest_cancel", "admin-2") in actions
     with pytest.raises(BacktestNotFound):
         service.progress("nope")
+
+
+@pytest.mark.parametrize(
+    ("which", "code"),
+    [
+        (["--rule", "walkway-intrusion"], 0),  # a configured rule, window in site time
+        (["--draft", "DRAFT", "--camera", "gate"], 0),  # a draft from a YAML file
+        (["--rule", "walkway-intrusion", "--camera", "quay"], 2),  # the rule watches another camera
+        (["--draft", "BAD", "--camera", "gate"], 2),  # a draft that fails validation
+    ],
+)
+def test_cli_prints_one_json_object(
+    recorded: Recorded, tmp_path: Path, capsys: pytest.CaptureFixture[str], which: list[str], code: int
+) -> None:
+    import argparse
+    import json
+
+    import yaml
+
+    from vigil.commands import backtest
+
+    config_file = tmp_path / "site.yaml"
+    config_file.write_text(yaml.safe_dump(site_doc(recorded.config.data_dir)))
+    (tmp_path / "draft.yaml").write_text("rule: {name: d, type: dwell, zone: walkway, min_seconds: 3}\n")
+    (tmp_path / "bad.yaml").write_text("rule: {name: d, type: dwell, zone: pier}\n")
+    paths = {"DRAFT": str(tmp_path / "draft.yaml"), "BAD": str(tmp_path / "bad.yaml")}
+    parser = argparse.ArgumentParser()
+    backtest.add_arguments(parser)
+    argv = [str(config_file), *(paths.get(a, a) for a in which), "--start", "2027-01-15T09:00:00",
+            "--end", str(BASE + 20), "--json", "--user", "admin-cli"]  # fmt: skip
+    assert backtest.run(parser.parse_args(argv)) == code
+    out, err = capsys.readouterr()
+    if code:
+        assert "vigil backtest: " in err and (
+            "quay" in err or "rule.zone: camera 'gate' has no zone 'pier'" in err
+        )
+        return
+    report = json.loads(out)
+    assert report["state"] == "done" and report["requested_by"] == "admin-cli"
+    assert report["window_start"] == BASE and report["video_seconds"] == pytest.approx(20, abs=0.6)
+    assert report["events"] and report["events"][0]["clip_url"].startswith("/cameras/gate/clip.mp4")
+    assert set(report["split"]) == {"decode", "detect", "track", "rule"} and report["speed"] > 0
 
 
 # -- bad input ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from api.deps import ApiServices
 from api.errors import ErrorPublic
 from api.limits import BodyLimit, RateLimiter
 from api.routers import alerts, auth, cameras, cases, console, health, recordings, sightings
+from api.routers import backtest as backtest_routes
 from api.routers import camera_admin as camera_admin_routes
 from api.routers import exports as export_routes
 from api.routers import rules as rule_routes
@@ -60,6 +61,7 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
     app.include_router(console.router)
     for router in (camera_admin_routes.router, camera_admin_routes.config_router, user_routes.router):
         app.include_router(router)
+    app.include_router(backtest_routes.router)  # before the rules router: /rules/{name} would take its paths
     # After any router with fixed paths under /rules (e.g. /rules/backtest): /rules/{name} is a catch-all.
     app.include_router(rule_routes.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -142,6 +142,7 @@ class RateLimiter:
                 "candidates": Rate(config.candidates_per_minute, burst),
                 "exports": Rate(config.exports_per_minute, burst),
                 "backscans": Rate(config.backscans_per_minute, burst),
+                "backtests": Rate(config.backtests_per_minute, burst),
             },
             clock,
         )

@@ -350,6 +350,12 @@ class ApiConfig(Strict):
         description="Back-scan starts (POST /cases/{id}/backscan) per user per minute, after the burst. "
         "Raising it lets one user queue more decoding work.",
     )
+    backtests_per_minute: float = Field(
+        default=6,
+        gt=0,
+        description="Rule backtest starts (POST /rules/{name}/backtest, /rules/backtest) per user per "
+        "minute, after the burst. Raising it lets one admin start more decoding work.",
+    )
     rate_burst: int = Field(
         default=5,
         ge=1,

@@ -57,6 +57,7 @@ from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
 from vigil.services.alert_feed import AlertFeed
 from vigil.services.alert_groups import AlertGrouper
 from vigil.services.backscan import BackscanService
+from vigil.services.backtest import BacktestService
 from vigil.services.cases import CaseService
 from vigil.services.notify import AlertNotifier, NotifyCollector
 from vigil.services.retention import RetentionPolicy, run_periodically
@@ -136,6 +137,8 @@ class Runtime:
         self.cases: CaseService | None = None
         """Lost-person search (central and all roles)."""
         self.backscan: BackscanService | None = None
+        self.backtest: BacktestService | None = None
+        """Rule backtests over recordings (central and all roles)."""
         self.alert_feed = AlertFeed()
         self.notifier: AlertNotifier | None = None
         """Webhooks and MQTT for new alerts (central and all roles, when configured)."""
@@ -253,6 +256,7 @@ class Runtime:
         )
         app = create_app(self.config, services)
         app.state.backscan = self.backscan
+        app.state.backtest = self.backtest
         app.state.bus_buffer = self.bus.buffer_stats if isinstance(self.bus, KafkaBus) else None
         host = host or self.config.api.host
         port = self.config.api.port if port is None else port
@@ -283,8 +287,7 @@ class Runtime:
         if self._edge is not None:
             self._edge.stop()  # hands this node's cameras back to the group
         self._stop.set()
-        if self.backscan is not None:
-            self.backscan.stop()  # publishes on the bus and reads the store: before both stop
+        self._stop_jobs()  # back-scan publishes on the bus, both read the store: before both stop
         if self._api_server is not None:
             self._api_server.should_exit = True  # type: ignore[attr-defined]
         self._stop_cameras()
@@ -303,6 +306,12 @@ class Runtime:
             counts = self.store.counts()
             self.store_counts_after_stop = (counts.sightings, counts.alerts)
             self.store.close()
+
+    def _stop_jobs(self) -> None:
+        """Cancel and join the back-scan and backtest workers."""
+        for jobs in (self.backscan, self.backtest):
+            if jobs is not None:
+                jobs.stop()
 
     # -- state --------------------------------------------------------------------------
 
@@ -361,6 +370,13 @@ class Runtime:
             graph=CameraGraph.from_config(self.config),
             detector=self.detector.get,
             publish=lambda sighting: self.bus.publish(Topic.SIGHTINGS, sighting.camera_id, sighting),
+            recording_root=self.config.recording.directory or self.data_dir / "recordings",
+        )
+        self.backtest = BacktestService(
+            recordings=RecordingIndex.for_store(store),
+            audit=CaseStore.for_store(store),
+            detector=self.detector.get,
+            data_dir=self.data_dir,
             recording_root=self.config.recording.directory or self.data_dir / "recordings",
         )
         self._start_search(store)

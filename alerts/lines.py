@@ -4,7 +4,9 @@
 evaluation runs it on ground-truth and tracker output): each track's foot point (bottom
 centre of its box) is put on one side of the line once it is at least `hysteresis` away
 from it, and a crossing is a track whose side changes. A foot point jittering on the line
-stays on its old side, so it counts once; walking back counts the other way. A track that
+stays on its old side, so it counts once; walking back counts the other way. A track first
+seen within the band starts on the side of the line its foot point is on (it has not
+crossed yet), so a person the tracker picks up only on the line still counts. A track that
 passes beyond either end of the line (its nearest point on the line is an end point)
 forgets its side: walking round the end is no crossing.
 
@@ -147,10 +149,13 @@ class CrossingDetector:
         speeds = None if self._speeds is None else self._speeds.update(ids, feet, frame_size, timestamp)
         crossings = []
         known = self._sides
+        first_on_line = self._first_seen_on_line(ids, sides, feet, (width, height))
         for row, (track_id, side) in enumerate(zip(ids, sides.tolist(), strict=True)):
             if side == 0:  # on the line: keep the old side, note the track is alive
                 if track_id in known:
                     known[track_id] = (known[track_id][0], timestamp)
+                elif row in first_on_line:
+                    known[track_id] = (first_on_line[row], timestamp)
                 continue
             if side == _BEYOND:
                 known.pop(track_id, None)
@@ -172,6 +177,28 @@ class CrossingDetector:
                 )
             )
         return crossings
+
+    def _first_seen_on_line(
+        self,
+        ids: list[int],
+        sides: npt.NDArray[np.int8],
+        feet: npt.NDArray[np.float32],
+        frame_size: tuple[int, int],
+    ) -> dict[int, int]:
+        """Row -> the line's side without the band, for tracks seen for the first time in the band.
+
+        A track first seen on the line (a person the tracker confirms only there, or found
+        again there after a long occlusion) has not crossed it yet: the side of the line its
+        foot point is on is where it comes from, so walking off on the other side beyond the
+        band is a crossing, and going back is none. Jitter still cannot count: a side change
+        needs the band crossed.
+        """
+        rows = [row for row, side in enumerate(sides.tolist()) if side == 0 and ids[row] not in self._sides]
+        if not rows:
+            return {}
+        width, height = frame_size
+        raw = side_of_polyline(feet[rows], self.points * (width, height), self.in_side, band=0.0)
+        return {row: side for row, side in zip(rows, raw.tolist(), strict=True) if side in (1, -1)}
 
     def _prune(self, timestamp: float) -> None:
         if timestamp - self._pruned_at < 1.0:

@@ -68,6 +68,14 @@ def test_side_of_polyline(point: tuple[float, float], in_side: str, expected: in
         (at(30, 60, 70, 60, 40, 30), [(1, IN), (1, OUT)]),
         # a track born on the in side has crossed nothing
         (at(60, 70, 80), []),
+        # first seen on the line (in the band) on its out half, then walking off 'in': a crossing
+        (at(47, 53, 60, 70), [(1, IN)]),
+        # first seen in the band on the in half, walking on 'in': it never crossed the line
+        (at(53, 60, 70), []),
+        # first seen in the band on the out half, walking back 'out': no crossing either
+        (at(47, 40, 30), []),
+        # first seen in the band, jittering over the line inside it: nothing
+        (at(47, 53, 48, 52, 46), []),
         # a track briefly lost (absent frames) keeps its side: lost above, found below is a crossing
         (at(30, 40) + [people()] * 5 + at(60, 70), [(1, IN)]),
         # walking round the end of the line (beyond x = 90) forgets the side: no crossing

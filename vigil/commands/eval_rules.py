@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="MOT17: ignore ground-truth boxes less visible than this (default 0: every person)",
     )
+    parser.add_argument(
+        "--detections",
+        choices=("public", "gt"),
+        default="public",
+        help="what the tracker is fed: the sequences' public detections (default), or their "
+        "ground-truth boxes without ids (an oracle detector: what the tracker and rules lose on their own)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
 
@@ -56,7 +63,13 @@ def run(args: argparse.Namespace) -> int:
         chosen = [info for info in sequences if info.name in rules_file.sequences]
         with _progress(sum(info.length for info in chosen)) as advance:
             report = evaluate_rules(
-                sequences, rules_file, TRACKERS["vigil"], advance, args.tolerance, args.min_visibility
+                sequences,
+                rules_file,
+                TRACKERS["vigil"],
+                advance,
+                args.tolerance,
+                args.min_visibility,
+                args.detections,
             )
     except VigilError as error:
         print(f"vigil eval rules: {error}", file=sys.stderr)
@@ -116,7 +129,8 @@ def _matched(m: Matched) -> str:
 
 def _print_tables(report: RulesReport) -> None:
     summary = report.summary()
-    print(f"Rules on {', '.join(report.sequences)} ({report.frames} frames)")
+    fed = "public detections" if report.detections == "public" else "ground-truth boxes (oracle detector)"
+    print(f"Rules on {', '.join(report.sequences)} ({report.frames} frames), tracker fed {fed}")
     print()
     print("Line crossings (a match: same direction, within the tolerance)")
     print(f"{'sequence':<16}{'rule':<22}{'dir':<5}{'count':>6}{'gt':>5}{'error':>7}{'matched':>9}{'F1':>6}")

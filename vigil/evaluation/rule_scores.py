@@ -38,9 +38,11 @@ from vigil.core.errors import ConfigError
 from vigil.core.types import Detections
 from vigil.evaluation.mot import SequenceInfo
 from vigil.evaluation.rules import (
+    DetectionSource,
     RuleEvent,
     RulesFile,
     build_sequence_rules,
+    detections_for,
     read_ground_truth,
     run_rules,
     track_sequence,
@@ -357,6 +359,7 @@ class RulesReport:
         rules: Rule objects run per pass (all sequences).
         tracker_s / rules_s: Seconds in the tracker's ``update`` / the rules' ``evaluate``
             (tracker pass only).
+        detections: What the tracker was fed (``public`` or ``gt``).
     """
 
     sequences: list[str]
@@ -370,6 +373,7 @@ class RulesReport:
     rules: int
     tracker_s: float
     rules_s: float
+    detections: DetectionSource = "public"
 
     def dwell_median_abs_error(self) -> float | None:
         """Median |dwell-time error| over every matched dwell event of every rule, seconds."""
@@ -420,6 +424,7 @@ class RulesReport:
     def as_dict(self) -> dict[str, object]:
         return {
             "sequences": self.sequences,
+            "detections": self.detections,
             "skipped": self.skipped,
             "events": [e.as_dict() for e in self.events],
             "counts": counts(self.events),
@@ -458,6 +463,7 @@ def evaluate_rules(
     on_frame: Callable[[], None] | None = None,
     tolerance_s: float = 1.0,
     min_visibility: float = 0.0,
+    detections: DetectionSource = "public",
 ) -> RulesReport:
     """Run the rules on the tracker's output and on the ground truth of each sequence, and score.
 
@@ -468,6 +474,8 @@ def evaluate_rules(
         on_frame: Called once per tracked frame (progress).
         tolerance_s: Largest time gap of a crossing / occupancy match.
         min_visibility: See `read_ground_truth`.
+        detections: What the tracker is fed: ``public`` detections, or ``gt`` boxes (an oracle
+            detector, see `detections_for`).
 
     Raises:
         ConfigError: The rules name a sequence that is not among ``sequences``, or a sequence's
@@ -481,7 +489,8 @@ def evaluate_rules(
     for info in chosen:
         spec = rules_file.sequences[info.name]
         build_sequence_rules(info, spec)  # fail on a bad spec before spending time tracking
-        tracked, seconds = track_sequence(info, factory, on_frame)
+        fed = detections_for(info, detections, min_visibility)
+        tracked, seconds = track_sequence(info, factory, on_frame, fed)
         tracker_s += seconds
         rules = build_sequence_rules(info, spec)
         found, seconds = run_rules(info, rules, tracked)
@@ -505,6 +514,7 @@ def evaluate_rules(
         rules=sum(len(rules_file.sequences[info.name].rules) for info in chosen) // max(1, len(chosen)),
         tracker_s=tracker_s,
         rules_s=rules_s,
+        detections=detections,
     )
 
 

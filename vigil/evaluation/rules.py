@@ -42,6 +42,7 @@ file says, so that every crossing the rule counts is an event to score.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -306,10 +307,37 @@ def read_ground_truth(info: SequenceInfo, min_visibility: float = 0.0) -> list[D
     return per_frame
 
 
+DetectionSource = Literal["public", "gt"]
+"""What the tracker is fed: the sequence's public detections, or its ground-truth boxes
+without their ids (an oracle detector: what the tracker and the rules lose on their own)."""
+
+
+def detections_for(
+    info: SequenceInfo, source: DetectionSource, min_visibility: float = 0.0
+) -> list[Detections]:
+    """The tracker's input per frame (index 0 is frame 1) for ``source``.
+
+    ``gt``: the boxes `read_ground_truth` keeps, score 1, ``tracker_id`` None, so the tracker
+    assigns its own ids as it does on a detector's output.
+    """
+    if source == "public":
+        return read_detections(info)
+    return [dataclasses.replace(d, tracker_id=None) for d in read_ground_truth(info, min_visibility)]
+
+
 def track_sequence(
-    info: SequenceInfo, factory: Callable[[float], Tracker], on_frame: Callable[[], None] | None = None
+    info: SequenceInfo,
+    factory: Callable[[float], Tracker],
+    on_frame: Callable[[], None] | None = None,
+    detections: Sequence[Detections] | None = None,
 ) -> tuple[list[Detections], float]:
-    """A fresh tracker over the sequence's public detections, as `mot.run_tracker` feeds it.
+    """A fresh tracker over the sequence's detections, as `mot.run_tracker` feeds it.
+
+    Args:
+        info: The sequence.
+        factory: Builds the tracker for the sequence's frame rate.
+        on_frame: Called after each frame (progress).
+        detections: Per frame, index 0 is frame 1; None: the public detections.
 
     Returns:
         The tracked detections per frame (index 0 is frame 1), and the seconds spent in ``update``.
@@ -317,9 +345,9 @@ def track_sequence(
     tracker = factory(info.frame_rate)
     tracked = []
     spent = 0.0
-    for detections in read_detections(info):
+    for frame in read_detections(info) if detections is None else detections:
         start = time.perf_counter()
-        tracked.append(tracker.update(detections))
+        tracked.append(tracker.update(frame))
         spent += time.perf_counter() - start
         if on_frame is not None:
             on_frame()

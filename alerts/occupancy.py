@@ -1,6 +1,7 @@
 """Occupancy: too many (or too few) people in a zone, for long enough.
 
-The people in the zone (foot points inside) are counted each frame. When the count stays
+The people in the zone (foot points inside) are counted each frame, with those seen inside
+less than `hold_s` ago (a missed detection is not a person gone). When the count stays
 over `max_people` (or the density over `max_density_per_m2`, or the count under
 `min_people`) for `min_seconds`, a START alert is raised; when it has been clear for
 `min_seconds`, an END alert. Each carries the people counted then as `value`. Between
@@ -41,9 +42,11 @@ class Occupancy:
     max_density_per_m2: float | None = None
     area_m2: float | None = None
     min_seconds: float = 10.0
+    hold_s: float = 1.0
     severity: AlertSeverity = AlertSeverity.WARNING
     cooldown_s: float = 0.0
     gate: RuleGate = field(default_factory=RuleGate)
+    _seen_inside: dict[int, float] = field(default_factory=dict, init=False, repr=False)
     _active: Condition | None = field(default=None, init=False)
     _pending: tuple[Condition | None, float] | None = field(default=None, init=False, repr=False)
     _cooldown: Cooldown = field(init=False, repr=False)
@@ -64,6 +67,25 @@ class Occupancy:
             return 0
         return int(np.count_nonzero(self._shape.contains(foot_points(tracked), frame_size)))
 
+    def present(self, tracked: Detections, frame_size: tuple[int, int], timestamp: float) -> int:
+        """People in the zone now: tracks seen inside, and those seen inside less than `hold_s` ago.
+
+        A person the detector misses for a frame or two (occluded in a crowd, a weak detection)
+        is still in the zone; counting only this frame's boxes makes the count flicker under the
+        limit and restarts the `min_seconds` wait each time. A track seen outside the zone is
+        gone from it at once.
+        """
+        assert tracked.tracker_id is not None  # checked by the gate
+        if len(tracked):
+            inside = self._shape.contains(foot_points(tracked), frame_size)
+            for track_id, is_inside in zip(tracked.tracker_id.tolist(), inside.tolist(), strict=True):
+                if is_inside:
+                    self._seen_inside[track_id] = timestamp
+                else:
+                    self._seen_inside.pop(track_id, None)
+        self._seen_inside = {k: t for k, t in self._seen_inside.items() if timestamp - t <= self.hold_s}
+        return len(self._seen_inside)
+
     def condition(self, people: int) -> Condition | None:
         """Which limit `people` breaks, if any."""
         if self.max_people is not None and people > self.max_people:
@@ -83,8 +105,9 @@ class Occupancy:
             # The schedule closing ends a condition in progress: every START gets its END.
             alerts = [self._alert(AlertPhase.END, 0, timestamp, "schedule ended")] if self._active else []
             self._active = self._pending = None
+            self._seen_inside.clear()
             return alerts
-        people = self.count(self.gate.admit(tracked, self.name), frame_size)
+        people = self.present(self.gate.admit(tracked, self.name), frame_size, timestamp)
         now = self.condition(people)
         if now is self._active:
             self._pending = None
@@ -139,3 +162,4 @@ class Occupancy:
         """Forget a pending change (the tracker was reset). A reported condition stays: it is
         about the zone, not the tracks, and the next frames' count confirms or ends it."""
         self._pending = None
+        self._seen_inside.clear()

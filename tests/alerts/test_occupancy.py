@@ -30,6 +30,7 @@ def occupancy(**kwargs: object) -> Occupancy:
         "polygon": RIGHT_HALF,
         "max_people": 3,
         "min_seconds": 1.0,
+        "hold_s": 0.0,  # the count tables below are the people seen each frame (hold: its own test)
     }
     return Occupancy(**{**defaults, **kwargs})  # type: ignore[arg-type]
 
@@ -65,6 +66,36 @@ def phases(rule: Occupancy, counts: list[int]) -> list[tuple[int, AlertPhase | N
 )
 def test_start_and_end_once(kwargs: dict[str, object], counts: list[int], expected: list[object]) -> None:
     assert phases(occupancy(**kwargs), counts) == expected
+
+
+def flicker(n: int, missing: set[int]) -> Detections:
+    """n people in the zone with ids 0..n-1, those in `missing` not detected this frame."""
+    return people(*[(i, 55.0 + i, 50.0) for i in range(n) if i not in missing])
+
+
+@pytest.mark.parametrize(
+    ("frames", "hold_s", "expected"),
+    [
+        # 5 people, one or two missed by the detector every other frame: still a crowd of 5
+        ([flicker(5, {0, 1} if i % 2 else set()) for i in range(10)], 1.0, [(5, START, 5.0)]),
+        # without the hold the count dips to 3 every other frame and the crowd never lasts 1 s
+        ([flicker(5, {0, 1} if i % 2 else set()) for i in range(10)], 0.0, []),
+        # 2 of 5 seen walking out of the zone (x 10, the left half) leave it at once: END after 1 s
+        (
+            [flicker(5, set())] * 6
+            + [people(*[(i, 55.0 + i, 50.0) for i in range(2, 5)], (0, 10.0, 50.0), (1, 11.0, 50.0))] * 6,
+            1.0,
+            [(5, START, 5.0), (11, END, 3.0)],
+        ),
+        # 2 of 5 vanish (never seen again): counted for hold_s more, so the END comes 1 s later
+        ([flicker(5, set())] * 6 + [flicker(5, {0, 1})] * 12, 1.0, [(5, START, 5.0), (16, END, 3.0)]),
+    ],
+)
+def test_people_missed_for_a_moment_still_count(
+    frames: list[Detections], hold_s: float, expected: list[object]
+) -> None:
+    raised = feed(occupancy(hold_s=hold_s), frames)
+    assert [(i, a.phase, a.value) for i, frame in enumerate(raised) for a in frame] == expected
 
 
 def test_density_per_square_metre() -> None:

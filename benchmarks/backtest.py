@@ -213,6 +213,7 @@ ROWS: dict[str, dict[str, Any]] = {
     "vigil_w640": {"decode_width": 640},
     "vigil_no_motion": {"motion": False},
     "vigil_fps1_w640": {"detect_fps": 1.0, "decode_width": 640},
+    "vigil_no_motion_fps1_w640": {"detect_fps": 1.0, "decode_width": 640, "motion": False},
 }
 
 
@@ -250,12 +251,12 @@ def report(result: dict[str, Any]) -> str:
         f"backtest of {result['minutes']:g} min of 720p ({result['footage']}), one zone rule; "
         "target <= 600 s/h"
     ]
-    lines.append(f"{'row':<17}{'cpu s':>8}{'x real':>8}{'s/hour':>8}{'@25fps':>8}{'vs naive':>9}  "
+    lines.append(f"{'row':<26}{'cpu s':>8}{'x real':>8}{'s/hour':>8}{'@25fps':>8}{'vs naive':>9}  "
                  "decode / detect / track / rule s, frames, events")  # fmt: skip
     for name, row in result["rows"].items():
         s = row["split"]
         lines.append(
-            f"{name:<17}{row['cpu_s']:>8.1f}{row['x_real_time']:>8.1f}{row['cpu_s_per_hour']:>8.0f}"
+            f"{name:<26}{row['cpu_s']:>8.1f}{row['x_real_time']:>8.1f}{row['cpu_s_per_hour']:>8.0f}"
             f"{row['cpu_s_per_hour_at_25fps']:>8.0f}{row['speedup_vs_naive'] or 0:>9.2f}  "
             f"{s['decode']:.1f} / {s['detect']:.1f} / {s['track']:.1f} / {s['rule']:.2f}, {row['frames']}, "
             f"{row['events']}"

@@ -180,7 +180,7 @@ def _print(report: BacktestReport, config: VigilConfig, *, as_json: bool) -> Non
     if as_json:
         print(json.dumps(as_plain(report)))
         return
-    console = Console(width=max(100, Console().width))
+    console = Console(width=max(150, Console().width))
     _tables(console, report, config.timezone)
     _summary(console, report, config)
 
@@ -195,7 +195,7 @@ def _tables(console: Any, report: BacktestReport, tz: str) -> None:
         title=f"{report.rule} ({report.rule_type}{draft}) on {report.camera_id}: {len(report.events)} events"
     )
     for column in ("time", "kind", "track", "direction / value / phase", "message", "crop"):
-        events.add_column(column)
+        events.add_column(column, no_wrap=column != "message")
     for event in report.events:
         detail = " ".join(str(v) for v in (event.direction, event.value, event.phase) if v is not None)
         track = "" if event.track is None else str(event.track)

@@ -280,8 +280,11 @@ class CameraConfig(Strict):
 class DetectorConfig(Strict):
     """The person detector shared by all AI cameras."""
 
-    type: Literal["ssdlite", "onnx", "ultralytics"] = Field(
-        default="ssdlite", description="Backend: 'ssdlite' is the embedded one-class pedestrian model."
+    type: Literal["ssdlite", "nanodet", "nanodet_3x2", "onnx", "ultralytics"] = Field(
+        default="ssdlite",
+        description="Backend: 'ssdlite' is the embedded one-class pedestrian model; 'nanodet' is NanoDet-g "
+        "(COCO 80 classes: person, bicycle, car, motorcycle, bus, truck...) on the whole frame, "
+        "'nanodet_3x2' the same on 3x2 overlapping tiles (smaller people, ~6x the cost).",
     )
     model_path: Path | None = Field(default=None, description="Model file for 'onnx' / 'ultralytics'.")
     score_threshold: float = Field(

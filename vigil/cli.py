@@ -30,6 +30,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("chaos",), "vigil.commands.chaos"),
     (("clip",), "vigil.commands.clip"),
     (("backscan",), "vigil.commands.backscan"),
+    (("backtest",), "vigil.commands.backtest"),
     (("user",), "vigil.commands.user"),
 ]
 

@@ -91,6 +91,7 @@ def _build(spec: RuleSpec, camera: CameraConfig, gate: RuleGate, plane: GroundPl
             max_density_per_m2=spec.max_density_per_m2,
             area_m2=plane.area_m2(polygon) if plane is not None else None,
             min_seconds=spec.min_seconds,
+            hold_s=spec.hold_s,
             **common,
         )
     if isinstance(spec, PersonDownRule):

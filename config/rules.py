@@ -221,6 +221,16 @@ class OccupancyRule(RuleBase):
         description="How long the condition must hold before START (and be clear before END). "
         "Raising it ignores short peaks and reports later.",
     )
+    hold_s: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=30.0,
+        description="A person seen inside the zone less than this many seconds ago still counts "
+        "(one seen walking out leaves at once). Raising it rides out longer detector misses and "
+        "occlusions in a crowd, and keeps counting someone who vanished inside the zone (left "
+        "through a door, hidden) for longer; lowering it to 0 counts only the boxes of each frame, "
+        "so a flickering count keeps restarting the min_seconds wait.",
+    )
 
     @model_validator(mode="after")
     def _some_limit(self) -> OccupancyRule:

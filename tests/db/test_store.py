@@ -16,13 +16,14 @@ from alembic.migration import MigrationContext
 from vigil.core.errors import ConfigError, ValidationError
 from vigil.core.types import Alert, AlertKind, CameraHealth, CrossingCount, HealthState, PathPoint, Sighting
 from vigil.infra.db import Store, StoreCounts
+from vigil.infra.db.audit import audit_metadata
 from vigil.infra.db.cases import cases_metadata
 from vigil.infra.db.recordings import recordings_metadata
 from vigil.infra.db.search import search_metadata
 from vigil.infra.db.tables import metadata
 
-HEAD = "0008"  # latest: 0002 cases, 0003 recordings, 0004 users, 0005 triage, 0006 search, 0007 rules,
-# 0008 line counts
+HEAD = "0009"  # latest: 0002 cases, 0003 recordings, 0004 users, 0005 triage, 0006 search, 0007 rules,
+# 0008 line counts, 0009 audit hash chain
 
 
 def make_sighting(
@@ -88,6 +89,7 @@ def test_open_creates_schema_matching_tables(store: Store, db_path: Path) -> Non
     schema = [
         *metadata.sorted_tables,
         *cases_metadata.sorted_tables,
+        *audit_metadata.sorted_tables,
         *recordings_metadata.sorted_tables,
         *search_metadata.sorted_tables,
     ]
@@ -100,7 +102,7 @@ def test_open_creates_schema_matching_tables(store: Store, db_path: Path) -> Non
         # Alembic's autogenerate diff: column types, nullability, indexes, tables.
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         # Alembic accepts a list of MetaData at run time; its 1.20 annotation says one.
-        every = [metadata, cases_metadata, recordings_metadata, search_metadata]
+        every = [metadata, cases_metadata, audit_metadata, recordings_metadata, search_metadata]
         assert compare_metadata(context, every) == []  # type: ignore[arg-type]
     engine.dispose()
     assert _revision(db_path) == HEAD

@@ -4,7 +4,7 @@ The tables (``alert_triage``, ``alert_history``) come with migration ``0005`` an
 in `vigil.infra.db.tables` next to ``alerts``. An alert without a triage row is ``new``.
 
 One triage action is one transaction: the alert's triage row, one history row and one audit
-row (`vigil.infra.db.cases.audit_log`, action ``alert.<action>``, reason the note, the alert
+row (`vigil.infra.db.audit.audit_log`, action ``alert.<action>``, reason the note, the alert
 id in ``detail``) are written together or not at all, so the history and the audit log never
 disagree. History and audit rows are only ever appended.
 
@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from vigil.core.errors import ValidationError
 from vigil.core.types import Alert, AlertKind
-from vigil.infra.db.cases import audit_log
+from vigil.infra.db.audit import append_audit
 from vigil.infra.db.store import _BEGIN_OPTION, RECORD_ROWS, Store, _check_page, retry_locked
 from vigil.infra.db.tables import alert_history, alert_triage, alerts
 
@@ -327,15 +327,14 @@ class AlertTriageStore:
                         alert_id=alert_id, at=when, user=user, action=action.value, note=note
                     )
                 )
-                conn.execute(
-                    audit_log.insert().values(
-                        at=when,
-                        user=user,
-                        action=f"alert.{action.value}",
-                        case_id=None,
-                        reason=note or "",
-                        detail=_audit_detail(current, triage),
-                    )
+                append_audit(
+                    conn,
+                    at=when,
+                    user=user,
+                    action=f"alert.{action.value}",
+                    case_id=None,
+                    reason=note or "",
+                    detail=_audit_detail(current, triage),
                 )
             return TriagedAlert(current.alert, triage)
 

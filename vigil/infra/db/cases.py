@@ -3,7 +3,9 @@
 The tables come with migration ``0002``; like `vigil.infra.db.recordings` they are declared
 here (``cases_metadata``) so this module lands without touching `vigil.infra.db.tables`.
 Rows go in and out as the dataclasses below; no SQLAlchemy object leaves this module.
-The audit log is append-only: nothing here updates or deletes an audit row.
+The audit log is append-only: nothing here updates or deletes an audit row, and every row is
+appended through `vigil.infra.db.audit.append_audit` (the hash chain; the table is declared there
+and re-exported here).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from vigil.infra.db.store import _BEGIN_OPTION, Store
+from vigil.infra.db.audit import ChainHead, ChainReport, append_audit, audit_log, chain_head, verify_chain
+from vigil.infra.db.store import _BEGIN_OPTION, Store, retry_locked
 
 cases_metadata = sa.MetaData()
 
@@ -60,19 +63,6 @@ case_feedback = sa.Table(
     sa.Column("by", sa.String(128), nullable=False),
     sa.Column("at", sa.Float, nullable=False),
     sa.Index("ix_case_feedback_case_id", "case_id"),
-)
-
-audit_log = sa.Table(
-    "audit_log",
-    cases_metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.Float, nullable=False),
-    sa.Column("user", sa.String(128), nullable=False),
-    sa.Column("action", sa.String(32), nullable=False),
-    sa.Column("case_id", sa.String(64), nullable=True),
-    sa.Column("reason", sa.Text, nullable=False),
-    sa.Column("detail", sa.JSON, nullable=False),
-    sa.Index("ix_audit_log_case_id_at", "case_id", "at"),
 )
 
 
@@ -234,11 +224,17 @@ class CaseStore:
 
     # -- audit -------------------------------------------------------------------------------
 
-    def audit(self, record: AuditRecord) -> None:
-        """Append one audit row."""
-        with self._writer.begin() as conn:
-            conn.execute(
-                audit_log.insert().values(
+    def audit(self, record: AuditRecord) -> ChainHead:
+        """Append one audit row to the hash chain (one write transaction, retried while locked).
+
+        Returns:
+            The chain's new head (this row's id and hash).
+        """
+
+        def write() -> ChainHead:
+            with self._writer.begin() as conn:
+                return append_audit(
+                    conn,
                     at=record.at,
                     user=record.user,
                     action=record.action,
@@ -246,7 +242,17 @@ class CaseStore:
                     reason=record.reason,
                     detail=record.detail,
                 )
-            )
+
+        return retry_locked(write, "audit")
+
+    def audit_head(self) -> ChainHead:
+        """The audit chain's newest row (id and hash), e.g. to record in a signed manifest."""
+        with self._engine.connect() as conn:
+            return chain_head(conn)
+
+    def verify_audit(self, expect_head: ChainHead | None = None) -> ChainReport:
+        """Walk the audit hash chain (`vigil.infra.db.audit.verify_chain`)."""
+        return verify_chain(self._engine, expect_head=expect_head)
 
     def audit_trail(self, case_id: str | None = None, limit: int = 500) -> list[AuditRecord]:
         """Audit rows newest first, optionally of one case."""

@@ -4,7 +4,7 @@ Passwords are kept only as argon2id hashes (``argon2-cffi``). A user is never de
 disabled, so the audit log's names keep pointing at someone. Every password change or
 disable bumps the user's ``token_version``: tokens issued before it stop working.
 
-Logins are audited in the case audit log (`vigil.infra.db.cases.audit_log`, actions ``login`` and
+Logins are audited in the case audit log (`vigil.infra.db.audit.audit_log`, actions ``login`` and
 ``login_failed``); the failed ones there are also what the login lockout counts, so it holds
 across restarts and across API processes sharing the database.
 """
@@ -23,7 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from vigil.core.errors import ConfigError, ValidationError
-from vigil.infra.db.cases import audit_log
+from vigil.infra.db.audit import audit_log
 from vigil.infra.db.store import _BEGIN_OPTION, Store
 from vigil.infra.db.tables import users
 

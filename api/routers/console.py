@@ -59,9 +59,7 @@ def index() -> FileResponse:
 
 @router.get("/console/settings.json", dependencies=[Depends(public())])
 def read_settings(config: ConfigDep) -> ConsoleSettings:
-    return ConsoleSettings(
-        site=config.site, timezone=config.timezone, version=vigil.__version__
-    )
+    return ConsoleSettings(site=config.site, timezone=config.timezone, version=vigil.__version__)
 
 
 @router.get(

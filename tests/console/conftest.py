@@ -133,7 +133,7 @@ def real_people() -> list[tuple[np.ndarray, tuple[float, float, float, float], i
             capture.set(cv2.CAP_PROP_POS_MSEC, at * 1000)
             ok, frame = capture.read()
             assert ok, f"could not decode {PERSON_CLIP} at {at} s"
-            detections = detector.detect([frame])[0]
+            detections = detector.detect([np.asarray(frame, dtype=np.uint8)])[0]
             assert len(detections), f"no person found in {PERSON_CLIP.name} at {at} s"
             best = int(np.argmax(detections.confidence))
             x1, y1, x2, y2 = (float(v) for v in detections.xyxy[best])

@@ -123,7 +123,7 @@ def test_alert_inbox_live_and_triage(page: Any, site: ConsoleSite) -> None:
     # Resolved alerts leave the default (open) view; the history says who did what.
     row.wait_for(state="detached")
     page.get_by_label("State").select_option("resolved")
-    row.get_by_role("button", name=f"Details of alert {alert.id}").click()
+    row.get_by_role("link", name=f"Details of alert {alert.id}").click()
     history = page.get_by_role("list", name="Alert history")
     history.get_by_text("Warden walked the person away").wait_for()
     assert history.get_by_role("listitem").count() >= 3  # acknowledge, assign, resolve
@@ -365,7 +365,10 @@ ROLE_SCREENS = [
     ("viewer", ["wall", "alerts"]),
     ("operator", ["wall", "alerts", "cases"]),
     ("mediator", ["wall", "alerts", "cases", "exports"]),
-    ("admin", ["wall", "alerts", "cases", "exports", "admin/zones/gate", "admin/cameras", "admin/users"]),
+    (
+        "admin",
+        ["wall", "alerts", "cases", "exports", "rules", "admin/zones/gate", "admin/cameras", "admin/users"],
+    ),
 ]
 
 UNNAMED_CONTROLS = """() => [

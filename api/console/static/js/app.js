@@ -2,8 +2,8 @@
 /**
  * The console's root: who is logged in, which screen is open (the URL hash), the navigation.
  *
- * Screens: #/wall (cameras), #/alerts (inbox), #/cases and #/cases/ID (missing-person search),
- * #/exports (evidence), #/admin (zones, cameras, users). The role decides which are offered;
+ * Screens: #/wall (cameras), #/alerts (inbox) and #/alerts/ID (one alert), #/cases and #/cases/ID (missing-person search),
+ * #/exports (evidence), #/rules (alert rules and line counts), #/admin (zones, lines, cameras, users). The role decides which are offered;
  * the API enforces the same roles, so hiding is a courtesy, not the protection.
  */
 import { render } from "../vendor/preact.module.js";
@@ -17,6 +17,7 @@ import { Cases } from "./views/cases.js";
 import { CaseWorkspace } from "./views/case.js";
 import { Exports } from "./views/exports.js";
 import { Admin } from "./views/admin.js";
+import { Rules } from "./views/rules.js";
 
 const RANK = { viewer: 0, operator: 1, mediator: 2, admin: 3 };
 
@@ -30,7 +31,8 @@ const SCREENS = [
   { path: "alerts", label: "Alerts", role: "viewer", key: "2" },
   { path: "cases", label: "Missing persons", role: "operator", key: "3" },
   { path: "exports", label: "Evidence", role: "mediator", key: "4" },
-  { path: "admin", label: "Admin", role: "admin", key: "5" },
+  { path: "rules", label: "Rules", role: "admin", key: "5" },
+  { path: "admin", label: "Admin", role: "admin", key: "6" },
 ];
 
 function useHash() {
@@ -97,11 +99,12 @@ function App() {
 /** @param {string} screen @param {string[]} route @param {{name: string, role: string}} user */
 function view(screen, route, user) {
   switch (screen) {
-    case "alerts": return html`<${Alerts} user=${user} />`;
+    case "alerts": return html`<${Alerts} user=${user} alertId=${route[1] ? decodeURIComponent(route[1]) : ""} />`;
     case "cases":
       if (route[1] === "new") return html`<${Cases} user=${user} newAt=${route[2] || ""} />`;
       return route[1] ? html`<${CaseWorkspace} key=${route[1]} caseId=${route[1]} user=${user} />` : html`<${Cases} user=${user} />`;
     case "exports": return html`<${Exports} user=${user} />`;
+    case "rules": return html`<${Rules} user=${user} />`;
     case "admin": return html`<${Admin} user=${user} section=${route[1]} cameraId=${route[2]} />`;
     default: return html`<${Wall} user=${user} />`;
   }

@@ -2,6 +2,7 @@
 /** Shared view pieces: the `html` template tag, site-time formatting, small components. */
 import { h } from "../vendor/preact.module.js";
 import htm from "../vendor/htm.module.js";
+import { useEffect, useRef } from "../vendor/hooks.module.js";
 
 export const html = htm.bind(h);
 
@@ -108,10 +109,23 @@ export function StateBadge({ state, reason }) {
   return html`<span class=${`badge state-${value}`} title=${reason || ""}>${value}</span>`;
 }
 
-/** A modal dialog: focus moves into it, Escape closes it. */
+/**
+ * A modal dialog: focus moves into it (its [autofocus] field, else its first field or button) and
+ * back to where it was when it closes; Escape closes it.
+ */
 export function Dialog({ title, onClose, children }) {
+  const box = useRef(/** @type {HTMLElement | null} */ (null));
+  useEffect(() => {
+    const before = /** @type {HTMLElement | null} */ (document.activeElement);
+    const inside = box.current;
+    const first = inside && (inside.querySelector("[autofocus]")
+      || inside.querySelector("input, select, textarea, .dialog > :not(header) button")
+      || inside.querySelector("button"));
+    /** @type {HTMLElement | null} */ (first)?.focus();
+    return () => { if (before && before.isConnected) before.focus(); };
+  }, []);
   return html`<div class="backdrop" onClick=${(e) => e.target === e.currentTarget && onClose()}>
-    <div class="dialog" role="dialog" aria-modal="true" aria-label=${title}
+    <div class="dialog" role="dialog" aria-modal="true" aria-label=${title} ref=${box}
       onKeyDown=${(e) => e.key === "Escape" && onClose()}>
       <header><h2>${title}</h2><button class="ghost" aria-label="Close dialog" onClick=${onClose}>✕</button></header>
       ${children}

@@ -1,6 +1,7 @@
 // @ts-check
 /**
- * Admin: the zone and privacy-mask editor on a camera's snapshot, cameras (add, disable, remove,
+ * Admin: the zone, counting-line and privacy-mask editor on a camera's snapshot (a line shows an
+ * arrow towards its 'in' side), cameras (add, disable, remove,
  * config reload) and users (add, disable, reset password). Every change asks for a reason: the
  * API applies it without restarting other cameras, persists the config and writes an audit row.
  */
@@ -9,7 +10,7 @@ import { api, query } from "../api.js";
 import { ago, Dialog, html, Notice, StateBadge } from "../ui.js";
 
 export function Admin({ section = "zones", cameraId }) {
-  const tabs = [["zones", "Zones and masks"], ["cameras", "Cameras"], ["users", "Users"]];
+  const tabs = [["zones", "Zones, lines and masks"], ["cameras", "Cameras"], ["users", "Users"]];
   return html`<section aria-labelledby="admin-title">
     <header class="toolbar">
       <h1 id="admin-title">Admin</h1>
@@ -31,7 +32,7 @@ function ReasonDialog({ title, onDone }) {
   <//>`;
 }
 
-function useReason() {
+export function useReason() {
   const [asking, setAsking] = useState(/** @type {any} */ (null));
   const ask = (title) => new Promise((resolve) => setAsking({ title, resolve }));
   const dialog = asking && html`<${ReasonDialog} title=${asking.title} onDone=${(r) => { setAsking(null); asking.resolve(r); }} />`;
@@ -59,6 +60,9 @@ function ZoneEditor({ cameraId }) {
     setShapes([
       ...(camera.zones || []).map((z) => ({ kind: "zone", name: z.name, polygon: z.polygon })),
       ...(camera.privacy_masks || []).map((z) => ({ kind: "mask", name: z.name, polygon: z.polygon })),
+      ...(camera.lines || []).map((l) => ({
+        kind: "line", name: l.name, polygon: l.points, in_side: l.in_side, in_label: l.in_label, out_label: l.out_label,
+      })),
     ]);
     setSelected(-1);
     setDrawing(null);
@@ -72,11 +76,13 @@ function ZoneEditor({ cameraId }) {
   }
 
   function finish() {
-    if (!drawing || drawing.length < 3) return setError("A polygon needs at least 3 points.");
-    const base = kind === "zone" ? "zone" : "mask";
+    if (kind === "line" && (!drawing || drawing.length < 2)) return setError("A line needs at least 2 points.");
+    if (kind !== "line" && (!drawing || drawing.length < 3)) return setError("A polygon needs at least 3 points.");
+    const base = kind;
     let n = shapes.length + 1;
     while (shapes.some((s) => s.name === `${base}${n}`)) n++;
-    setShapes([...shapes, { kind, name: `${base}${n}`, polygon: drawing }]);
+    const extra = kind === "line" ? { in_side: "left", in_label: "", out_label: "" } : {};
+    setShapes([...shapes, { kind, name: `${base}${n}`, polygon: drawing, ...extra }]);
     setSelected(shapes.length);
     setDrawing(null);
     setError("");
@@ -86,9 +92,12 @@ function ZoneEditor({ cameraId }) {
     const reason = await ask(`Save zones of ${camera.id}`);
     if (!reason) return;
     const pick = (k) => shapes.filter((s) => s.kind === k).map((s) => ({ name: s.name, polygon: s.polygon }));
+    const lines = shapes.filter((s) => s.kind === "line").map((s) => ({
+      name: s.name, points: s.polygon, in_side: s.in_side, in_label: s.in_label, out_label: s.out_label,
+    }));
     try {
-      await api(`/cameras/${encodeURIComponent(camera.id)}/zones`, { method: "PUT", json: { zones: pick("zone"), privacy_masks: pick("mask"), reason } });
-      setInfo(`Saved ${pick("zone").length} zones and ${pick("mask").length} privacy masks on ${camera.id}; applied without restarting other cameras.`);
+      await api(`/cameras/${encodeURIComponent(camera.id)}/zones`, { method: "PUT", json: { zones: pick("zone"), privacy_masks: pick("mask"), lines, reason } });
+      setInfo(`Saved ${pick("zone").length} zones, ${pick("mask").length} privacy masks and ${lines.length} lines on ${camera.id}; applied without restarting other cameras.`);
       setError("");
       const list = await api("/cameras?limit=500");
       setCameras(list.items);
@@ -120,7 +129,10 @@ function ZoneEditor({ cameraId }) {
           }}
           onPointerUp=${() => setDragging(null)}>
           ${shapes.map((s, i) => html`<g class=${`shape ${s.kind}${i === selected ? " selected" : ""}`}>
-            <polygon points=${s.polygon.map((p) => p.join(",")).join(" ")} onClick=${(e) => { if (!drawing) { e.stopPropagation(); setSelected(i); } }}><title>${s.kind} ${s.name}</title></polygon>
+            ${s.kind === "line"
+              ? html`<polyline points=${s.polygon.map((p) => p.join(",")).join(" ")} onClick=${(e) => { if (!drawing) { e.stopPropagation(); setSelected(i); } }}><title>line ${s.name}</title></polyline>
+                <polygon class="arrow" points=${arrow(s.polygon, s.in_side)}><title>${s.in_label ? `in: ${s.in_label}` : "in"}</title></polygon>`
+              : html`<polygon points=${s.polygon.map((p) => p.join(",")).join(" ")} onClick=${(e) => { if (!drawing) { e.stopPropagation(); setSelected(i); } }}><title>${s.kind} ${s.name}</title></polygon>`}
             ${i === selected && s.polygon.map((p, j) => html`<circle class="handle" cx=${p[0]} cy=${p[1]} r="0.012"
               onPointerDown=${(e) => { e.stopPropagation(); e.currentTarget.setPointerCapture?.(e.pointerId); setDragging([i, j]); }} />`)}
           </g>`)}
@@ -132,21 +144,26 @@ function ZoneEditor({ cameraId }) {
         <fieldset><legend>New shape</legend>
           <label class="inline"><input type="radio" name="kind" checked=${kind === "zone"} onChange=${() => setKind("zone")} /> detection zone</label>
           <label class="inline"><input type="radio" name="kind" checked=${kind === "mask"} onChange=${() => setKind("mask")} /> privacy mask</label>
+          <label class="inline"><input type="radio" name="kind" checked=${kind === "line"} onChange=${() => setKind("line")} /> counting line</label>
           ${drawing
-            ? html`<button onClick=${finish}>Finish polygon</button> <button class="ghost" onClick=${() => setDrawing(null)}>Cancel drawing</button>
-              <p class="muted">${drawing.length} points; click on the picture to add, double-click or Finish to close.</p>`
-            : html`<button onClick=${() => { setDrawing([]); setSelected(-1); }}>Draw polygon</button>`}
+            ? html`<button onClick=${finish}>${kind === "line" ? "Finish line" : "Finish polygon"}</button> <button class="ghost" onClick=${() => setDrawing(null)}>Cancel drawing</button>
+              <p class="muted">${drawing.length} points; click on the picture to add, double-click or Finish to ${kind === "line" ? "end the line" : "close"}.</p>`
+            : html`<button onClick=${() => { setDrawing([]); setSelected(-1); }}>${kind === "line" ? "Draw line" : "Draw polygon"}</button>`}
         </fieldset>
         <h2>Shapes</h2>
-        <ul class="shapes" aria-label="Zones and masks">
+        <ul class="shapes" aria-label="Zones, lines and masks">
           ${shapes.map((s, i) => html`<li class=${i === selected ? "selected" : ""}>
-            <button class="link" onClick=${() => setSelected(i)} aria-pressed=${i === selected}>${s.kind === "zone" ? "Zone" : "Mask"} ${s.name}</button>
+            <button class="link" onClick=${() => setSelected(i)} aria-pressed=${i === selected}>${{ zone: "Zone", mask: "Mask", line: "Line" }[s.kind]} ${s.name}</button>
             <span class="muted">${s.polygon.length} points</span>
           </li>`)}
         </ul>
         ${shape && html`<div class="shape-tools">
           <label>Name <input value=${shape.name} maxlength="64" onInput=${(e) => setShapes(shapes.map((s, i) => (i === selected ? { ...s, name: e.currentTarget.value } : s)))} /></label>
-          <p class="muted">Drag a corner on the picture to move it.</p>
+          ${shape.kind === "line" && html`<p class="muted">The arrow points to the 'in' side: a person crossing towards it counts in.</p>
+            <button onClick=${() => setShapes(shapes.map((s, i) => (i === selected ? { ...s, in_side: s.in_side === "left" ? "right" : "left" } : s)))}>Flip the in side</button>
+            <label>Words for in <input value=${shape.in_label} maxlength="80" placeholder="into the old town" onInput=${(e) => setShapes(shapes.map((s, i) => (i === selected ? { ...s, in_label: e.currentTarget.value } : s)))} /></label>
+            <label>Words for out <input value=${shape.out_label} maxlength="80" placeholder="towards the harbour" onInput=${(e) => setShapes(shapes.map((s, i) => (i === selected ? { ...s, out_label: e.currentTarget.value } : s)))} /></label>`}
+          <p class="muted">Drag a ${shape.kind === "line" ? "point" : "corner"} on the picture to move it.</p>
           <button class="danger" onClick=${() => { setShapes(shapes.filter((_, i) => i !== selected)); setSelected(-1); }}>Delete shape</button>
         </div>`}
         <button onClick=${save}>Save zones</button>
@@ -154,6 +171,26 @@ function ZoneEditor({ cameraId }) {
     </div>`}
     ${reasonDialog}
   </div>`;
+}
+
+/**
+ * The arrow of a line: a triangle at the middle of its middle segment pointing to its 'in' side
+ * (left or right of the line walked from its first point, on the screen; the picture is 16:9).
+ * @param {number[][]} points @param {string} side
+ */
+export function arrow(points, side) {
+  const k = Math.floor((points.length - 1) / 2);
+  const [a, b] = [points[k], points[k + 1] || points[k]];
+  const aspect = 16 / 9;
+  const dx = (b[0] - a[0]) * aspect, dy = b[1] - a[1];
+  const length = Math.hypot(dx, dy) || 1;
+  const sign = side === "right" ? -1 : 1;
+  // Left of the direction (dx, dy) on a y-down screen is (dy, -dx).
+  const nx = (sign * dy) / length, ny = (sign * -dx) / length;
+  const ux = dx / length, uy = dy / length;
+  const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+  const at = (along, across) => [mid[0] + (ux * along + nx * across) / aspect, mid[1] + uy * along + ny * across];
+  return [at(-0.02, 0.01), at(0.02, 0.01), at(0, 0.06)].map((p) => p.map((v) => v.toFixed(4)).join(",")).join(" ");
 }
 
 // -- cameras -------------------------------------------------------------------------------

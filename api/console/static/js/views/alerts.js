@@ -1,24 +1,53 @@
 // @ts-check
 /**
- * The alert inbox: alerts pushed live over /alerts/live, with crop, camera, rule and time;
- * triage (acknowledge, resolve with a note, assign) with its history; filters.
+ * The alert inbox: alerts pushed live over /alerts/live, with crop, camera, rule and time, their
+ * severity (a word and a colour, never the colour alone), kind, direction / measured value and
+ * phase (start / end of a condition); triage (acknowledge, resolve with a note, assign) with its
+ * history; filters (state, camera, rule, severity, kind, time).
  */
 import { useEffect, useRef, useState } from "../../vendor/hooks.module.js";
 import { api, live, query } from "../api.js";
 import { can } from "../app.js";
-import { Dialog, fromLocalInput, html, Notice, when } from "../ui.js";
+import { Dialog, duration, fromLocalInput, html, Notice, when } from "../ui.js";
 import { ExportDialog } from "./exports.js";
 
 const STATES = { open: ["new", "acknowledged"], new: ["new"], acknowledged: ["acknowledged"], resolved: ["resolved"], all: [] };
+export const SEVERITIES = ["info", "warning", "critical"];
+export const KINDS = {
+  zone_intrusion: "zone intrusion", line_crossing: "line crossing", dwell: "dwell (loitering)",
+  occupancy: "occupancy (crowding)", person_down: "person down", case_match: "case match",
+};
 
-export function Alerts({ user }) {
-  const [filters, setFilters] = useState({ state: "open", camera_id: "", rule: "", since: "", until: "" });
+/** Severity as a badge: its word and its colour (the word is what screen readers and colour-blind eyes get). */
+export function SeverityBadge({ severity }) {
+  const value = severity || "warning";
+  return html`<span class=${`badge severity-${value}`}>${value === "critical" ? "▲ " : value === "warning" ? "● " : "○ "}${value}</span>`;
+}
+
+/** What the rule measured, in words: "in · 12 s", "start · 14 people", "end". */
+export function measured(alert) {
+  const parts = [];
+  if (alert.direction) parts.push(`crossed ${alert.direction}`);
+  if (alert.value !== null && alert.value !== undefined) {
+    const v = alert.value;
+    if (alert.kind === "dwell") parts.push(`stayed ${duration(v)}`);
+    else if (alert.kind === "occupancy") parts.push(`${Math.round(v * 100) / 100} ${v === 1 ? "person" : "people"}`);
+    else if (alert.kind === "person_down") parts.push(`lying ${duration(v)}`);
+    else if (alert.kind === "line_crossing") parts.push(`${v.toFixed(1)} m/s`);
+    else parts.push(String(Math.round(v * 100) / 100));
+  }
+  if (alert.phase) parts.push(alert.phase === "start" ? "started" : "ended");
+  return parts.join(" · ");
+}
+
+export function Alerts({ user, alertId }) {
+  const [filters, setFilters] = useState({ state: "open", camera_id: "", rule: "", severity: "", kind: "", since: "", until: "", grouped: false });
   const [alerts, setAlerts] = useState(/** @type {any[] | null} */ (null));
   const [count, setCount] = useState(0);
   const [error, setError] = useState("");
   const [feed, setFeed] = useState("connecting");
-  const [selected, setSelected] = useState(/** @type {string | null} */ (null));
   const [fresh, setFresh] = useState(/** @type {Set<string>} */ (new Set()));
+  const [open, setOpen] = useState(/** @type {Record<string, any[]>} */ ({}));
   const [assignable, setAssignable] = useState(/** @type {any[]} */ ([]));
   const [cameras, setCameras] = useState(/** @type {any[]} */ ([]));
   const filtersRef = useRef(filters);
@@ -27,12 +56,12 @@ export function Alerts({ user }) {
   async function load() {
     const f = filtersRef.current;
     try {
-      const page = await api(`/alerts${query({
-        state: STATES[f.state], camera_id: f.camera_id, rule: f.rule,
-        since: fromLocalInput(f.since), until: fromLocalInput(f.until), limit: 200,
-      })}`);
-      setAlerts(page.items);
-      setCount(page.count);
+      const page = await api(`/alerts${query({ ...apiFilters(f), grouped: f.grouped ? "true" : "", limit: 200 })}`);
+      // Severity is filtered here, on the page the API sent (GET /alerts filters kind, not severity).
+      const items = page.items.filter((a) => !f.severity || a.severity === f.severity);
+      setAlerts(items);
+      setCount(f.severity ? items.length : page.count);
+      setOpen({});
       setError("");
     } catch (e) {
       setError(`Alerts could not be loaded: ${e.detail}`);
@@ -45,27 +74,41 @@ export function Alerts({ user }) {
     if (can(user, "operator")) api("/users/assignable").then(setAssignable).catch(() => {});
     const socket = live("/alerts/live", (message) => {
       const alert = message.alert;
-      if (!alert) return;
+      if (!alert || (message.type === "alert" && !matches(alert, filtersRef.current))) return;
+      if (message.type === "alert") setFresh((s) => new Set(s).add(alert.id));
+      // Grouped, a new alert may join a row's group: the API counts the groups again.
+      if (filtersRef.current.grouped) return void load();
       if (message.type === "alert") {
-        if (!matches(alert, filtersRef.current)) return;
         setAlerts((list) => (list ? [alert, ...list.filter((a) => a.id !== alert.id)] : [alert]));
         setCount((n) => n + 1);
-        setFresh((s) => new Set(s).add(alert.id));
-      } else {
-        setAlerts((list) => list && (matches(alert, filtersRef.current)
-          ? list.map((a) => (a.id === alert.id ? alert : a))
-          : list.filter((a) => a.id !== alert.id)));
-      }
+      } else changed(alert);
     }, setFeed);
     return () => socket.close();
   }, []);
 
   /** A changed alert: replaced in place, or dropped when it no longer matches the filters (resolved). */
-  const changed = (updated) => setAlerts((list) => list && (matches(updated, filtersRef.current)
-    ? list.map((x) => (x.id === updated.id ? updated : x))
-    : list.filter((x) => x.id !== updated.id)));
+  const changed = (updated) => {
+    const keep = (list) => list && (matches(updated, filtersRef.current)
+      ? list.map((x) => (x.id === updated.id ? { ...updated, group_size: x.group_size } : x))
+      : list.filter((x) => x.id !== updated.id));
+    setAlerts(keep);
+    setOpen((groups) => Object.fromEntries(Object.entries(groups).map(([g, items]) => [g, keep(items)])));
+  };
+  /** Show or hide the alerts of a group (GET /alerts?group_id=, the same filters). */
+  async function toggle(group) {
+    if (open[group]) return setOpen(({ [group]: _, ...rest }) => rest);
+    try {
+      const page = await api(`/alerts${query({ ...apiFilters(filtersRef.current), group_id: group, limit: 200 })}`);
+      setOpen((groups) => ({ ...groups, [group]: page.items }));
+    } catch (e) {
+      setError(`The group could not be loaded: ${e.detail}`);
+    }
+  }
   const set = (key) => (e) => setFilters({ ...filters, [key]: e.currentTarget.value });
   const rules = [...new Set((alerts || []).map((a) => a.rule))].sort();
+  const row = (a, member = false) => html`<${AlertRow} key=${member ? `m-${a.id}` : a.id} alert=${a} user=${user} member=${member}
+    fresh=${fresh.has(a.id)} assignable=${assignable} onChanged=${changed}
+    expanded=${Boolean(open[groupOf(a)])} onToggle=${filters.grouped && !member ? () => toggle(groupOf(a)) : null} />`;
   return html`<section class="alerts" aria-labelledby="alerts-title">
     <header class="toolbar">
       <h1 id="alerts-title">Alerts</h1>
@@ -77,41 +120,72 @@ export function Alerts({ user }) {
         <option value="">all</option>${cameras.map((c) => html`<option value=${c.id}>${c.name || c.id}</option>`)}
       </select></label>
       <label>Rule <input list="alert-rules" value=${filters.rule} onChange=${set("rule")} size="12" /></label>
+      <label>Severity <select value=${filters.severity} onChange=${set("severity")}>
+        <option value="">all</option>${SEVERITIES.map((s) => html`<option value=${s}>${s}</option>`)}
+      </select></label>
+      <label>Kind <select value=${filters.kind} onChange=${set("kind")}>
+        <option value="">all</option>${Object.entries(KINDS).map(([k, label]) => html`<option value=${k}>${label}</option>`)}
+      </select></label>
       <datalist id="alert-rules">${rules.map((r) => html`<option value=${r} />`)}</datalist>
       <label>From <input type="datetime-local" value=${filters.since} onChange=${set("since")} /></label>
       <label>To <input type="datetime-local" value=${filters.until} onChange=${set("until")} /></label>
-      <span class="muted">${count} alerts</span>
+      <label class="inline"><input type="checkbox" checked=${filters.grouped}
+        onChange=${(e) => setFilters({ ...filters, grouped: e.currentTarget.checked })} /> Group similar</label>
+      <span class="muted">${count} ${filters.grouped ? "groups" : "alerts"}</span>
     </header>
     <${Notice} kind="error">${error}<//>
     ${alerts === null && !error && html`<p aria-busy="true">Loading alerts…</p>`}
     ${alerts && alerts.length === 0 && html`<p class="muted">No alert matches these filters.</p>`}
     <table class="inbox" aria-label="Alert inbox">
-      <thead><tr><th>${can(user, "operator") ? "Crop" : html`<span class="sr-only">Crop</span>`}</th><th>Time</th><th>Camera</th><th>Rule</th><th>What</th><th>State</th><th>Assigned</th><th>Actions</th></tr></thead>
+      <thead><tr><th>${can(user, "operator") ? "Crop" : html`<span class="sr-only">Crop</span>`}</th><th>Time</th><th>Severity</th><th>Camera</th><th>Rule</th><th>Kind</th><th>What</th><th>State</th><th>Assigned</th><th>Actions</th></tr></thead>
       <tbody>
-        ${(alerts || []).map((a) => html`<tr key=${a.id} class=${fresh.has(a.id) ? "fresh" : ""} aria-label=${`Alert ${a.rule} at ${when(a.timestamp)}`}>
-          <td>${a.crop_url && can(user, "operator") ? html`<img class="crop" src=${a.crop_url} alt=${`Crop of alert ${a.rule}`} />` : html`<span class="muted">—</span>`}</td>
-          <td><time>${when(a.timestamp)}</time></td>
-          <td>${a.camera_id}</td>
-          <td>${a.rule}</td>
-          <td>${a.message}</td>
-          <td><span class=${`badge alert-${a.state}`}>${a.state}</span></td>
-          <td>${a.assignee || html`<span class="muted">nobody</span>`}</td>
-          <td class="actions">
-            <button class="link" onClick=${() => setSelected(a.id)} aria-label=${`Details of alert ${a.id}`}>Details</button>
-            ${can(user, "operator") && html`<${Triage} alert=${a} assignable=${assignable} compact=${true} onChanged=${changed} />`}
-          </td>
-        </tr>`)}
+        ${(alerts || []).flatMap((a) => [row(a), ...(open[groupOf(a)] || []).filter((m) => m.id !== a.id).map((m) => row(m, true))])}
       </tbody>
     </table>
-    ${selected && html`<${AlertDetail} id=${selected} user=${user} assignable=${assignable} onClose=${() => setSelected(null)}
-      onChanged=${changed} />`}
+    ${alertId && html`<${AlertDetail} key=${alertId} id=${alertId} user=${user} assignable=${assignable}
+      onClose=${() => { location.hash = "#/alerts"; }} onChanged=${changed} />`}
   </section>`;
+}
+
+/** The API's filters of the inbox (severity and grouping are applied apart). */
+function apiFilters(f) {
+  return {
+    state: STATES[f.state], camera_id: f.camera_id, rule: f.rule, kind: f.kind,
+    since: fromLocalInput(f.since), until: fromLocalInput(f.until),
+  };
+}
+
+/** A group's id: its first alert's id, which the others carry as group_id. */
+const groupOf = (alert) => alert.group_id || alert.id;
+
+/** One inbox row; in the grouped view a group's row shows its size and opens its members below it. */
+function AlertRow({ alert: a, user, member, fresh, assignable, onChanged, expanded, onToggle }) {
+  const size = a.group_size || 1;
+  return html`<tr class=${`${fresh ? "fresh" : ""}${member ? " member" : ""}`} aria-label=${`Alert ${a.rule} at ${when(a.timestamp)}`}>
+    <td>${a.crop_url && can(user, "operator") ? html`<img class="crop" src=${a.crop_url} alt=${`Crop of alert ${a.rule}`} />` : html`<span class="muted">—</span>`}</td>
+    <td><time>${when(a.timestamp)}</time>${member && html`<br /><span class="muted">in the group</span>`}</td>
+    <td><${SeverityBadge} severity=${a.severity} /></td>
+    <td>${a.camera_id}</td>
+    <td>${a.rule}</td>
+    <td>${KINDS[a.kind] || a.kind}</td>
+    <td>${a.message}${measured(a) && html`<br /><span class="measured">${measured(a)}</span>`}</td>
+    <td><span class=${`badge alert-${a.state}`}>${a.state}</span></td>
+    <td>${a.assignee || html`<span class="muted">nobody</span>`}</td>
+    <td class="actions">
+      ${onToggle && size > 1 && html`<button class="group-size" onClick=${onToggle} aria-expanded=${expanded}
+        aria-label=${`${expanded ? "Hide" : "Show"} the ${size} alerts of the group of alert ${a.id}`}>×${size}</button>`}
+      <a class="link" href=${`#/alerts/${encodeURIComponent(a.id)}`} aria-label=${`Details of alert ${a.id}`}>Details</a>
+      ${can(user, "operator") && html`<${Triage} alert=${a} assignable=${assignable} compact=${true} onChanged=${onChanged} />`}
+    </td>
+  </tr>`;
 }
 
 function matches(alert, f) {
   if (STATES[f.state].length && !STATES[f.state].includes(alert.state)) return false;
   if (f.camera_id && alert.camera_id !== f.camera_id) return false;
   if (f.rule && alert.rule !== f.rule) return false;
+  if (f.severity && alert.severity !== f.severity) return false;
+  if (f.kind && alert.kind !== f.kind) return false;
   return true;
 }
 
@@ -176,6 +250,8 @@ function AlertDetail({ id, user, assignable, onClose, onChanged }) {
       ${alert.crop_url && can(user, "operator") && html`<img class="crop large" src=${alert.crop_url} alt="Crop of the alert" />`}
       <dl>
         <dt>Rule</dt><dd>${alert.rule}${alert.zone ? ` · zone ${alert.zone}` : ""}</dd>
+        <dt>Severity</dt><dd><${SeverityBadge} severity=${alert.severity} /></dd>
+        <dt>Kind</dt><dd>${KINDS[alert.kind] || alert.kind}${measured(alert) ? ` · ${measured(alert)}` : ""}</dd>
         <dt>Camera</dt><dd>${alert.camera_id}</dd>
         <dt>Time</dt><dd>${when(alert.timestamp, { date: "always" })}</dd>
         <dt>What</dt><dd>${alert.message}</dd>

@@ -58,6 +58,20 @@ class PersonDown:
         self._shape = None if self.polygon is None else ZoneShape(np.asarray(self.polygon, dtype=np.float64))
         self._cooldown = Cooldown(self.cooldown_s)
 
+    def posture_rows(
+        self, tracked: Detections, frame_size: tuple[int, int], timestamp: float
+    ) -> npt.NDArray[np.bool_]:
+        """(N,) bool: the rows whose posture this rule reads now, for the posture stage to score.
+
+        Every row (or those whose foot point is inside the rule's zone); none outside the
+        rule's schedule, so a rule that is off for the night costs no pose crops.
+        """
+        if not self.gate.active(timestamp) or not len(tracked):
+            return np.zeros(len(tracked), bool)
+        if self._shape is None:
+            return np.ones(len(tracked), bool)
+        return np.asarray(self._shape.contains(foot_points(tracked), frame_size), bool)
+
     def evaluate(self, tracked: Detections, frame_size: tuple[int, int], timestamp: float) -> list[Alert]:
         if not self.gate.active(timestamp):
             alerts = [

@@ -149,6 +149,7 @@ class DetectWorker:
             for count in self.pipeline.set_rules(camera_id, rules):
                 self._sink.crossing_count(count)
             self._masks[camera_id] = list(masks)
+            self.pipeline.set_privacy_masks(camera_id, masks)
 
     def remove(self, camera_id: str) -> None:
         """Stop detecting on a camera; its open tracks and counting intervals are published."""

@@ -1,4 +1,4 @@
-"""The per-frame pipeline: plan -> detect -> filter -> track -> sightings -> describe -> rules -> counts.
+"""The per-frame pipeline: plan -> detect -> filter -> track -> sightings -> posture -> rules -> counts.
 
 One pipeline serves the live runtime, back-scan and the benchmarks, so they cannot drift:
 
@@ -17,6 +17,11 @@ One pipeline serves the live runtime, back-scan and the benchmarks, so they cann
 `detectors.gating`) and said skip, the tracker coasts its tracks on their predictions and
 those predicted boxes are this frame's ``tracked`` (rules and sightings keep working);
 when it planned only some regions, tracks outside them coast while the rest are matched.
+
+Posture: while one of a camera's rules reads posture (`PostureRule`: an enabled
+``person_down`` rule), its `detectors.pose_stage.PostureStage` fills ``tracked.data["lying"]``
+for the rows the rules ask for, on a budget of pose crops per frame, before the rules run.
+A camera without such a rule never runs it, and a site without one never loads the model.
 
 Line counts: after the rules ran, every rule that counts (`CountingRule`, e.g.
 `alerts.lines.LineCrossing`) hands over its closed counting intervals
@@ -39,6 +44,7 @@ from typing import Protocol, runtime_checkable
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from alerts.base import Rule
 from alerts.search.descriptors import describe
@@ -47,6 +53,7 @@ from detectors.base import Detector, RegionDetector
 from detectors.filters import ClassFilter, DetectionFilter, ScoreMedian
 from detectors.gating import RegionPlan, RegionPlanner
 from detectors.motion import MotionDetector
+from detectors.pose_stage import PoseModel, PostureStage
 from ingest.masks import Polygon, apply_privacy_masks
 from tracker.base import CoastingTracker, Tracker
 from tracker.sighting import SightingBuilder
@@ -83,6 +90,17 @@ class CountingRule(Protocol):
         ...
 
 
+@runtime_checkable
+class PostureRule(Protocol):
+    """A rule that reads posture (``tracked.data["lying"]``), e.g. `alerts.person_down.PersonDown`."""
+
+    def posture_rows(
+        self, tracked: Detections, frame_size: tuple[int, int], timestamp: float
+    ) -> npt.NDArray[np.bool_]:
+        """(N,) bool: the rows whose posture the rule reads in this frame (none: no pose needed)."""
+        ...
+
+
 def drain_counts(rules: Sequence[Rule], now: float) -> list[CrossingCount]:
     """The closed counting intervals of every counting rule among `rules` (`CountingRule`)."""
     return [count for rule in rules if isinstance(rule, CountingRule) for count in rule.drain_counts(now)]
@@ -115,6 +133,7 @@ class CameraProcessor:
         planner: Motion gating; None detects the whole frame every time.
         detection_filter: Score / size / shape / object-mask filters applied before tracking.
         score_median: Drops tracks whose median score is too low (one-frame false positives).
+        posture: Fills ``data["lying"]`` while a rule reads posture (`PostureRule`); None: never.
     """
 
     def __init__(
@@ -127,6 +146,7 @@ class CameraProcessor:
         planner: RegionPlanner | None = None,
         detection_filter: DetectionFilter | None = None,
         score_median: ScoreMedian | None = None,
+        posture: PostureStage | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.tracker = tracker
@@ -135,6 +155,7 @@ class CameraProcessor:
         self.planner = planner
         self.detection_filter = detection_filter
         self.score_median = score_median
+        self.posture = posture
         self._last_index = -1
         self._last_tracked = Detections.empty()
         self._planned: tuple[int, RegionPlan | None] | None = None  # (frame index, its plan)
@@ -171,6 +192,8 @@ class CameraProcessor:
             self.tracker.reset()
             if self.score_median is not None:
                 self.score_median.reset()
+            if self.posture is not None:
+                self.posture.reset()
             for rule in self.rules:
                 rule.reset()
         self._last_index = frame.index
@@ -184,9 +207,23 @@ class CameraProcessor:
         if self.score_median is not None and finished:
             self.score_median.forget(tracked.tracker_id if tracked.tracker_id is not None else np.zeros(0))
         size = (frame.width, frame.height)
+        tracked = self._posture(frame, tracked, size)
         alerts = [alert for rule in self.rules for alert in rule.evaluate(tracked, size, frame.timestamp)]
         counts = drain_counts(self.rules, frame.timestamp)
         return FrameResult(tracked=tracked, sightings=finished, alerts=alerts, counts=counts)
+
+    def _posture(self, frame: Frame, tracked: Detections, size: tuple[int, int]) -> Detections:
+        """``tracked`` with posture scores for the rows the camera's posture rules read (if any)."""
+        if self.posture is None or not len(tracked):
+            return tracked
+        wanted = [
+            rule.posture_rows(tracked, size, frame.timestamp)
+            for rule in self.rules
+            if isinstance(rule, PostureRule)
+        ]
+        if not wanted:
+            return tracked
+        return self.posture.annotate(frame.image, tracked, np.logical_or.reduce(wanted))
 
     def _track(self, frame: Frame, detections: Detections) -> Detections:
         """Update the tracker as this frame's plan says: coast what the detector did not look at."""
@@ -323,9 +360,14 @@ def build_tracker_config(config: VigilConfig) -> VigilTrackerConfig:
 
 
 def build_processor(
-    config: VigilConfig, camera: CameraConfig, detector: Detector, rules: Sequence[Rule] = ()
+    config: VigilConfig,
+    camera: CameraConfig,
+    detector: Detector,
+    rules: Sequence[Rule] = (),
+    *,
+    pose: PoseModel | None = None,
 ) -> CameraProcessor:
-    """One camera's processor as its config says: motion gating, filters, tracker, sighting builder.
+    """One camera's processor as its config says: motion gating, filters, tracker, sighting builder, posture.
 
     Args:
         config: The site config (tracker settings, the detector's score threshold, data_dir
@@ -333,6 +375,8 @@ def build_processor(
         camera: The camera.
         detector: The detector it will be fed by (its class names; packing if it can).
         rules: Rules watching the camera; none for past footage (no alerts of the past).
+        pose: The pose model the camera's posture stage uses, shared between cameras; default
+            its own. It is loaded only when a posture rule first needs a crop.
 
     Raises:
         ConfigError: The camera's filters name a class the detector does not know.
@@ -351,7 +395,17 @@ def build_processor(
         planner=_planner(camera, detector),
         detection_filter=_detection_filter(camera, detector),
         score_median=ScoreMedian(score_median) if score_median > 0 else None,
+        posture=_posture_stage(camera, detector, pose),
     )
+
+
+def _posture_stage(camera: CameraConfig, detector: Detector, pose: PoseModel | None) -> PostureStage | None:
+    """The camera's posture stage; none for a detector without a ``person`` class."""
+    people = [i for i, name in enumerate(detector.class_names) if name == "person"]
+    if not people:
+        return None
+    masks = [mask.polygon for mask in camera.privacy_masks]
+    return PostureStage(pose or PoseModel(), people, masks=masks)
 
 
 def _planner(camera: CameraConfig, detector: Detector) -> RegionPlanner | None:
@@ -405,6 +459,10 @@ class PipelineStats:
     skipped: int = 0
     """Frames where nothing moved and no track was due: no inference at all."""
     detect_seconds: float = 0.0
+    pose_seconds: float = 0.0
+    """Time in the posture stage (pose crops and scoring), every camera together."""
+    pose_crops: int = 0
+    """Pose crops run (`detectors.pose_stage.PostureStage`)."""
 
 
 @dataclass(frozen=True)
@@ -490,6 +548,15 @@ class FramePipeline:
         processor = self._processors.get(camera_id)
         return processor.set_rules(rules) if processor is not None else []
 
+    def set_privacy_masks(self, camera_id: str, masks: Sequence[Polygon]) -> None:
+        """New privacy masks for a camera's posture stage (no pose under them); absent: no-op.
+
+        The frames themselves are masked by the caller (`mask_frame`) before `step`.
+        """
+        processor = self._processors.get(camera_id)
+        if processor is not None and processor.posture is not None:
+            processor.posture.set_masks(masks)
+
     def flush_counts(self, camera_id: str | None = None) -> list[CrossingCount]:
         """Every counting interval of one camera's rules (None: every camera's), open ones included.
 
@@ -560,7 +627,12 @@ class FramePipeline:
         processor = self._processors[frame.camera_id]
         detections = Detections.empty() if found is None else found
         self._heights[frame.camera_id] = frame.height
+        posture = processor.posture
+        before = (posture.seconds, posture.crops) if posture is not None else (0.0, 0)
         result = processor.process(frame, detections)
+        if posture is not None:
+            self.stats.pose_seconds += posture.seconds - before[0]
+            self.stats.pose_crops += posture.crops - before[1]
         self.stats.frames += 1
         self.stats.detections += len(detections)
         output = FrameOutput(

@@ -37,6 +37,7 @@ from alerts.base import Rule
 from alerts.search.graph import CameraGraph
 from config.models import CameraConfig, CameraRole, VigilConfig
 from detectors.base import Detector
+from detectors.pose_stage import PoseModel
 from detectors.registry import LazyDetector
 from ingest.metrics import IngestCollector
 from ingest.workers import IngestSupervisor
@@ -52,7 +53,7 @@ from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.store import Store
 from vigil.infra.kafka_bus import KafkaBus
 from vigil.infra.live_view import LiveView
-from vigil.pipeline import LIVE_MIN_AGE_S, FramePipeline, PipelineStats, build_processor
+from vigil.pipeline import LIVE_MIN_AGE_S, FramePipeline, PipelineStats, PostureRule, build_processor
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
 from vigil.services.alert_feed import AlertFeed
 from vigil.services.alert_groups import AlertGrouper
@@ -79,6 +80,9 @@ class RunStats:
     skipped: int = 0
     """Frames where nothing moved and no track was due: no inference at all."""
     detect_seconds: float = 0.0
+    pose_seconds: float = 0.0
+    """Time in the posture stage (only cameras with a person_down rule run it)."""
+    pose_crops: int = 0
 
 
 def database_url(config: VigilConfig) -> str:
@@ -119,6 +123,8 @@ class Runtime:
         self._bus_collector: BusBufferCollector | None = None
         self.detector = LazyDetector(config.detector, detector)
         """The shared detector, built on first use (a central node may never need it)."""
+        self.pose = PoseModel()
+        """The shared pose model, loaded only when a camera has a posture rule (person_down)."""
         self.ingest: IngestSupervisor | None = None
         self.recordings: RecordingIndex | None = None
         self._collector: IngestCollector | None = None
@@ -166,6 +172,8 @@ class Runtime:
         if detects:
             self.detector.get()  # the model loads before the cameras start, not on the first frame
         self._rules = build_rules(self.config)
+        if self._needs_pose():
+            self.pose.get()  # a missing model stops the start here, naming ./vigil.sh setup
         self._start_ingest()
         if detects:
             self._worker = self._build_worker()
@@ -186,7 +194,7 @@ class Runtime:
                 self._worker = self._build_worker()
                 self._worker.start()
             rules = self._rules.get(camera.id, [])
-            self._worker.add(build_processor(self.config, camera, self.detector.get(), rules))
+            self._worker.add(build_processor(self.config, camera, self.detector.get(), rules, pose=self.pose))
         self.ingest.add_camera(camera)
 
     def stop_camera(self, camera_id: str) -> None:
@@ -212,6 +220,8 @@ class Runtime:
         self._rules = build_rules(config)
         if self.ingest is None:
             return  # not started, or cameras run elsewhere (central role)
+        if self._needs_pose():
+            self.pose.available()  # load it here, not in the detect thread; a failure is logged once
         for camera_id in diff.removed:
             self.stop_camera(camera_id)
         for camera_id in diff.restarted:
@@ -327,6 +337,8 @@ class Runtime:
             batches=pipeline.batches,
             skipped=pipeline.skipped,
             detect_seconds=pipeline.detect_seconds,
+            pose_seconds=pipeline.pose_seconds,
+            pose_crops=pipeline.pose_crops,
         )
 
     def health_snapshot(self) -> dict[str, CameraHealth]:
@@ -428,6 +440,15 @@ class Runtime:
                     self._stop,
                 ),
             ).start()
+
+    def _needs_pose(self) -> bool:
+        """Whether an enabled AI camera has a rule that reads posture (the pose model is needed)."""
+        return any(
+            isinstance(rule, PostureRule)
+            for camera in self.config.cameras
+            if camera.enabled and camera.role is CameraRole.AI
+            for rule in self._rules.get(camera.id, [])
+        )
 
     def _build_worker(self) -> DetectWorker:
         pipeline = FramePipeline(self.detector.get(), data_dir=self.data_dir, live_min_age_s=LIVE_MIN_AGE_S)

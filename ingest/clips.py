@@ -79,8 +79,12 @@ class ClipManifest:
         return json.dumps(asdict(self), indent=2)
 
 
-def export_clip(index: _Index, camera_id: str, start: float, end: float, output: Path) -> ClipManifest:
+def export_clip(
+    index: _Index, camera_id: str, start: float, end: float, output: Path, *, write_manifest: bool = True
+) -> ClipManifest:
     """Cut ``[start, end]`` of a camera's recording into `output` (MP4) and write ``<output>.json``.
+
+    ``write_manifest=False`` skips the ``.json`` (a signed evidence bundle carries its own manifest).
 
     Returns:
         The manifest.
@@ -132,7 +136,8 @@ def export_clip(index: _Index, camera_id: str, start: float, end: float, output:
         size=output.stat().st_size,
         sha256=_sha256(output),
     )
-    output.with_name(output.name + ".json").write_text(manifest.to_json())
+    if write_manifest:
+        output.with_name(output.name + ".json").write_text(manifest.to_json())
     return manifest
 
 

@@ -245,6 +245,8 @@ PUBLIC = {
     "/metrics",
     "/auth/login",
     "/auth/session",
+    # The site's evidence public key: made to be handed to whoever checks a bundle; signs nothing.
+    "/evidence/public-key",
     # The console's page, its static files and its pre-login settings (site name, time zone):
     # they hold no data; everything the page shows comes from routes that need a role.
     "/",

@@ -144,3 +144,30 @@ def test_an_export_without_a_real_reason_is_a_422_and_not_listed(
     assert response.status_code == 422, response.text
     assert "say why" in response.json()["detail"]
     assert site.client.get("/exports").json()["count"] == len(done)
+
+
+def test_evidence_zip_is_a_signed_bundle_that_verifies_against_the_served_public_key(
+    exported: tuple[Site, list[Export]], tmp_path: Path
+) -> None:
+    from vigil.infra.signing import load_public_key
+    from vigil.services.evidence_verify import verify_bundle
+
+    site, done = exported
+    # The public key needs no login (it is made to be handed out); it is never the private key.
+    served = site.client.get("/evidence/public-key", headers={"Authorization": ""})
+    assert served.status_code == 200 and b"BEGIN PUBLIC KEY" in served.content
+    assert b"PRIVATE" not in served.content
+    key = load_public_key(served.content)
+    params = {"start": T0 + 1.0, "end": T0 + 4.0, "reason": "court copy 2026-9", "case": "case-a"}
+    response = site.client.get("/cameras/cam1/evidence.zip", params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["x-vigil-key-fingerprint"] == served.headers["x-vigil-key-fingerprint"]
+    bundle = tmp_path / "evidence.zip"
+    bundle.write_bytes(response.content)
+    report = verify_bundle(bundle, public_key=key, key_source="GET /evidence/public-key")
+    assert report.ok, [f.message for f in report.failures]
+    # It is an export like clip.mp4: listed, with the manifest's SHA-256 in its audit row.
+    assert site.client.get("/exports").json()["count"] == len(done) + 1
+    viewer = site.client.get("/cameras/cam1/evidence.zip", params=params, headers={"Authorization": ""})
+    assert viewer.status_code == 401

@@ -225,20 +225,26 @@ def test_metrics_collector_reports_per_camera_counters() -> None:
     assert 'vigil_camera_health{camera="cam1",state="online"} 1.0' in text
 
 
-def test_vigil_clip_command_writes_clip_and_manifest(
+def test_vigil_clip_command_writes_a_signed_bundle(
     index: RecordingIndex, recorded: list[Segment], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from vigil.cli import main
+    import zipfile
 
-    out = tmp_path / "evidence.mp4"
+    from vigil.cli import main
+    from vigil.commands import verify
+
+    out = tmp_path / "evidence.zip"
     start, end = recorded[0].start + 0.5, recorded[1].start + 0.5
     args = ["clip", "--db", str(tmp_path / "vigil.db"), "--camera", "cam1", "-o", str(out)]
     with pytest.raises(SystemExit):  # --reason is required: argparse refuses the call
         main([*args, "--start", str(start), "--end", str(end)])
     args += ["--reason", "mediation 2026-114", "--user", "mediator1"]
     assert main([*args, "--start", str(start), "--end", str(end)]) == 0
-    manifest = json.loads((tmp_path / "evidence.mp4.json").read_text())
-    assert manifest["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert (manifest["exported_by"], manifest["reason"]) == ("mediator1", "mediation 2026-114")
+    with zipfile.ZipFile(out) as bundle:
+        manifest = json.loads(bundle.read("manifest.json"))
+        clip = bundle.read("clips/cam1.mp4")
+    assert manifest["files"]["clips/cam1.mp4"]["sha256"] == hashlib.sha256(clip).hexdigest()
+    assert (manifest["exporter"], manifest["reason"]) == ("mediator1", "mediation 2026-114")
+    assert verify.main([str(out), "--public-key", str(tmp_path / "keys" / "evidence_ed25519.pub.pem")]) == 0
     assert main([*args, "--start", str(start - 7200), "--end", str(start - 7100)]) == 1
     assert "no recording" in capsys.readouterr().err

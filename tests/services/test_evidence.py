@@ -259,7 +259,8 @@ def test_vigil_verify_cli_exit_codes_and_messages(
     assert verify_command.main([str(bundle), "--public-key", str(pem)]) == 0
     assert "intact" in capsys.readouterr().out
     assert verify_command.main([str(bundle)]) == 0  # against the key inside: says so
-    assert "the key inside the bundle" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "the key inside the bundle" in out and site.key.fingerprint in out  # to compare with the site's
     assert verify_command.main([str(tmp_path / "nope.zip")]) == 2
     assert "no such bundle" in capsys.readouterr().err
     pem.write_text("not a key")

@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vigil.core.errors import ConfigError
     from vigil.infra.signing import SigningError, load_public_key
     from vigil.services.evidence_verify import verify_bundle
 
@@ -59,13 +60,18 @@ def run(args: argparse.Namespace) -> int:
             report = verify_bundle(args.bundle, public_key=key, key_source=source)
         else:
             report = _verify_with_site(args, key, source)
-    except (OSError, SigningError) as error:
+    except (OSError, SigningError, ConfigError) as error:
         print(f"vigil verify: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(
             json.dumps(
-                {"ok": report.ok, "key": report.key_source, "checks": [asdict(f) for f in report.findings]}
+                {
+                    "ok": report.ok,
+                    "key": report.key_source,
+                    "key_fingerprint": report.key_fingerprint,
+                    "checks": [asdict(f) for f in report.findings],
+                }
             )
         )
     else:
@@ -75,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         verdict = (
             "intact" if report.ok else f"TAMPERED or unverifiable: {len(report.failures)} failed check(s)"
         )
-        print(f"{args.bundle}: {verdict} ({checked} checks; signature checked against {report.key_source})")
+        against = f"{report.key_source}, {report.key_fingerprint or 'no key'}"
+        print(f"{args.bundle}: {verdict} ({checked} checks; signature checked against {against})")
     return 0 if report.ok else 1
 
 

@@ -62,6 +62,8 @@ class VerifyReport:
     bundle: str
     key_source: str
     findings: list[Finding] = field(default_factory=list)
+    key_fingerprint: str = ""
+    """The fingerprint of the key the signature was checked against (compare it with the site's)."""
 
     @property
     def ok(self) -> bool:
@@ -222,7 +224,7 @@ def _check_signature(
     manifest: dict[str, Any] | None,
     site: SiteContext | None,
 ) -> None:
-    ours = fingerprint(key)
+    ours = report.key_fingerprint = fingerprint(key)
     if verify_signature(key, signature, body):
         report.add(SIGNATURE, "signature", True, f"manifest.json signed by {ours} ({report.key_source})")
         if site is not None and manifest is not None and manifest.get("site") != site.site:

@@ -18,6 +18,7 @@ from api.routers import alerts, auth, cameras, cases, console, health, recording
 from api.routers import backtest as backtest_routes
 from api.routers import camera_admin as camera_admin_routes
 from api.routers import exports as export_routes
+from api.routers import holds as hold_routes
 from api.routers import rules as rule_routes
 from api.routers import site as site_map
 from api.routers import users as user_routes
@@ -57,6 +58,8 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
         app.include_router(router)
     app.include_router(recordings.router)
     app.include_router(export_routes.router)
+    app.include_router(hold_routes.router)
+    app.include_router(hold_routes.retention_router)
     app.include_router(site_map.router)
     app.include_router(console.router)
     for router in (camera_admin_routes.router, camera_admin_routes.config_router, user_routes.router):

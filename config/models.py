@@ -402,8 +402,30 @@ class BusConfig(Strict):
 
 
 class RetentionConfig(Strict):
-    sightings_days: float = Field(default=30, gt=0, description="Sightings not attached to a case expire.")
-    alerts_days: float = Field(default=90, gt=0, description="Alerts expire after this many days.")
+    """How long stored records are kept; recordings have their own under `recording:`.
+
+    Nothing expires while attached to an open case, a legal hold or an evidence export.
+    """
+
+    sightings_days: float = Field(
+        default=30,
+        gt=0,
+        description="Sightings (and their crops) not attached to an open case, a legal hold or an export "
+        "are deleted this many days after they end. Raising it lets searches and cases reach further "
+        "back and keeps more images of people.",
+    )
+    alerts_days: float = Field(
+        default=90,
+        gt=0,
+        description="Alerts (with their crops, triage state and history) are deleted this many days after "
+        "they fire, unless held. Raising it keeps a longer incident history.",
+    )
+    case_photos_days: float = Field(
+        default=30,
+        gt=0,
+        description="Photos uploaded to a case are deleted this many days after the case is closed, unless "
+        "it is under a legal hold. Raising it keeps a closed case reopenable with its photos for longer.",
+    )
 
 
 class CameraLink(Strict):

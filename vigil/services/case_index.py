@@ -230,6 +230,14 @@ class CaseIndex:
             self._waiting = missing - set(late)
             return not self._waiting
 
+    def forget(self, sighting_ids: Sequence[str]) -> None:
+        """Drop sightings retention just deleted from results now (memory at the next rebuild)."""
+        with self._lock:
+            gone = set(sighting_ids)
+            self._deleted |= gone & self._known
+            for sighting_id in gone:
+                self._pending.pop(sighting_id, None)
+
     def _still_pending(self, stored: set[str]) -> set[str]:
         """Bus-added ids not stored yet but within their grace (drops the stored and the expired)."""
         cutoff = time.monotonic() - PENDING_GRACE_S

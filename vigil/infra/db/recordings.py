@@ -5,7 +5,13 @@ rather than in `vigil.infra.db.tables` so this module can land without touching 
 Segment paths are stored as given (absolute, or relative to the recording root).
 
 A *hold* protects every segment of a camera overlapping its span (a case, an evidence
-export): retention and disk pressure never delete held segments.
+export, a legal hold): retention and disk pressure never delete held segments. A hold on camera
+`ALL_CAMERAS` (``*``) protects every camera's segments over its span (a legal hold on a case).
+
+An *event span* (migration ``0010``) is the minute around an alert: segments overlapping it are
+kept at the event tier, including the segment still being written when the alert fired and
+those of the 30 s after it, which are indexed later and take the tier as they are indexed.
+The ``legal_holds`` table (same migration) is read and written by `vigil.infra.db.holds`.
 """
 
 from __future__ import annotations
@@ -62,8 +68,40 @@ recording_holds = sa.Table(
     sa.Index("ix_recording_holds_camera_id_start", "camera_id", "start"),
 )
 
+legal_holds = sa.Table(
+    "legal_holds",
+    recordings_metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("case_id", sa.String(64), nullable=True),
+    sa.Column("cameras", sa.JSON(none_as_null=True), nullable=True),
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("end", sa.Float, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("placed_by", sa.String(128), nullable=False),
+    sa.Column("placed_at", sa.Float, nullable=False),
+    sa.Column("released_at", sa.Float, nullable=True),
+    sa.Column("released_by", sa.String(128), nullable=True),
+    sa.Column("release_reason", sa.Text, nullable=True),
+    sa.Index("ix_legal_holds_case_id", "case_id"),
+)
+
+recording_event_spans = sa.Table(
+    "recording_event_spans",
+    recordings_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("start", sa.Float, nullable=False),
+    sa.Column("end", sa.Float, nullable=False),
+    sa.Index("ix_recording_event_spans_camera_id_start", "camera_id", "start"),
+)
+
 CONTINUOUS = "continuous"
 EVENT = "event"
+ALL_CAMERAS = "*"
+"""The camera id of a hold over every camera (no configured camera id can be ``*``)."""
+
+Span = tuple[float, float]
+"""(start, end) in epoch seconds."""
 
 
 class _SegmentLike(Protocol):
@@ -149,7 +187,19 @@ class RecordingIndex:
             }
             for s in segments
         ]  # fmt: skip
-        self._write(lambda conn: conn.execute(self._insert_new(), rows), "recording segments")
+        paths = [row["path"] for row in rows]
+
+        def insert(conn: sa.Connection) -> sa.CursorResult[Any]:
+            result = conn.execute(self._insert_new(), rows)
+            # One transaction with the insert: an alert's `mark_event` lands before or after it, whole.
+            conn.execute(
+                recording_segments.update()
+                .where(recording_segments.c.path.in_(paths), _overlaps_event_span())
+                .values(tier=EVENT)
+            )
+            return result
+
+        self._write(insert, "recording segments")
 
     def _insert_new(self) -> sa.Insert:
         if self._engine.dialect.name == "postgresql":
@@ -175,18 +225,31 @@ class RecordingIndex:
         self._write(lambda conn: conn.execute(recording_gaps.insert(), rows), "recording gaps")
 
     def mark_event(self, camera_id: str, start: float, end: float) -> int:
-        """Move segments overlapping an event to the event tier (longer retention). Returns how many."""
+        """Keep a camera's recording over an event's span at the event tier (longer retention).
+
+        Segments indexed now move to the event tier; the span is kept too, so the segment still
+        being written and those after it (up to `end`) take the event tier when `add_segments`
+        indexes them. Returns how many indexed segments moved.
+        """
         t = recording_segments.c
-        with self._writer.begin() as conn:
-            result = conn.execute(
+
+        def mark(conn: sa.Connection) -> sa.CursorResult[Any]:
+            conn.execute(recording_event_spans.insert().values(camera_id=camera_id, start=start, end=end))
+            return conn.execute(
                 recording_segments.update()
                 .where(t.camera_id == camera_id, t.start < end, t.end > start)
                 .values(tier=EVENT)
             )
-        return int(result.rowcount or 0)
+
+        return self._write(mark, "event span")
+
+    def forget_event_spans(self, before: float) -> int:
+        """Drop event spans that ended before `before` (their segments are long indexed). Returns how many."""
+        query = recording_event_spans.delete().where(recording_event_spans.c.end < before)
+        return self._write(lambda conn: conn.execute(query), "event span expiry")
 
     def add_hold(self, camera_id: str, start: float, end: float, reference: str) -> None:
-        """Protect a camera's recording over a span (a case id, an evidence export id)."""
+        """Protect a camera's recording (`ALL_CAMERAS`: every camera's) over a span (a case, an export)."""
         if end <= start:
             raise ValueError(f"hold: expected start < end, got {start} .. {end}")
         with self._writer.begin() as conn:
@@ -244,7 +307,14 @@ class RecordingIndex:
         return None if first is None else (float(first), float(last))
 
     def unprotected_oldest(
-        self, limit: int, *, before: float | None = None, tier: str | None = None
+        self,
+        limit: int,
+        *,
+        before: float | None = None,
+        tier: str | None = None,
+        cameras: Sequence[str] | None = None,
+        exclude_cameras: Sequence[str] = (),
+        spared: Sequence[Span] = (),
     ) -> list[SegmentRecord]:
         """The oldest segments not overlapping any hold of their camera (deletion candidates).
 
@@ -252,17 +322,34 @@ class RecordingIndex:
             limit: At most this many.
             before: Only segments ending before this time.
             tier: Only this tier.
+            cameras: Only these cameras (None: every camera).
+            exclude_cameras: Not these cameras (they have a retention of their own).
+            spared: Spans whose segments on every camera are left out too (open cases' windows).
         """
         s, h = recording_segments.c, recording_holds.c
-        held = sa.exists().where(h.camera_id == s.camera_id, h.start < s.end, h.end > s.start)
-        query = sa.select(recording_segments).where(~held)
-        if before is not None:
-            query = query.where(s.end < before)
-        if tier is not None:
-            query = query.where(s.tier == tier)
+        held = sa.exists().where(
+            sa.or_(h.camera_id == s.camera_id, h.camera_id == ALL_CAMERAS), h.start < s.end, h.end > s.start
+        )
+        query = sa.select(recording_segments).where(~held, *_filters(before, tier, cameras, exclude_cameras))
+        for start, end in spared:
+            query = query.where(~sa.and_(s.start < end, s.end > start))
         query = query.order_by(s.start).limit(limit)
         with self._engine.connect() as conn:
             return [_segment(row) for row in conn.execute(query).mappings()]
+
+    def count(
+        self,
+        *,
+        before: float | None = None,
+        tier: str | None = None,
+        cameras: Sequence[str] | None = None,
+        exclude_cameras: Sequence[str] = (),
+    ) -> int:
+        """Segments matching the filters of `unprotected_oldest`, held or not."""
+        query = sa.select(sa.func.count()).select_from(recording_segments)
+        query = query.where(*_filters(before, tier, cameras, exclude_cameras))
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def total_size(self) -> int:
         with self._engine.connect() as conn:
@@ -278,3 +365,24 @@ def _segment(row: sa.RowMapping) -> SegmentRecord:
         id=row["id"], camera_id=row["camera_id"], path=Path(row["path"]), start=row["start"], end=row["end"],
         size=row["size"], packets=row["packets"], tier=row["tier"],
     )  # fmt: skip
+
+
+def _filters(
+    before: float | None, tier: str | None, cameras: Sequence[str] | None, exclude: Sequence[str]
+) -> list[sa.ColumnElement[bool]]:
+    s = recording_segments.c
+    where: list[sa.ColumnElement[bool]] = []
+    if before is not None:
+        where.append(s.end < before)
+    if tier is not None:
+        where.append(s.tier == tier)
+    if cameras is not None:
+        where.append(s.camera_id.in_(list(cameras)))
+    if exclude:
+        where.append(s.camera_id.not_in(list(exclude)))
+    return where
+
+
+def _overlaps_event_span() -> sa.Exists:
+    s, e = recording_segments.c, recording_event_spans.c
+    return sa.exists().where(e.camera_id == s.camera_id, e.start < s.end, e.end > s.start)

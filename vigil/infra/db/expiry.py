@@ -1,0 +1,238 @@
+"""`RecordExpiry`: which stored sightings, alerts and case photos retention may delete, and deleting them.
+
+What is protected (never a candidate, whatever its age):
+
+- a sighting an operator decided for a case (``case_feedback``) that is open or under a legal
+  hold; a sighting in the window of an open case (a candidate it may still be matched to);
+- a case-match alert (rule ``case:<id>``) of a case that is open or under a legal hold;
+- a sighting or alert overlapping a recording hold of its camera or of every camera: an
+  evidence export, a back-scan or backtest in progress, a legal hold on a span or a case;
+- the photos of an open case, or of a closed case under a legal hold.
+
+Deleting a sighting deletes its search rows (``sighting_search``, ``sighting_vectors``) in the
+same transaction; deleting an alert deletes its triage row and history first (their foreign
+keys). Files (crops) are the caller's: this module hands back their stored paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from vigil.infra.db import tables
+from vigil.infra.db.cases import case_feedback, case_photos, cases
+from vigil.infra.db.holds import held_case_ids
+from vigil.infra.db.recordings import ALL_CAMERAS, Span, recording_holds
+from vigil.infra.db.search import sighting_search, sighting_vectors
+from vigil.infra.db.store import _BEGIN_OPTION, Store, retry_locked
+
+_OPEN = "open"
+_CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Expired:
+    """A row retention deletes, and the file that goes with it (a crop path as stored), if any."""
+
+    id: str
+    camera_id: str
+    file: str | None
+
+
+class RecordExpiry:
+    """Expiry queries and deletes on the store's engine. Thread-safe like `Store`."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+
+    @classmethod
+    def for_store(cls, store: Store) -> RecordExpiry:
+        return cls(store._engine)  # noqa: SLF001 - the store owns the one engine per database
+
+    # -- sightings -----------------------------------------------------------------------------
+
+    def sightings(
+        self, limit: int, *, before: float, cameras: Sequence[str] | None = None, exclude: Sequence[str] = ()
+    ) -> list[Expired]:
+        """The oldest unprotected sightings that ended before `before`.
+
+        Args:
+            limit: At most this many.
+            before: Ended before this time.
+            cameras: Only these cameras (None: any).
+            exclude: Not these cameras (their retention is their own).
+        """
+        s = tables.sightings.c
+        query = (
+            sa.select(s.id, s.camera_id, s.crop_path)
+            .where(*_aged(s.start, s.end, s.camera_id, before, cameras, exclude))
+            .where(
+                ~_held(s.camera_id, s.start, s.end), ~self._decided(s.id), ~_in_open_window(s.start, s.end)
+            )
+            .order_by(s.start)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [Expired(row.id, row.camera_id, row.crop_path) for row in conn.execute(query)]
+
+    @staticmethod
+    def _decided(sighting_id: sa.ColumnElement[str]) -> sa.Exists:
+        f, c = case_feedback.c, cases.c
+        kept = sa.or_(c.status == _OPEN, c.id.in_(held_case_ids()))
+        return sa.exists().where(f.sighting_id == sighting_id, f.case_id == c.id, kept)
+
+    def delete_sightings(self, ids: Sequence[str]) -> int:
+        """Delete sightings and their search rows (one transaction). Returns how many sightings went."""
+        chosen = list(ids)
+
+        def write() -> int:
+            with self._writer.begin() as conn:
+                conn.execute(sighting_vectors.delete().where(sighting_vectors.c.sighting_id.in_(chosen)))
+                conn.execute(sighting_search.delete().where(sighting_search.c.sighting_id.in_(chosen)))
+                result = conn.execute(tables.sightings.delete().where(tables.sightings.c.id.in_(chosen)))
+                return int(result.rowcount or 0)
+
+        return retry_locked(write, "sighting expiry") if chosen else 0
+
+    def count_sightings(
+        self, *, before: float, cameras: Sequence[str] | None = None, exclude: Sequence[str] = ()
+    ) -> int:
+        """Sightings that ended before `before`, protected or not."""
+        s = tables.sightings.c
+        return self._count(tables.sightings, _aged(s.start, s.end, s.camera_id, before, cameras, exclude))
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    def alerts(
+        self, limit: int, *, before: float, cameras: Sequence[str] | None = None, exclude: Sequence[str] = ()
+    ) -> list[Expired]:
+        """The oldest unprotected alerts raised before `before` (same arguments as `sightings`).
+
+        ``file`` is None: an alert's crop path follows from its id (`vigil.pipeline.alert_crop_path`).
+        """
+        a, c = tables.alerts.c, cases.c
+        of_kept_case = sa.exists().where(
+            a.rule == sa.literal("case:") + c.id, sa.or_(c.status == _OPEN, c.id.in_(held_case_ids()))
+        )
+        query = (
+            sa.select(a.id, a.camera_id)
+            .where(*_aged(a.timestamp, a.timestamp, a.camera_id, before, cameras, exclude))
+            .where(~_held(a.camera_id, a.timestamp, a.timestamp), ~of_kept_case)
+            .order_by(a.timestamp)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [Expired(row.id, row.camera_id, None) for row in conn.execute(query)]
+
+    def delete_alerts(self, ids: Sequence[str]) -> int:
+        """Delete alerts with their triage rows and history (one transaction); returns how many went."""
+        chosen = list(ids)
+
+        def write() -> int:
+            with self._writer.begin() as conn:
+                conn.execute(tables.alert_history.delete().where(tables.alert_history.c.alert_id.in_(chosen)))
+                conn.execute(tables.alert_triage.delete().where(tables.alert_triage.c.alert_id.in_(chosen)))
+                result = conn.execute(tables.alerts.delete().where(tables.alerts.c.id.in_(chosen)))
+                return int(result.rowcount or 0)
+
+        return retry_locked(write, "alert expiry") if chosen else 0
+
+    def count_alerts(
+        self, *, before: float, cameras: Sequence[str] | None = None, exclude: Sequence[str] = ()
+    ) -> int:
+        """Alerts raised before `before`, protected or not."""
+        a = tables.alerts.c
+        return self._count(
+            tables.alerts, _aged(a.timestamp, a.timestamp, a.camera_id, before, cameras, exclude)
+        )
+
+    # -- case photos ---------------------------------------------------------------------------
+
+    def case_photos(self, limit: int, *, closed_before: float) -> list[Expired]:
+        """Photos of cases closed before `closed_before` and not under a legal hold (``camera_id`` "")."""
+        p, c = case_photos.c, cases.c
+        query = (
+            sa.select(p.id, p.crop_path)
+            .join_from(case_photos, cases, p.case_id == c.id)
+            .where(*self._closed(closed_before), c.id.not_in(held_case_ids()))
+            .order_by(p.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [Expired(str(row.id), "", row.crop_path) for row in conn.execute(query)]
+
+    @staticmethod
+    def _closed(before: float) -> list[sa.ColumnElement[bool]]:
+        c = cases.c
+        return [c.status == _CLOSED, c.closed_at.is_not(None), c.closed_at < before]
+
+    def delete_case_photos(self, ids: Sequence[str]) -> int:
+        chosen = [int(i) for i in ids]
+        query = case_photos.delete().where(case_photos.c.id.in_(chosen))
+
+        def write() -> int:
+            with self._writer.begin() as conn:
+                return int(conn.execute(query).rowcount or 0)
+
+        return retry_locked(write, "case photo expiry") if chosen else 0
+
+    def count_case_photos(self, *, closed_before: float) -> int:
+        """Photos of cases closed before `closed_before`, held or not."""
+        p, c = case_photos.c, cases.c
+        query = (
+            sa.select(sa.func.count())
+            .select_from(case_photos.join(cases, p.case_id == c.id))
+            .where(*self._closed(closed_before))
+        )
+        with self._engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- open cases ----------------------------------------------------------------------------
+
+    def open_case_windows(self, now: float) -> list[Span]:
+        """The windows of open cases; an open-ended window runs to `now`."""
+        c = cases.c
+        query = sa.select(c.window_start, c.window_end).where(c.status == _OPEN)
+        with self._engine.connect() as conn:
+            return [(float(start), now if end is None else float(end)) for start, end in conn.execute(query)]
+
+    def _count(self, table: sa.Table, where: Sequence[sa.ColumnElement[bool]]) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def _aged(
+    start: sa.ColumnElement[float],
+    end: sa.ColumnElement[float],
+    camera: sa.ColumnElement[str],
+    before: float,
+    cameras: Sequence[str] | None,
+    exclude: Sequence[str],
+) -> list[sa.ColumnElement[bool]]:
+    # ``start < before`` is implied by ``end < before``; it lets the start index narrow the scan.
+    where = [start < before, end < before]
+    if cameras is not None:
+        where.append(camera.in_(list(cameras)))
+    if exclude:
+        where.append(camera.not_in(list(exclude)))
+    return where
+
+
+def _held(
+    camera: sa.ColumnElement[str], start: sa.ColumnElement[float], end: sa.ColumnElement[float]
+) -> sa.Exists:
+    """Overlaps a recording hold of its camera or of every camera (inclusive: an alert is an instant)."""
+    h = recording_holds.c
+    return sa.exists().where(
+        sa.or_(h.camera_id == camera, h.camera_id == ALL_CAMERAS), h.start <= end, h.end >= start
+    )
+
+
+def _in_open_window(start: sa.ColumnElement[float], end: sa.ColumnElement[float]) -> sa.Exists:
+    c = cases.c
+    return sa.exists().where(
+        c.status == _OPEN, c.window_start <= end, sa.or_(c.window_end.is_(None), c.window_end >= start)
+    )

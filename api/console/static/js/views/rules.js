@@ -11,6 +11,7 @@ import { api, query } from "../api.js";
 import { duration, html, Notice, when } from "../ui.js";
 import { SeverityBadge } from "./alerts.js";
 import { useReason } from "./admin.js";
+import { Backtest } from "./backtest.js";
 
 const TYPES = {
   zone_intrusion: "Zone intrusion",
@@ -40,6 +41,7 @@ const FIELDS = {
     ["zone", "Zone", "zone"], ["max_people", "More people than", "number", ""], ["min_people", "Fewer people than", "number", ""],
     ["max_density_per_m2", "Density above (people/m², needs calibration)", "number", ""],
     ["min_seconds", "Seconds the condition holds", "number", 10],
+    ["hold_s", "Still counted after last seen (s)", "number", 1],
   ],
   person_down: [
     ["zone", "Zone (empty: anywhere)", "zone"], ["min_seconds", "Seconds lying before alerting", "number", 10],
@@ -54,6 +56,7 @@ export function Rules() {
   const [info, setInfo] = useState("");
   const [editing, setEditing] = useState(/** @type {any} */ (null));
   const [counting, setCounting] = useState(/** @type {string | null} */ (null));
+  const [trying, setTrying] = useState(/** @type {any} */ (null));
   const [ask, reasonDialog] = useReason();
   const load = () => api("/rules").then((l) => setRules(l.items)).catch((e) => setError(`Rules could not be loaded: ${e.detail}`));
   useEffect(() => {
@@ -106,12 +109,16 @@ export function Rules() {
           <button onClick=${() => setEditing(r)} aria-label=${`Edit rule ${r.name}`}>Edit</button>
           ${r.type === "line_crossing" && html`<button onClick=${() => setCounting(counting === r.name ? null : r.name)}
             aria-pressed=${counting === r.name} aria-label=${`Counts of rule ${r.name}`}>Counts</button>`}
+          <button onClick=${() => setTrying(trying?.name === r.name ? null : r)} aria-pressed=${trying?.name === r.name}
+            aria-label=${`Backtest rule ${r.name}`}>Backtest</button>
           <button class="danger" onClick=${() => act(`Remove rule ${r.name}`, (reason) => api(`${path(r.name)}${query({ reason })}`, { method: "DELETE" }))}
             aria-label=${`Remove rule ${r.name}`}>Remove</button>
         </td>
       </tr>`)}</tbody>
     </table>`}
     ${counting && html`<${Counts} key=${counting} name=${counting} />`}
+    ${trying && html`<${Backtest} key=${trying.name} title=${`Backtest of ${trying.name}`} camera=${trying.camera}
+      begin=${(span) => api(`${path(trying.name)}/backtest`, { json: span })} />`}
     ${reasonDialog}
   </section>`;
 }
@@ -169,7 +176,8 @@ function ruleOf(draft) {
 export function problemsOf(detail, known) {
   /** @type {Record<string, string[]>} */
   const out = {};
-  for (const problem of String(detail).split(/; (?=[\w.[\]-]+: )/)) {
+  // A draft's backtest says "draft rule: " before its list of problems.
+  for (const problem of String(detail).replace(/^draft rule: /, "").split(/; (?=[\w.[\]-]+: )/)) {
     const match = problem.match(/^([\w.[\]-]+): ([\s\S]*)$/);
     const parts = match ? match[1].split(/[.[\]]+/).filter(Boolean) : [];
     const field = [...parts].reverse().find((part) => known.has(part)) || "";
@@ -182,7 +190,9 @@ function RuleForm({ current, cameras, onCancel, onSaved }) {
   const [draft, setDraft] = useState(() => draftOf(current));
   const [reason, setReason] = useState("");
   const [problems, setProblems] = useState(/** @type {Record<string, string[]>} */ ({}));
+  const [trying, setTrying] = useState(false);
   const editing = current !== null;
+  const known = new Set([...Object.keys(draft), "reason", "filters"]);
   const set = (key, value) => setDraft({ ...draft, [key]: value });
   const ai = cameras.filter((c) => c.role === "ai");
   const camera = cameras.find((c) => c.id === draft.camera);
@@ -196,7 +206,7 @@ function RuleForm({ current, cameras, onCancel, onSaved }) {
         : await api("/rules", { json });
       onSaved(saved);
     } catch (e) {
-      setProblems(problemsOf(e.detail, new Set([...Object.keys(draft), "reason", "filters"])));
+      setProblems(problemsOf(e.detail, known));
     }
   }
   /** The API's words next to field `key`, and the attributes that tie them to its input. */
@@ -239,7 +249,11 @@ function RuleForm({ current, cameras, onCancel, onSaved }) {
     <div class="row">
       <label>Name <input value=${draft.name} required maxlength="64" pattern="[A-Za-z0-9][A-Za-z0-9_.\\-]{0,63}" readonly=${editing}
         title="letters, digits, _ . -; starts with a letter or digit" onInput=${(e) => set("name", e.currentTarget.value)} ...${marks("name")} />${said("name")}</label>
-      <label>Type <select value=${draft.type} onChange=${(e) => set("type", e.currentTarget.value)}>
+      <label>Type <select value=${draft.type} onChange=${(e) => {
+        const type = e.currentTarget.value;
+        // A new person_down rule starts off, as in the config: its posture cue is not validated on real falls.
+        setDraft({ ...draft, type, ...(editing ? {} : { enabled: type !== "person_down" }) });
+      }}>
         ${Object.entries(TYPES).map(([k, label]) => html`<option value=${k}>${label}</option>`)}</select></label>
       <label>Camera <select value=${draft.camera} required onChange=${(e) => set("camera", e.currentTarget.value)}>
         <option value="">choose an AI camera…</option>${ai.map((c) => html`<option value=${c.id}>${c.name || c.id} (${c.id})</option>`)}</select>${said("camera")}</label>
@@ -248,6 +262,8 @@ function RuleForm({ current, cameras, onCancel, onSaved }) {
       <label class="inline"><input type="checkbox" checked=${draft.enabled} onChange=${(e) => set("enabled", e.currentTarget.checked)} /> enabled</label>
     </div>
     <div class="row">${FIELDS[draft.type].map(input)}</div>
+    ${draft.type === "person_down" && html`<p class="muted">Person down is off unless switched on: its posture cue has not been
+      validated on real fallen people. Backtest it on your own recordings first.</p>`}
     <div class="row">
       <label>Cooldown (s) <input type="number" step="any" min="0" value=${draft.cooldown_s} placeholder="60" onInput=${(e) => set("cooldown_s", e.currentTarget.value)} ...${marks("cooldown_s")} />${said("cooldown_s")}</label>
       <label>Minimum score <input type="number" step="any" min="0" max="1" value=${draft.min_score} placeholder="0" onInput=${(e) => set("min_score", e.currentTarget.value)} ...${marks("min_score")} />${said("min_score")}</label>
@@ -262,9 +278,17 @@ function RuleForm({ current, cameras, onCancel, onSaved }) {
     <${Notice} kind="error">${[...(problems[""] || []), fieldCount ? `${fieldCount === 1 ? "A field says" : `${fieldCount} fields say`} what is wrong.` : ""].filter(Boolean).join(" ")}<//>
     <div class="row">
       <button type="submit">${editing ? "Save rule" : "Add rule"}</button>
+      <button type="button" onClick=${() => setTrying(!trying)} aria-pressed=${trying}>Backtest this draft</button>
       <button type="button" class="ghost" onClick=${onCancel}>Cancel</button>
     </div>
-  </form>`;
+  </form>
+  ${trying && html`<${Backtest} title=${`Backtest of the draft ${draft.name || "rule"}`} camera=${draft.camera || "its camera"}
+    begin=${(span) => api("/rules/backtest", { json: { ...span, draft: { rule: ruleOf(draft) }, camera: draft.camera || null } })}
+    onAnswer=${(detail) => {
+      // The draft's own problems go next to its fields; the window's stay in the backtest's notice.
+      const { "": _, ...fields } = problemsOf(detail, known);
+      setProblems(fields);
+    }} />`}`;
 }
 
 // -- counts --------------------------------------------------------------------------------

@@ -32,11 +32,14 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("backscan",), "vigil.commands.backscan"),
     (("backtest",), "vigil.commands.backtest"),
     (("user",), "vigil.commands.user"),
+    (("verify",), "vigil.commands.verify"),
+    (("audit", "verify"), "vigil.commands.audit"),
 ]
 
 GROUPS = {
     "eval": "Measure quality against ground truth (MOTChallenge data).",
     "bench": "Side-by-side performance benchmarks: Vigil against a baseline, same input, one run.",
+    "audit": "The audit log: check its hash chain.",
 }
 
 

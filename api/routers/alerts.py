@@ -32,7 +32,7 @@ from api.schemas_alerts import (
     ResolveBody,
 )
 from vigil.core.errors import ValidationError
-from vigil.core.types import AlertKind
+from vigil.core.types import AlertKind, AlertSeverity
 from vigil.infra.db import Store
 from vigil.infra.db.alerts import (
     AlertNotFound,
@@ -117,6 +117,7 @@ def list_alerts(
     page: PageDep,
     camera: CameraFilter = None,
     kind: Annotated[AlertKind | None, Query(description="Only this kind of alert.")] = None,
+    severity: Annotated[AlertSeverity | None, Query(description="Only alerts of this severity.")] = None,
     state: StateQuery = None,
     camera_id: Annotated[str | None, Query(max_length=64, description="Only this camera id.")] = None,
     rule: Annotated[str | None, Query(max_length=128, description="Only alerts of this rule.")] = None,
@@ -148,6 +149,7 @@ def list_alerts(
     rows, total = lister(
         camera_id=next(iter(cameras), None),
         kind=kind,
+        severity=severity,
         rule=rule,
         states=_states(state),
         assignee=assignee,

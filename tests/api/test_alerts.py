@@ -14,7 +14,7 @@ from api import ApiServices, create_app
 from tests.api.test_api import JPEG, make_config
 from tests.db.test_store import make_alert
 from tests.factories import FAST_HASHER, auth_headers, make_user
-from vigil.core.types import AlertKind
+from vigil.core.types import AlertKind, AlertSeverity
 from vigil.infra.db import Store
 from vigil.infra.db.alerts import AlertTriageStore, Triage, TriageAction, TriagedAlert
 from vigil.infra.db.cases import CaseStore
@@ -60,7 +60,9 @@ def site(tmp_path: Path) -> Iterator[AlertSite]:
     feed = AlertFeed()
     services = ApiServices(store=store, health=dict, data_dir=data_dir, alert_feed=feed)
     store.add_alert(make_alert("cam1", 100.0, id="z1"))
-    store.add_alert(make_alert("cam2", 200.0, AlertKind.DWELL, rule="bench", id="l2"))
+    store.add_alert(
+        make_alert("cam2", 200.0, AlertKind.DWELL, rule="bench", id="l2", severity=AlertSeverity.CRITICAL)
+    )
     store.add_alert(make_alert("cam1", 300.0, id="z3"))
     yield AlertSite(TestClient(create_app(make_config(), services)), store, data_dir, feed)
     store.close()
@@ -105,6 +107,9 @@ def _ids(response: object) -> list[str]:
         ("?until=1970-01-01T00:03:20Z", ["l2", "z1"]),  # ISO-8601, t=200
         ("?since=150&end=250", ["l2"]),  # mixed with the old names: both bounds hold
         ("?kind=dwell&state=acknowledged", ["l2"]),
+        ("?severity=critical", ["l2"]),
+        ("?severity=warning&camera_id=cam1", ["z3", "z1"]),  # the default severity
+        ("?severity=info", []),
         ("?state=new,acknowledged&limit=1&offset=1", ["l2"]),
     ],
 )
@@ -139,6 +144,7 @@ def test_list_items_carry_the_alert_and_its_triage(site: AlertSite) -> None:
         ("?since=soon", "since: expected epoch seconds or an ISO-8601 time, got 'soon'"),
         ("?until=nan", "until: expected a finite time"),
         (f"?rule={'r' * 200}", "rule: String should have at most 128 characters"),
+        ("?severity=loud", "severity: Input should be 'info', 'warning' or 'critical'"),
     ],
 )
 def test_bad_filters_are_422(site: AlertSite, query: str, detail: str) -> None:

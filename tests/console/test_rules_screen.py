@@ -198,6 +198,7 @@ def test_inbox_severity_kind_groups_and_deep_link(page: Any, site: ConsoleSite) 
 
     page.get_by_label("Severity").select_option("critical")
     page.wait_for_function("() => document.querySelectorAll('.inbox tbody tr').length === 3")
+    page.get_by_text("3 alerts", exact=True).wait_for()  # the API's count of critical ones
     page.get_by_label("Severity").select_option("")
     page.get_by_label("Kind").select_option("occupancy")
     page.wait_for_function("() => document.querySelectorAll('.inbox tbody tr').length === 3")

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from vigil.core.errors import ValidationError
-from vigil.core.types import Alert, AlertKind
+from vigil.core.types import Alert, AlertKind, AlertSeverity
 from vigil.infra.db.audit import append_audit
 from vigil.infra.db.store import _BEGIN_OPTION, RECORD_ROWS, Store, _check_page, retry_locked
 from vigil.infra.db.tables import alert_history, alert_triage, alerts
@@ -163,6 +163,7 @@ class AlertTriageStore:
         *,
         camera_id: str | None = None,
         kind: AlertKind | None = None,
+        severity: AlertSeverity | None = None,
         rule: str | None = None,
         states: Collection[TriageState] = (),
         assignee: str | None = None,
@@ -177,6 +178,7 @@ class AlertTriageStore:
         Args:
             camera_id: Only this camera.
             kind: Only this kind of alert.
+            severity: Only alerts of this severity.
             rule: Only alerts of this rule (its configured name).
             states: Only alerts in one of these states; empty: any.
             assignee: Only alerts assigned to this user.
@@ -192,7 +194,7 @@ class AlertTriageStore:
             ValidationError: `limit` or `offset` is negative.
         """
         _check_page(limit, offset)
-        where = _filters(camera_id, kind, rule, states, assignee, start, end, group_id)
+        where = _filters(camera_id, kind, rule, states, assignee, start, end, group_id, severity)
         joined = alerts.outerjoin(alert_triage, alert_triage.c.alert_id == alerts.c.id)
         count = sa.select(sa.func.count()).select_from(joined).where(*where)
         page = (
@@ -212,6 +214,7 @@ class AlertTriageStore:
         *,
         camera_id: str | None = None,
         kind: AlertKind | None = None,
+        severity: AlertSeverity | None = None,
         rule: str | None = None,
         states: Collection[TriageState] = (),
         assignee: str | None = None,
@@ -232,7 +235,7 @@ class AlertTriageStore:
             ValidationError: `limit` or `offset` is negative.
         """
         _check_page(limit, offset)
-        where = _filters(camera_id, kind, rule, states, assignee, start, end, None)
+        where = _filters(camera_id, kind, rule, states, assignee, start, end, None, severity)
         key = _GROUP_KEY
         newest_first = (alerts.c.timestamp.desc(), alerts.c.id.desc())
         ranked = (
@@ -393,12 +396,15 @@ def _filters(
     start: float | None,
     end: float | None,
     group_id: str | None,
+    severity: AlertSeverity | None = None,
 ) -> list[sa.ColumnElement[bool]]:
     where: list[sa.ColumnElement[bool]] = []
     if camera_id is not None:
         where.append(alerts.c.camera_id == camera_id)
     if kind is not None:
         where.append(alerts.c.kind == kind.value)
+    if severity is not None:
+        where.append(alerts.c.severity == severity.value)
     if rule is not None:
         where.append(alerts.c.rule == rule)
     if states:

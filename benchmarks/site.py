@@ -122,6 +122,8 @@ def build_config(args: argparse.Namespace, sim: Any, data_dir: Path) -> Any:
     document = site_document(source, sim.urls, sim.sub_urls, args.ai_cameras, data_dir)
     if args.detector is not None:
         document.setdefault("detector", {})["type"] = args.detector
+    if args.detector_threads is not None:
+        document.setdefault("detector", {})["threads"] = args.detector_threads
     if args.shards:
         document.setdefault("recording", {})["shards"] = args.shards
     return parse_config(document, str(SITE_CONFIG))
@@ -189,30 +191,37 @@ def start_runtime(config: Any, keep_samples: int) -> Started:
     return Started(runtime, probe, threads, detector.name)
 
 
+def _ai_delivering(runtime: Any, ai: list[str]) -> int:
+    sources = [runtime.ingest.source(cid) for cid in ai]
+    return sum(source is not None and source.delivered > 0 for source in sources)
+
+
 def wait_online(started: Started, timeout_s: float, progress: Any) -> None:
-    """Until every AI camera delivered a frame (or `timeout_s`).
+    """Until every camera is online and every AI camera delivered a frame (or `timeout_s`).
 
     Raises:
         BenchError: No AI camera delivered a frame in time.
     """
     runtime = started.runtime
     ai = [c.id for c in runtime.config.cameras if c.role.value == "ai"]
+    cameras = len(runtime.config.cameras)
     began = time.monotonic()
-    task = progress.add_task("cameras online", total=len(ai))
+    task = progress.add_task("cameras online", total=cameras)
     while time.monotonic() - began < timeout_s:
-        up = sum(
-            runtime.ingest.source(cid) is not None and runtime.ingest.source(cid).delivered > 0 for cid in ai
-        )
-        progress.update(task, completed=up)
-        if up == len(ai):
+        delivering, online = _ai_delivering(runtime, ai), runtime.cameras_online()
+        progress.update(task, completed=online)
+        if delivering == len(ai) and online == cameras:
             break
         time.sleep(0.5)
     else:
-        if up == 0:
+        if delivering == 0:
             raise BenchError(
                 f"no AI camera delivered a frame within {timeout_s:g} s: is the simulator serving?"
             )
-        log.warning("%d of %d AI cameras online after %g s: measuring anyway", up, len(ai), timeout_s)
+        log.warning(
+            "after %g s: %d of %d cameras online, %d of %d AI cameras delivering: measuring anyway",
+            timeout_s, online, cameras, delivering, len(ai),
+        )  # fmt: skip
     started.online_s = time.monotonic() - began
 
 
@@ -230,6 +239,7 @@ class Snapshot:
     stages: dict[tuple[str, str], float]
     record: dict[str, float]
     dropped: dict[str, int]
+    online: int
 
     @classmethod
     def take(cls, started: Started) -> Snapshot:
@@ -247,6 +257,7 @@ class Snapshot:
             stages=started.probe.snapshot(),
             record={cid: s.cpu_seconds for cid, s in stats.items()},
             dropped={cid: ingest.source(cid).dropped for cid in ai if ingest.source(cid) is not None},
+            online=started.runtime.cameras_online(),
         )
 
 
@@ -360,8 +371,10 @@ def summarise(
             "seconds": round(window.wall_s, 1),
             "warmup_s": args.warmup,
             "detector": started.detector_name,
+            "detector_threads": config.detector.threads,
             "record_shards": len(started.runtime.ingest.shard_pids()),
             "cameras_online_after_s": round(started.online_s, 1),
+            "cameras_online_at_end": window.end.online,
             "cpu_count": os.cpu_count(),
             "load_average_before": load[0],
             "load_average_after": load[1],
@@ -600,6 +613,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "with each",
     )
     parser.add_argument(
+        "--detector-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="detector.threads to run (default: site.yaml's, 2); 1 runs no onnxruntime thread pool, "
+        "whose spin-waiting costs CPU",
+    )
+    parser.add_argument(
         "--shards", type=int, default=0, help="record processes (recording.shards; default: the config's, 0)"
     )
     parser.add_argument(
@@ -608,6 +629,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         help="seconds of sub-stream video for the naive loop (default 10; 0 skips it)",
     )
+    add_target_arguments(parser)
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """The site the cores are extrapolated to, the footage, the output."""
     parser.add_argument(
         "--target-cameras", type=int, default=141, help="site to extrapolate to: cameras (default 141)"
     )

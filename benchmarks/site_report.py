@@ -158,7 +158,8 @@ def text_report(result: dict[str, Any]) -> str:
     frame, stored = result["frame_latency_ms"], result["sighting_latency_s"]
     lines = [
         f"vigil bench site: {run['cameras']} cameras ({run['ai_cameras']} AI) against vigil sim for "
-        f"{run['seconds']:.0f} s, detector {run['detector']}, {run['record_shards']} record shard(s); "
+        f"{run['seconds']:.0f} s, detector {run['detector']} ({run['detector_threads']} threads), "
+        f"{run['record_shards']} record shard(s), {run['cameras_online_at_end']} cameras online; "
         f"load average {run['load_average_before']} before, {run['load_average_after']} after, "
         f"{run['cpu_count']} CPUs",
         "",

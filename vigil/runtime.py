@@ -61,7 +61,7 @@ from vigil.services.backscan import BackscanService
 from vigil.services.backtest import BacktestService
 from vigil.services.cases import CaseService
 from vigil.services.notify import AlertNotifier, NotifyCollector
-from vigil.services.retention import RetentionPolicy, run_periodically
+from vigil.services.retention import RetentionCollector, RetentionPolicy, RetentionService
 from vigil.services.sighting_search import SightingSearch
 from vigil.services.site_config import SiteConfigService, SiteControl, SiteDiff
 
@@ -145,6 +145,9 @@ class Runtime:
         self.backscan: BackscanService | None = None
         self.backtest: BacktestService | None = None
         """Rule backtests over recordings (central and all roles)."""
+        self.retention: RetentionService | None = None
+        """Recordings and records retention, on a schedule (central and all roles)."""
+        self._retention_collector: RetentionCollector | None = None
         self.alert_feed = AlertFeed()
         self.notifier: AlertNotifier | None = None
         """Webhooks and MQTT for new alerts (central and all roles, when configured)."""
@@ -218,6 +221,8 @@ class Runtime:
         """
         self.config = config
         self._rules = build_rules(config)
+        if self.retention is not None:  # a camera's own recording retention applies from the next pass
+            self.retention.policy = RetentionPolicy.from_config(config)
         if self.ingest is None:
             return  # not started, or cameras run elsewhere (central role)
         if self._needs_pose():
@@ -267,6 +272,7 @@ class Runtime:
         app = create_app(self.config, services)
         app.state.backscan = self.backscan
         app.state.backtest = self.backtest
+        app.state.retention = self.retention
         app.state.bus_buffer = self.bus.buffer_stats if isinstance(self.bus, KafkaBus) else None
         host = host or self.config.api.host
         port = self.config.api.port if port is None else port
@@ -310,6 +316,9 @@ class Runtime:
         if self._bus_collector is not None:
             REGISTRY.unregister(self._bus_collector)
             self._bus_collector = None
+        if self._retention_collector is not None:
+            REGISTRY.unregister(self._retention_collector)
+            self._retention_collector = None
         if self._api_thread is not None:
             self._api_thread.join(timeout=5)
         if self.store is not None:
@@ -392,6 +401,7 @@ class Runtime:
             recording_root=self.config.recording.directory or self.data_dir / "recordings",
         )
         self._start_search(store)
+        self._start_retention(store, self.cases)
         # The candidates' in-memory first pass: filled from the store, then kept current.
         threading.Thread(
             target=self.cases.index.run, args=(self._stop,), name="case-index", daemon=True
@@ -399,6 +409,21 @@ class Runtime:
         # After the store handlers: a case alert may point at the sighting just stored.
         self.bus.subscribe(Topic.SIGHTINGS, self._match_cases)
         self.bus.subscribe(Topic.SIGHTING_UPDATES, self._match_cases)
+
+    def _start_retention(self, store: Store, cases: CaseService) -> None:
+        """Segments, sightings, alerts and case photos expire by policy, in the retention thread."""
+        self.retention = RetentionService.from_config(
+            self.config, store, self.data_dir, forget=cases.index.forget
+        )
+        collector = RetentionCollector(self.retention)
+        try:
+            REGISTRY.register(collector)
+            self._retention_collector = collector
+        except ValueError:  # another runtime in this process (a test) has them: its counts are served
+            log.warning("retention metrics are already registered in this process; not registering twice")
+        threading.Thread(
+            target=self.retention.run_periodically, args=(self._stop,), name="retention", daemon=True
+        ).start()
 
     def _start_search(self, store: Store) -> None:
         """The sighting search index follows the sightings topic; what is older is caught up."""
@@ -427,19 +452,6 @@ class Runtime:
         self.ingest.start()
         self._collector = IngestCollector(self.ingest)
         REGISTRY.register(self._collector)
-        if self.recordings is not None:
-            rec = self.config.recording
-            threading.Thread(
-                target=run_periodically,
-                name="retention",
-                daemon=True,
-                args=(
-                    self.recordings,
-                    RetentionPolicy(rec.continuous_days, rec.event_days, rec.min_free_percent),
-                    rec.directory or self.data_dir / "recordings",
-                    self._stop,
-                ),
-            ).start()
 
     def _needs_pose(self) -> bool:
         """Whether an enabled AI camera has a rule that reads posture (the pose model is needed)."""

@@ -7,15 +7,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api import Role
+from config.loader import parse_config
 from tests.api.test_api import Site, make_site
 from tests.db.test_store import make_sighting
 from tests.factories import auth_headers
+from vigil.infra.bus import MemoryBus
 from vigil.infra.db.cases import CaseRecord, CaseStore
 from vigil.infra.db.recordings import RecordingIndex
+from vigil.roles import Role as RuntimeRole
+from vigil.runtime import Runtime
 from vigil.services.retention import RetentionService
 
 T0 = 1_780_000_000.0
@@ -149,3 +154,30 @@ def test_retention_runs_on_demand_and_reports(admin: Site) -> None:
     assert state["sightings_days"] == 30 and state["last_run"]["deleted"] == report["deleted"]
     (audited,) = CaseStore.for_store(admin.store).audit_page("retention.run")[0]
     assert audited.reason == "checking the new policy" and audited.user != "vigil"
+
+
+def test_the_running_service_retains_on_schedule_and_on_demand_over_http(tmp_path: Path) -> None:
+    """A central `Runtime` served by uvicorn: its retention service answers the API and /metrics."""
+    config = parse_config(
+        {"data_dir": str(tmp_path), "cameras": [{"id": "cam1", "url": "rtsp://10.0.0.1/a"}]}
+    )
+    runtime = Runtime(config, role=RuntimeRole.CENTRAL, bus=MemoryBus())
+    runtime.start()
+    try:
+        assert runtime.store is not None and runtime.retention is not None
+        (tmp_path / "crops").mkdir()
+        (tmp_path / "crops" / "old.jpg").write_bytes(b"jpeg")
+        runtime.store.add_sightings([make_sighting("cam1", 100.0, 105.0, crop_path="crops/old.jpg")])
+        with httpx.Client(base_url=runtime.serve_api(host="127.0.0.1", port=0), timeout=10) as client:
+            client.headers.update(auth_headers(client, runtime.store, Role.ADMIN))
+            answer = client.post("/retention/run", json={"reason": "checking the new policy"})
+            assert answer.status_code == 200, answer.text
+            assert (
+                answer.json()["deleted"]["sightings"] == 1 and not (tmp_path / "crops" / "old.jpg").exists()
+            )
+            assert runtime.retention.runs == 1  # the runtime's own service ran it
+            metrics = client.get("/metrics").text
+        assert 'vigil_retention_deleted_total{kind="sightings"} 1.0' in metrics
+        assert "vigil_retention_runs_total 1.0" in metrics
+    finally:
+        runtime.stop()

@@ -6,6 +6,9 @@ the data directory; nothing is mocked.
 
 from __future__ import annotations
 
+import argparse
+import json
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from alerts.search.descriptors import describe_crop
 from config.models import VigilConfig
 from tests.db.test_store import make_alert, make_sighting
+from vigil.commands import retention as retention_command
 from vigil.core.types import Alert, AlertKind
 from vigil.infra.db import Store, tables
 from vigil.infra.db.alerts import AlertTriageStore, TriageAction
@@ -448,3 +452,23 @@ def test_the_retention_thread_runs_a_whole_pass_then_minute_checks(store: Store,
     assert retention.runs == 1  # the rest were minute checks
     with store._engine.connect() as conn:  # noqa: SLF001
         assert conn.execute(sa.select(sa.func.count()).select_from(tables.sightings)).scalar_one() == 0
+
+
+def test_vigil_retention_runs_once_and_prints_what_it_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(f"data_dir: {tmp_path / 'data'}\ncameras:\n  - {{id: cam1, url: 'rtsp://10.0.0.1/a'}}\n")
+    with Store.open(tmp_path / "data" / "vigil.db") as store:
+        store.add_sightings([make_sighting("cam1", 100.0, 105.0, crop_path=None)])
+    parser = argparse.ArgumentParser()
+    retention_command.add_arguments(parser)
+
+    assert retention_command.run(parser.parse_args([str(site), "--reason", "new policy", "--json"])) == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["deleted"]["sightings"] == 1 and report["kept"]["sightings"] == 0
+    assert retention_command.run(parser.parse_args([str(site), "--reason", "x"])) == 2
+    assert "--reason: say why" in capsys.readouterr().err
+    assert retention_command.run(parser.parse_args([str(site), "--reason", "once more"])) == 0
+    assert re.search(r"^sightings +0 +0$", capsys.readouterr().out, re.MULTILINE)

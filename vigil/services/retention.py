@@ -357,9 +357,13 @@ class RetentionService:
         recordings_interval_s: float = RECORDINGS_INTERVAL_S,
         records_interval_s: float = RECORDS_INTERVAL_S,
     ) -> None:
-        """Body of the retention thread: a whole run now and every `records_interval_s`, checks between."""
+        """Body of the retention thread: a whole run every `records_interval_s`, minute checks between.
+
+        The first whole run comes one `recordings_interval_s` after start, not at once: a node
+        starting up has more urgent work than deleting last month.
+        """
         next_run = time.monotonic()
-        while not stop.is_set():
+        while not stop.wait(recordings_interval_s):
             try:
                 if time.monotonic() >= next_run:
                     report = self.run()
@@ -370,7 +374,6 @@ class RetentionService:
                     self.check_recordings()
             except Exception:
                 logger.exception("retention pass failed; retrying in %.0f s", recordings_interval_s)
-            stop.wait(recordings_interval_s)
 
     def _all_event_days(self) -> list[float]:
         return [self.policy.event_days, *(c.event_days for c in self.policy.cameras.values())]

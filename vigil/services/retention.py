@@ -380,7 +380,10 @@ class RetentionService:
 
     def _expire_sightings(self, now: float) -> tuple[int, int]:
         total = files = 0
-        while batch := self._records.sightings(_BATCH, before=now - self.policy.sightings_days * DAY):
+        since = None
+        before = now - self.policy.sightings_days * DAY
+        while batch := self._records.sightings(_BATCH, before=before, since=since):
+            since = batch[-1].at
             files += self._unlink(row.file for row in batch)
             ids = [row.id for row in batch]
             total += self._records.delete_sightings(ids)
@@ -390,7 +393,9 @@ class RetentionService:
 
     def _expire_alerts(self, now: float) -> tuple[int, int]:
         total = files = 0
-        while batch := self._records.alerts(_BATCH, before=now - self.policy.alerts_days * DAY):
+        since = None
+        while batch := self._records.alerts(_BATCH, before=now - self.policy.alerts_days * DAY, since=since):
+            since = batch[-1].at
             files += self._unlink(str(alert_crop_path(row.id)) for row in batch)
             total += self._records.delete_alerts([row.id for row in batch])
         return total, files

@@ -34,11 +34,12 @@ _CLOSED = "closed"
 
 @dataclass(frozen=True)
 class Expired:
-    """A row retention deletes, and the file that goes with it (a crop path as stored), if any."""
+    """A row retention deletes, the file that goes with it (a crop path as stored) if any, and its time."""
 
     id: str
     camera_id: str
     file: str | None
+    at: float = 0.0
 
 
 class RecordExpiry:
@@ -55,20 +56,29 @@ class RecordExpiry:
     # -- sightings -----------------------------------------------------------------------------
 
     def sightings(
-        self, limit: int, *, before: float, cameras: Sequence[str] | None = None, exclude: Sequence[str] = ()
+        self,
+        limit: int,
+        *,
+        before: float,
+        since: float | None = None,
+        cameras: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
     ) -> list[Expired]:
         """The oldest unprotected sightings that ended before `before`.
 
         Args:
             limit: At most this many.
             before: Ended before this time.
+            since: Started at or after this time: the last batch's latest start, so protected
+                rows ahead of it are not read again batch after batch.
             cameras: Only these cameras (None: any).
             exclude: Not these cameras (their retention is their own).
         """
         s = tables.sightings.c
         query = (
-            sa.select(s.id, s.camera_id, s.crop_path)
+            sa.select(s.id, s.camera_id, s.crop_path, s.start)
             .where(*_aged(s.start, s.end, s.camera_id, before, cameras, exclude))
+            .where(*_since(s.start, since))
             .where(
                 ~_held(s.camera_id, s.start, s.end), ~self._decided(s.id), ~_in_open_window(s.start, s.end)
             )
@@ -76,7 +86,7 @@ class RecordExpiry:
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [Expired(row.id, row.camera_id, row.crop_path) for row in conn.execute(query)]
+            return [Expired(row.id, row.camera_id, row.crop_path, row.start) for row in conn.execute(query)]
 
     @staticmethod
     def _decided(sighting_id: sa.ColumnElement[str]) -> sa.Exists:
@@ -107,7 +117,13 @@ class RecordExpiry:
     # -- alerts --------------------------------------------------------------------------------
 
     def alerts(
-        self, limit: int, *, before: float, cameras: Sequence[str] | None = None, exclude: Sequence[str] = ()
+        self,
+        limit: int,
+        *,
+        before: float,
+        since: float | None = None,
+        cameras: Sequence[str] | None = None,
+        exclude: Sequence[str] = (),
     ) -> list[Expired]:
         """The oldest unprotected alerts raised before `before` (same arguments as `sightings`).
 
@@ -118,14 +134,15 @@ class RecordExpiry:
             a.rule == sa.literal("case:") + c.id, sa.or_(c.status == _OPEN, c.id.in_(held_case_ids()))
         )
         query = (
-            sa.select(a.id, a.camera_id)
+            sa.select(a.id, a.camera_id, a.timestamp)
             .where(*_aged(a.timestamp, a.timestamp, a.camera_id, before, cameras, exclude))
+            .where(*_since(a.timestamp, since))
             .where(~_held(a.camera_id, a.timestamp, a.timestamp), ~of_kept_case)
             .order_by(a.timestamp)
             .limit(limit)
         )
         with self._engine.connect() as conn:
-            return [Expired(row.id, row.camera_id, None) for row in conn.execute(query)]
+            return [Expired(row.id, row.camera_id, None, row.timestamp) for row in conn.execute(query)]
 
     def delete_alerts(self, ids: Sequence[str]) -> int:
         """Delete alerts with their triage rows and history (one transaction); returns how many went."""
@@ -236,3 +253,7 @@ def _in_open_window(start: sa.ColumnElement[float], end: sa.ColumnElement[float]
     return sa.exists().where(
         c.status == _OPEN, c.window_start <= end, sa.or_(c.window_end.is_(None), c.window_end >= start)
     )
+
+
+def _since(start: sa.ColumnElement[float], since: float | None) -> list[sa.ColumnElement[bool]]:
+    return [] if since is None else [start >= since]

@@ -24,6 +24,8 @@ from config.models import VigilConfig
 from tests.db.test_store import make_alert, make_sighting
 from vigil.commands import retention as retention_command
 from vigil.core.types import Alert, AlertKind
+from vigil.detect_worker import BusPublisher
+from vigil.infra.bus import MemoryBus
 from vigil.infra.db import Store, tables
 from vigil.infra.db.alerts import AlertTriageStore, TriageAction
 from vigil.infra.db.cases import CaseRecord, CaseStatus, CaseStore, FeedbackRecord, PhotoRecord, Verdict
@@ -472,3 +474,24 @@ def test_vigil_retention_runs_once_and_prints_what_it_did(
     assert "--reason: say why" in capsys.readouterr().err
     assert retention_command.run(parser.parse_args([str(site), "--reason", "once more"])) == 0
     assert re.search(r"^sightings +0 +0$", capsys.readouterr().out, re.MULTILINE)
+
+
+def test_the_retention_benchmark_runs_both_variants_to_the_same_counts(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks.retention import main
+
+    assert main(["--sightings", "500", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["deleted"]["sightings"] == 399 and summary["kept"]["sightings"] == 101
+    assert summary["rescan_s"] > 0 and summary["vigil_s"] > 0
+
+
+def test_an_alert_published_live_marks_the_segments_indexed_after_it(store: Store, tmp_path: Path) -> None:
+    """`BusPublisher.alert` (the detect thread's sink) on a real index, before its segment closes."""
+    index = RecordingIndex.for_store(store)
+    bus = MemoryBus()
+    t = NOW - 8 * DAY
+    BusPublisher(bus, index).alert(make_alert("cam1", t))
+    segments(index, tmp_path, "cam1", [t - 5, t + 25, t + 31])
+    assert [s.tier for s in all_segments(index)] == [EVENT, EVENT, CONTINUOUS]

@@ -291,3 +291,39 @@ def test_admin_backtests_a_draft_then_cancels_a_configured_rules_backtest(
     panel.get_by_role("button", name="Cancel backtest").click()
     panel.get_by_role("status").filter(has_text=re.compile(r"^cancelled")).wait_for()
     panel.get_by_role("button", name="Start backtest").wait_for()
+
+
+# The API's refusal -> the form's field it is shown next to ("" is above the buttons).
+PROBLEMS = [
+    # a pydantic field error of the body: the union's tag in the path
+    ("rule.line_crossing.hysteresis: Input should be less than or equal to 0.5", {"hysteresis": 1}),
+    # a whole-config cross-check names the YAML path
+    ("rules[3].line: camera 'gate' has no line 'x' (rule 'gate-count')", {"line": 1}),
+    # filters and schedule are nested; the innermost known part wins
+    ("rule.dwell.filters.min_score: Input should be less than or equal to 1", {"min_score": 1}),
+    ("rule.dwell.schedule.0.start: expected 'HH:MM', got '25:00'", {"schedule": 1}),
+    # a draft's backtest prefixes its list; two problems, two fields
+    (
+        "draft rule: rule.min_seconds: Input should be greater than 0; rule.zone: Field required",
+        {"min_seconds": 1, "zone": 1},
+    ),
+    # a model-level check names no field: above the buttons, whole
+    ("rule.occupancy: Value error, give at least one of max_people, min_people", {"": 1}),
+    ("rule 'gate-count' already exists", {"": 1}),
+]
+
+
+def test_api_problems_go_to_the_field_they_name(page: Any, site: ConsoleSite) -> None:
+    page.goto("/console/")
+    known = ["name", "camera", "line", "zone", "hysteresis", "min_seconds", "min_score", "schedule", "reason"]
+    split = page.evaluate(
+        """async ([rows, known]) => {
+            const { problemsOf } = await import("/console/js/views/rules.js");
+            return rows.map((detail) => problemsOf(detail, new Set(known)));
+        }""",
+        [[detail for detail, _ in PROBLEMS], known],
+    )
+    for (detail, expected), got in zip(PROBLEMS, split, strict=True):
+        assert {field: len(messages) for field, messages in got.items()} == expected, detail
+    assert split[0]["hysteresis"] == ["Input should be less than or equal to 0.5"]
+    assert split[5][""] == [PROBLEMS[5][0]]  # unsplit, so nothing is lost

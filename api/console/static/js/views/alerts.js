@@ -129,7 +129,7 @@ export function Alerts({ user, alertId }) {
       <label>To <input type="datetime-local" value=${filters.until} onChange=${set("until")} /></label>
       <label class="inline"><input type="checkbox" checked=${filters.grouped}
         onChange=${(e) => setFilters({ ...filters, grouped: e.currentTarget.checked })} /> Group similar</label>
-      <span class="muted">${count} ${filters.grouped ? "groups" : "alerts"}</span>
+      <span class="muted">${count} ${filters.grouped ? (count === 1 ? "group" : "groups") : count === 1 ? "alert" : "alerts"}</span>
     </header>
     <${Notice} kind="error">${error}<//>
     ${alerts === null && !error && html`<p aria-busy="true">Loading alerts…</p>`}

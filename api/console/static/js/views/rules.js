@@ -8,7 +8,7 @@
  */
 import { useEffect, useState } from "../../vendor/hooks.module.js";
 import { api, query } from "../api.js";
-import { duration, html, Notice, when } from "../ui.js";
+import { html, Notice, when } from "../ui.js";
 import { SeverityBadge } from "./alerts.js";
 import { useReason } from "./admin.js";
 import { Backtest } from "./backtest.js";
@@ -81,7 +81,7 @@ export function Rules() {
     <header class="toolbar">
       <h1 id="rules-title">Rules</h1>
       <button onClick=${() => setEditing({})} aria-expanded=${editing !== null && !editing.name}>New rule</button>
-      <span class="muted">${rules ? `${rules.length} rules` : ""}</span>
+      <span class="muted">${rules ? `${rules.length} ${rules.length === 1 ? "rule" : "rules"}` : ""}</span>
     </header>
     <${Notice} kind="error">${error}<//>
     <${Notice}>${info}<//>
@@ -340,6 +340,6 @@ export function Counts({ name }) {
         <tbody>${buckets.filter((b) => b.count_in || b.count_out).map((b) => html`<tr><td>${when(b.start, { seconds: false })}</td><td>${b.count_in}</td><td>${b.count_out}</td></tr>`)}</tbody>
       </table>
     </details>`}
-    <p class="muted">The interval the rule is counting now appears when it closes (every ${counts ? duration(counts.interval_s) : "interval"} of the rule's own count interval, or when its camera stops).</p>
+    <p class="muted">The crossings of the interval the rule is counting now appear when it closes (at the end of each of the rule's count intervals) or when its camera stops.</p>
   </section>`;
 }

@@ -58,6 +58,8 @@ from benchmarks.site_report import (
 SITE_CONFIG = REPO / "config" / "examples" / "site.yaml"
 SOURCE_FPS = 25.0
 """The simulator's frame rate (`ingest.sim` renditions)."""
+KEEP_UP_FRACTION = 0.9
+"""A window whose pipeline analysed this fraction of due frames kept up: its per-frame costs hold."""
 SAMPLE_FRAMES = 24
 """Analysed frames kept for the candidate detectors' whole-frame cost."""
 
@@ -162,6 +164,8 @@ class Started:
     threads: ThreadCpu
     detector_name: str
     online_s: float = 0.0
+    keep_up_cameras: list[str] = field(default_factory=list)
+    """AI cameras left in the pipeline for the keep-up window (`keep_up_window`)."""
 
 
 def start_runtime(config: Any, keep_samples: int) -> Started:
@@ -352,18 +356,58 @@ def per_camera(started: Started, window: Window) -> list[dict[str, Any]]:
     return rows
 
 
+def _latencies(found: dict[str, list[float]], cameras: list[str]) -> dict[str, float | None]:
+    return quantiles([value for camera in cameras for value in found.get(camera, [])])
+
+
+def window_summary(started: Started, window: Window, ai: list[str]) -> dict[str, Any]:
+    """Frames, fractions, latencies, CPU split and unit costs of a window with the `ai` cameras analysed."""
+    probe, t0, t1 = started.probe, window.start.when, window.end.when
+    frames = [row for row in probe.frames.within(t0, t1) if row[1] in ai]
+    config = started.runtime.config
+    due = sum(config.camera(camera_id).detect_fps for camera_id in ai) * window.wall_s
+    split = cpu_split(window)
+    cameras = len(config.cameras)
+    return {
+        "ai_cameras_in_pipeline": len(ai),
+        "seconds": round(window.wall_s, 1),
+        "analysed_frames": len(frames),
+        "analysed_fraction": round(min(1.0, len(frames) / max(due, 1e-9)), 3),
+        "inferred_fraction": round(sum(row[3] for row in frames) / max(len(frames), 1), 3),
+        "frame_latency_ms": quantiles([row[2] for row in frames], 1000.0, 1),
+        "live_sighting_latency_s": _latencies(probe.live.within(t0, t1), ai),
+        "sighting_latency_s": _latencies(probe.stored.within(t0, t1), ai),
+        "alert_latency_s": _latencies(probe.alerts.within(t0, t1), ai),
+        "cpu_split_cores": split,
+        "unit_costs": unit_costs(split, window.wall_s, cameras, len(ai), len(frames)),
+    }
+
+
+def site_costs(site: dict[str, Any], keep_up: dict[str, Any] | None) -> tuple[dict[str, float], str]:
+    """Per-stream costs from the site window; per-frame costs from the keep-up window when it kept up."""
+    costs = dict(site["unit_costs"])
+    if keep_up is None or keep_up["analysed_fraction"] < KEEP_UP_FRACTION:
+        return costs, "site"
+    for key, value in keep_up["unit_costs"].items():
+        if key.endswith("_per_frame"):
+            costs[key] = value
+    return costs, "keep_up"
+
+
 def summarise(
-    args: argparse.Namespace, started: Started, window: Window, load: tuple[str, str]
+    args: argparse.Namespace, started: Started, windows: tuple[Window, Window | None], load: tuple[str, str]
 ) -> dict[str, Any]:
     config = started.runtime.config
+    window, second = windows
     cameras = per_camera(started, window)
-    frames = started.probe.frames.within(window.start.when, window.end.when)
-    due = sum(cam["due_frames"] for cam in cameras)
-    inferred = sum(row[3] for row in frames)
-    split = cpu_split(window)
-    costs = unit_costs(split, window.wall_s, len(config.cameras), len(cameras), len(frames))
+    site = window_summary(started, window, [camera["camera"] for camera in cameras])
+    keep_up = None
+    if second is not None:
+        keep_up = window_summary(started, second, started.keep_up_cameras)
+        keep_up["cameras"] = started.keep_up_cameras
+    costs, source = site_costs(site, keep_up)
     target = Target(args.target_cameras, args.target_ai, args.target_fps)
-    inferred_fraction = inferred / max(len(frames), 1)
+    inferred = (keep_up if source == "keep_up" else site)["inferred_fraction"]  # type: ignore[index]
     return {
         "run": {
             "cameras": len(config.cameras),
@@ -385,26 +429,35 @@ def summarise(
             "ai_cameras": target.ai_cameras,
             "detect_fps": target.detect_fps,
         },
-        "analysed_frames": len(frames),
-        "analysed_fraction": round(min(1.0, len(frames) / max(due, 1e-9)), 3),
-        "inferred_fraction": round(inferred_fraction, 3),
-        "frame_latency_ms": quantiles([row[2] for row in frames], 1000.0, 1),
-        "live_sighting_latency_s": quantiles(
-            [v for vs in started.probe.live.within(window.start.when, window.end.when).values() for v in vs]
-        ),
-        "sighting_latency_s": quantiles(
-            [v for vs in started.probe.stored.within(window.start.when, window.end.when).values() for v in vs]
-        ),
-        "alert_latency_s": quantiles(
-            [v for vs in started.probe.alerts.within(window.start.when, window.end.when).values() for v in vs]
-        ),
+        **{key: value for key, value in site.items() if key not in ("unit_costs", "ai_cameras_in_pipeline")},
         "sighting_wait_s": config.tracker.track_buffer_s + 1.0,
         "per_camera": cameras,
-        "cpu_split_cores": split,
+        "keep_up": keep_up,
+        "per_frame_costs_from": source,
         "unit_costs": {key: round(value, 6) for key, value in costs.items()},
         "site_cores_needed": cores_needed(costs, target),
-        "assumptions": assumptions(target, inferred_fraction, started.detector_name),
+        "assumptions": assumptions(target, inferred, started.detector_name),
     }
+
+
+def keep_up_window(started: Started, args: argparse.Namespace, site: Window, progress: Any) -> Window | None:
+    """A second window with only as many AI cameras in the pipeline as it kept up with (ingest unchanged).
+
+    When the site's detection falls behind, frames reach the pipeline seconds apart: motion gating
+    cannot skip any and each costs more than at the target rate. The per-frame costs of the
+    extrapolation come from this window instead. None when the site window kept up already.
+    """
+    worker = started.runtime._worker
+    ai = worker.pipeline.camera_ids
+    frames = started.probe.frames.within(site.start.when, site.end.when)
+    rate = len(frames) / site.wall_s
+    if args.keepup_seconds <= 0 or rate >= KEEP_UP_FRACTION * len(ai) * args.target_fps:
+        return None
+    keep = args.keepup_cameras or max(1, min(len(ai) - 1, int(0.8 * rate / args.target_fps)))
+    for camera_id in ai[keep:]:
+        worker.remove(camera_id)
+    started.keep_up_cameras = ai[:keep]
+    return measure(started, min(args.warmup, 5.0), args.keepup_seconds, progress)
 
 
 # -- side by side: the naive loop, candidate detectors ----------------------------------------------
@@ -546,9 +599,10 @@ def run_site(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             wait_online(started, args.online_timeout, progress)
             window = measure(started, args.warmup, args.seconds, progress)
             load_after = _load()
+            second = keep_up_window(started, args, window, progress)
         finally:
             started.runtime.stop()
-        result = summarise(args, started, window, (load_before, load_after))
+        result = summarise(args, started, (window, second), (load_before, load_after))
         if args.baseline_seconds > 0:
             progress.add_task("naive baseline", total=None)
             result["baseline"] = naive_baseline(
@@ -622,6 +676,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--shards", type=int, default=0, help="record processes (recording.shards; default: the config's, 0)"
+    )
+    parser.add_argument(
+        "--keepup-seconds",
+        type=float,
+        default=20.0,
+        help="when the site's pipeline falls behind, a second window this long with only the AI cameras "
+        "it kept up with, for the per-frame costs (default 20; 0 skips it)",
+    )
+    parser.add_argument(
+        "--keepup-cameras",
+        type=int,
+        default=0,
+        help="AI cameras left in the pipeline for that window (default: what the site window sustained)",
     )
     parser.add_argument(
         "--baseline-seconds",

@@ -170,6 +170,7 @@ def text_report(result: dict[str, Any]) -> str:
         f"{_fmt(frame['p50'], '.0f')} / {_fmt(frame['p95'], '.0f')} ms p50/p95; finished sighting "
         f"stored {_fmt(stored['p50'])} / {_fmt(stored['p95'])} s after its last frame (includes the "
         f"{result['sighting_wait_s']:g} s wait before a lost track is finished)",
+        keep_up_line(result),
         "",
         f"CPU split and cores needed for {target['cameras']} cameras, {target['ai_cameras']} AI at "
         f"{target['detect_fps']:g} fps:",
@@ -180,6 +181,21 @@ def text_report(result: dict[str, Any]) -> str:
     ]
     lines += baseline_lines(result)
     return "\n".join(lines)
+
+
+def keep_up_line(result: dict[str, Any]) -> str:
+    keep = result.get("keep_up")
+    if not keep:
+        return "per-frame costs below: from the site window (it kept up, or no keep-up window was run)"
+    frame = keep["frame_latency_ms"]
+    used = "are" if result["per_frame_costs_from"] == "keep_up" else "are NOT (it fell behind too)"
+    return (
+        f"keep-up window: {keep['ai_cameras_in_pipeline']} AI camera(s) left in the pipeline for "
+        f"{keep['seconds']:.0f} s (ingest of every camera unchanged): {keep['analysed_fraction']:.2f} of due "
+        f"frames analysed, {keep['inferred_fraction']:.2f} inferred, frame-to-result "
+        f"{_fmt(frame['p50'], '.0f')} / {_fmt(frame['p95'], '.0f')} ms; the per-frame costs below {used} "
+        "from it"
+    )
 
 
 def baseline_lines(result: dict[str, Any]) -> list[str]:

@@ -157,3 +157,32 @@ def test_a_small_site_reports_real_measurements(capsys: pytest.CaptureFixture[st
     assert all(result["unit_costs"][f"{part}_per_frame"] >= 0 for part in PER_FRAME)
     baseline = result["baseline"]
     assert baseline["frames"] > 0 and baseline["ratio"] > 1.0  # every frame detected costs more than Vigil
+
+
+def _window(fraction: float, per_frame: float) -> dict[str, Any]:
+    return {
+        "analysed_fraction": fraction,
+        "unit_costs": {
+            "record_per_camera": 0.002,
+            "detection_per_frame": per_frame,
+            "tracking_per_frame": per_frame,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("keep_up", "detection", "source"),
+    [
+        (None, 0.09, "site"),  # no keep-up window: the site window's costs
+        (_window(0.99, 0.03), 0.03, "keep_up"),  # it kept up: its per-frame costs replace the site's
+        (_window(0.50, 0.03), 0.09, "site"),  # it fell behind too: nothing better to use
+    ],
+)
+def test_per_frame_costs_come_from_a_window_that_kept_up(
+    keep_up: dict[str, Any] | None, detection: float, source: str
+) -> None:
+    site_window = _window(0.01, 0.09)
+    site_window["unit_costs"]["record_per_camera"] = 0.004
+    costs, used = site.site_costs(site_window, keep_up)
+    assert used == source and costs["detection_per_frame"] == detection
+    assert costs["record_per_camera"] == 0.004  # per-stream costs are always the site window's

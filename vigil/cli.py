@@ -27,6 +27,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "soak"), "vigil.commands.bench_soak"),
     (("bench", "console"), "vigil.commands.bench_console"),
     (("bench", "rules"), "vigil.commands.bench_rules"),
+    (("bench", "site"), "vigil.commands.bench_site"),
     (("chaos",), "vigil.commands.chaos"),
     (("clip",), "vigil.commands.clip"),
     (("backscan",), "vigil.commands.backscan"),

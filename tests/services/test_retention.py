@@ -32,6 +32,7 @@ from vigil.infra.db.cases import CaseRecord, CaseStatus, CaseStore, FeedbackReco
 from vigil.infra.db.recordings import CONTINUOUS, EVENT, RecordingIndex, SegmentRecord
 from vigil.infra.db.search import sighting_search, sighting_vectors
 from vigil.pipeline import alert_crop_path
+from vigil.services.case_index import CaseIndex
 from vigil.services.legal_hold import HoldConflict, HoldNotFound, LegalHoldService, NothingRecorded
 from vigil.services.retention import (
     DAY,
@@ -495,3 +496,23 @@ def test_an_alert_published_live_marks_the_segments_indexed_after_it(store: Stor
     BusPublisher(bus, index).alert(make_alert("cam1", t))
     segments(index, tmp_path, "cam1", [t - 5, t + 25, t + 31])
     assert [s.tier for s in all_segments(index)] == [EVENT, EVENT, CONTINUOUS]
+
+
+def test_the_case_index_drops_expired_sightings_at_once(store: Store, tmp_path: Path) -> None:
+    """Told by retention, the in-memory case index counts the deleted rows out before its next sync."""
+    pixels = np.random.default_rng(2).integers(0, 255, (96, 48, 3), dtype=np.uint8)
+    descriptor = describe_crop(pixels).to_vector()
+    old = [
+        make_sighting("cam1", slot(i), slot(i) + 5, crop_path=None, descriptor=descriptor) for i in range(3)
+    ]
+    fresh = make_sighting("cam1", NOW - DAY, NOW - DAY + 5, crop_path=None, descriptor=descriptor)
+    store.add_sightings([*old, fresh])
+    told, untold = CaseIndex(store), CaseIndex(store)
+    for index in (told, untold):
+        assert index.add([*old, fresh]) == 4
+
+    service(store, tmp_path, forget=told.forget).run(now=NOW)
+
+    assert store.counts().sightings == 1
+    assert told._counted() == 1  # noqa: SLF001 - what `current()` compares with the store
+    assert untold._counted() == 4  # noqa: SLF001 - not told: stale until its next sync

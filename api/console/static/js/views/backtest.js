@@ -56,6 +56,18 @@ export function Backtest({ title, camera, begin, onAnswer = () => {} }) {
     } catch (e) {
       setError(e.detail);
       onAnswer(e.detail);
+      if (e.status === 409) follow(e.detail);
+    }
+  }
+  /** Another backtest runs (one at a time): show it here, so it can be followed or cancelled. */
+  async function follow(detail) {
+    try {
+      const other = await api("/rules/backtests/latest");
+      if (FINISHED.includes(other.state)) return;
+      setJob(other);
+      setError(`${detail} It is shown below: wait for it or cancel it.`);
+    } catch {
+      // The other one ended in between: starting again will do.
     }
   }
   async function cancel() {
@@ -99,7 +111,7 @@ function Progress({ job }) {
   const fraction = FINISHED.includes(job.state) ? 1 : total > 0 ? Math.min(1, job.video_seconds / total) : 0;
   return html`<div class="backtest-progress">
     <label>Progress <progress max="1" value=${fraction} aria-valuetext=${`${Math.round(fraction * 100)} %`}></progress></label>
-    <p role="status"><strong>${job.state}</strong>: ${duration(job.video_seconds)} of ${duration(total)} recorded
+    <p role="status"><strong>${job.state}</strong> (${job.draft ? "draft " : ""}${job.rule} on ${job.camera_id}): ${duration(job.video_seconds)} of ${duration(total)} recorded
       (${job.segments_done}/${job.segments_total} segments, ${job.frames} frames at ${job.detect_fps} fps)
       in ${duration(job.elapsed_s)}${job.speed ? `, ${job.speed}× real time` : ""}; ${job.events.length} events${FINISHED.includes(job.state) ? "" : " so far"}.</p>
     ${job.message && html`<p class="muted">${job.message}</p>`}

@@ -33,6 +33,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("backscan",), "vigil.commands.backscan"),
     (("backtest",), "vigil.commands.backtest"),
     (("user",), "vigil.commands.user"),
+    (("retention",), "vigil.commands.retention"),
     (("verify",), "vigil.commands.verify"),
     (("audit", "verify"), "vigil.commands.audit"),
 ]

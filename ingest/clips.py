@@ -7,8 +7,13 @@ slightly wider than the request, and is reported exactly. Segments are joined in
 with their real time offsets, so clip time maps to wall time; a recording gap inside the span
 is stated in the manifest (a player shows it as a held frame), never papered over.
 
+A camera with privacy masks gets them burned in: the stream-copied cut is decoded, the masks
+are filled black and it is re-encoded (`ingest.burn_in`); the manifest then names the masks and
+the encoder. Without masks nothing is re-encoded.
+
 The manifest (``<clip>.json``) records camera, requested and covered times, the source
-segments, the gaps, and the SHA-256 of the clip file, for the chain of custody.
+segments, the gaps, the masks burned in, and the SHA-256 of the clip file, for the chain of
+custody.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ingest.masks import Polygon
 from vigil.core.errors import VigilError
 
 GAP_TOLERANCE_S = 0.5
@@ -74,37 +81,76 @@ class ClipManifest:
     reason: str | None = None
     """Chain of custody: why (a case or a mediation reference)."""
     case_id: str | None = None
+    privacy_masks: list[list[tuple[float, float]]] = field(default_factory=list)
+    """The masks burned into the clip (normalised polygons); empty: the clip is stream-copied."""
+    reencode: dict[str, Any] | None = None
+    """How the masked clip was re-encoded (encoder, options, frames, size, rate); None: stream copy."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
 
 def export_clip(
-    index: _Index, camera_id: str, start: float, end: float, output: Path, *, write_manifest: bool = True
+    index: _Index,
+    camera_id: str,
+    start: float,
+    end: float,
+    output: Path,
+    *,
+    write_manifest: bool = True,
+    masks: Sequence[Polygon] = (),
 ) -> ClipManifest:
     """Cut ``[start, end]`` of a camera's recording into `output` (MP4) and write ``<output>.json``.
 
     ``write_manifest=False`` skips the ``.json`` (a signed evidence bundle carries its own manifest).
+    With `masks` (normalised polygons, the camera's ``privacy_masks``) the cut is re-encoded with
+    the masks burned in (`ingest.burn_in.burn_masks`); without, it is stream-copied.
 
     Returns:
         The manifest.
 
     Raises:
         ClipError: ``start >= end``, nothing recorded overlaps the span (the message gives
-            what is recorded), or no segment could be read.
+            what is recorded), a segment's file is gone (the message names the span it leaves
+            out), or no segment could be read.
     """
     if end <= start:
         raise ClipError(f"clip: expected start < end, got start={start} end={end}")
     segments = index.segments(camera_id, start, end)
     if not segments:
-        extent = index.extent(camera_id)
-        recorded = "nothing" if extent is None else f"{_iso(extent[0])} .. {_iso(extent[1])} (with gaps)"
-        raise ClipError(
-            f"camera {camera_id!r} has no recording between {_iso(start)} and {_iso(end)}; "
-            f"recorded: {recorded}"
-        )
+        raise ClipError(_nothing_recorded(index, camera_id, start, end))
+    _check_files(camera_id, segments)
     output.parent.mkdir(parents=True, exist_ok=True)
     part = output.with_name(output.name + ".part")
+    cut, used = _cut(camera_id, segments, start, end, part)
+    assert cut.covered_start is not None
+    reencode = _burn(part, masks) if masks else None
+    os.replace(part, output)
+    covered = (cut.covered_start, cut.covered_end)
+    manifest = ClipManifest(
+        camera_id=camera_id,
+        file=output.name,
+        requested_start=start,
+        requested_end=end,
+        covered_start=covered[0],
+        covered_end=covered[1],
+        segments=used,
+        gaps=_gaps(index, camera_id, used, start, end),
+        packets=cut.packets,
+        size=output.stat().st_size,
+        sha256=_sha256(output),
+        privacy_masks=[[(float(x), float(y)) for x, y in mask] for mask in masks],
+        reencode=reencode,
+    )
+    if write_manifest:
+        output.with_name(output.name + ".json").write_text(manifest.to_json())
+    return manifest
+
+
+def _cut(
+    camera_id: str, segments: Sequence[Any], start: float, end: float, part: Path
+) -> tuple[_Cutter, list[ClipSegment]]:
+    """Stream-copy the span from the segments into `part`; the cutter and the segments used."""
     cut = _Cutter(start, end)
     used: list[ClipSegment] = []
     try:
@@ -121,24 +167,48 @@ def export_clip(
     if cut.packets == 0 or cut.covered_start is None:
         part.unlink(missing_ok=True)
         raise ClipError(f"camera {camera_id!r}: segments overlap the span but none could be read")
-    os.replace(part, output)
-    covered = (cut.covered_start, cut.covered_end)
-    manifest = ClipManifest(
-        camera_id=camera_id,
-        file=output.name,
-        requested_start=start,
-        requested_end=end,
-        covered_start=covered[0],
-        covered_end=covered[1],
-        segments=used,
-        gaps=_gaps(index, camera_id, used, start, end),
-        packets=cut.packets,
-        size=output.stat().st_size,
-        sha256=_sha256(output),
-    )
-    if write_manifest:
-        output.with_name(output.name + ".json").write_text(manifest.to_json())
-    return manifest
+    return cut, used
+
+
+def _nothing_recorded(index: _Index, camera_id: str, start: float, end: float) -> str:
+    extent = index.extent(camera_id)
+    span = f"camera {camera_id!r} has no recording between {_iso(start)} and {_iso(end)}"
+    if extent is None:
+        return f"{span}; recorded: nothing"
+    recorded = f"recorded: {_iso(extent[0])} .. {_iso(extent[1])} (with gaps)"
+    if end <= extent[0]:
+        return (
+            f"{span}: the gap {_iso(start)} .. {_iso(end)} is older than its oldest recording, "
+            f"deleted by retention or never recorded; {recorded}"
+        )
+    return f"{span}; {recorded}"
+
+
+def _check_files(camera_id: str, segments: Sequence[Any]) -> None:
+    """Every segment the index lists must still be on disk: a clip never silently skips one."""
+    missing = [s for s in segments if not Path(s.path).is_file()]
+    if missing:
+        gone = ", ".join(f"{_iso(s.start)} .. {_iso(s.end)} ({s.path})" for s in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise ClipError(
+            f"camera {camera_id!r}: {len(missing)} recorded segment(s) in the span are gone from disk "
+            f"(deleted by retention or moved), leaving the gap {gone}{more}; nothing exported"
+        )
+
+
+def _burn(part: Path, masks: Sequence[Polygon]) -> dict[str, Any]:
+    """Re-encode the stream-copied `part` in place with the masks burned in."""
+    from ingest.burn_in import burn_masks
+
+    burned = part.with_name(part.name + ".masked")
+    try:
+        report = burn_masks(part, burned, masks)
+        os.replace(burned, part)
+    except BaseException:
+        burned.unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
+        raise
+    return asdict(report)
 
 
 class _Cutter:
@@ -153,6 +223,7 @@ class _Cutter:
         self.packets = 0
         self.done = False
         self._last_dts: int | None = None
+        self._shift: int | None = None
 
     def copy(self, segment: Any, part: Path) -> bool:
         """Copy the packets of one segment that fall in the clip; returns whether any were written."""
@@ -213,7 +284,10 @@ class _Cutter:
     def _mux(self, packet: Any, at: float, tb: float) -> None:
         assert self.covered_start is not None
         delay = (packet.pts - packet.dts) if packet.dts is not None else 0
-        pts = round((at - self.covered_start) / tb) + delay  # keep reorder delay so dts >= 0
+        if self._shift is None:
+            self._shift = delay  # the first keyframe's reorder delay (B-frames), so dts starts >= 0
+        # One shift for every packet: B-frames keep their presentation order (pts - dts kept).
+        pts = round((at - self.covered_start) / tb) + self._shift
         dts = pts - delay
         if self._last_dts is not None and dts <= self._last_dts:
             dts = self._last_dts + 1

@@ -4,9 +4,12 @@ Every export is a signed evidence bundle (`vigil.services.evidence`): ``evidence
 bundle itself (clip, manifest, the site key's signature; `vigil verify` checks it), ``clip.mp4``
 the same export's clip alone for playing, with the manifest's SHA-256 in a header. Both are
 audited and hold the span. A clip is cut from the recorded segments without re-encoding
-(`ingest.clips`); its span, segments, gaps and SHA-256 come back in the ``X-Vigil-Clip-*``
-headers, and ``clip.json`` gives an unsigned preview of them without exporting. Nothing
-recorded in the span is a 404 with what is recorded, never an empty file.
+(`ingest.clips`), except on a camera with privacy masks: there the masks are burned in (re-encoded,
+``X-Vigil-Masking: burned_in``). ``unmasked=true`` leaves them out and needs the admin role; it is
+audited as ``evidence.unmasked`` and the manifest says so. The clip's span, segments, gaps and
+SHA-256 come back in the ``X-Vigil-Clip-*`` headers, and ``clip.json`` gives an unsigned preview
+of them without exporting. Nothing recorded in the span is a 404 with what is recorded, never an
+empty file; a span whose segments are gone from disk is a 404 naming the gap.
 """
 
 import tempfile
@@ -17,7 +20,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, status
 from fastapi.responses import FileResponse, Response
 
-from api.auth import CurrentUser, Role, public, require_role
+from api.auth import CurrentUser, Role, User, public, require_role
 from api.deps import ConfigDep, ServicesDep, StoreDep, parse_time
 from api.errors import error_responses
 from api.limits import rate_limit
@@ -25,7 +28,7 @@ from ingest.clips import ClipError, export_clip
 from vigil.core.errors import ValidationError
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.signing import SiteKey
-from vigil.services.evidence import CLIP_DIR, EvidenceExport, export_evidence
+from vigil.services.evidence import CLIP_DIR, EvidenceExport, Masking, export_evidence
 
 router = APIRouter(tags=["recordings"])
 
@@ -59,6 +62,7 @@ def _export(
     span: tuple[str, str],
     target: Path,
     custody: tuple[str, str, str | None],
+    masking: Masking,
 ) -> EvidenceExport:
     t0, t1 = _span(config, camera_id, *span)
     user, reason, case_id = custody
@@ -75,6 +79,7 @@ def _export(
             user=user,
             reason=reason,
             case_id=case_id,
+            masking=masking,
         )
     except ClipError as error:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=str(error)) from None
@@ -88,11 +93,12 @@ def _bundle_in_workdir(
     camera_id: str,
     span: tuple[str, str],
     custody: tuple[str, str, str | None],
+    masking: Masking,
 ) -> tuple[Path, EvidenceExport]:
     workdir = Path(tempfile.mkdtemp(prefix="vigil-evidence-"))
     try:
         return workdir, _export(
-            services, config, camera_id, span, workdir / f"evidence-{camera_id}.zip", custody
+            services, config, camera_id, span, workdir / f"evidence-{camera_id}.zip", custody, masking
         )
     except BaseException:
         _cleanup(workdir)
@@ -109,13 +115,28 @@ def _headers(export: EvidenceExport) -> dict[str, str]:
         "X-Vigil-Clip-Sha256": clip.sha256,
         "X-Vigil-Manifest-Sha256": export.manifest_sha256,
         "X-Vigil-Key-Fingerprint": str(export.manifest["key_fingerprint"]),
+        "X-Vigil-Masking": str(export.manifest["cameras"][0]["masking"]),
     }
+
+
+def masking_for(config: ConfigDep, user: User, unmasked: bool) -> Masking:
+    """The configured privacy masks; ``unmasked`` only for an admin (403 otherwise, nothing exported)."""
+    if unmasked and not user.role.covers(Role.ADMIN):
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"an unmasked export needs role 'admin'; user '{user.name}' is '{user.role.value}'",
+        )
+    return Masking.from_config(config, unmasked=unmasked)
 
 
 ReasonQuery = Annotated[
     str, Query(min_length=3, max_length=500, description="Why this is exported (audited).")
 ]
 CaseQuery = Annotated[str | None, Query(max_length=64, description="Case the export belongs to.")]
+UnmaskedQuery = Annotated[
+    bool,
+    Query(description="Leave the camera's privacy masks out (admin only; audited as evidence.unmasked)."),
+]
 
 
 @router.get(
@@ -137,13 +158,17 @@ def read_evidence_bundle(
     config: ConfigDep,
     tasks: BackgroundTasks,
     case: CaseQuery = None,
+    unmasked: UnmaskedQuery = False,
 ) -> FileResponse:
     """The signed evidence bundle (ZIP: clip, manifest.json, manifest.sig, public-key.pem).
 
     Audited with the user and the reason, and its span is held so retention never deletes it;
     `vigil verify` checks it offline against the key at ``/evidence/public-key``.
     """
-    workdir, export = _bundle_in_workdir(services, config, camera_id, (start, end), (user.name, reason, case))
+    masking = masking_for(config, user, unmasked)
+    workdir, export = _bundle_in_workdir(
+        services, config, camera_id, (start, end), (user.name, reason, case), masking
+    )
     tasks.add_task(_cleanup, workdir)
     return FileResponse(
         export.bundle, media_type="application/zip", filename=export.bundle.name, headers=_headers(export)
@@ -166,6 +191,7 @@ def read_clip(
     config: ConfigDep,
     tasks: BackgroundTasks,
     case: CaseQuery = None,
+    unmasked: UnmaskedQuery = False,
 ) -> FileResponse:
     """The recording between start and end as MP4 (keyframe-aligned; headers give the covered span).
 
@@ -173,7 +199,10 @@ def read_clip(
     (``X-Vigil-Manifest-Sha256`` names it; ``evidence.zip`` serves the bundle itself), and its
     span is held so retention never deletes it.
     """
-    workdir, export = _bundle_in_workdir(services, config, camera_id, (start, end), (user.name, reason, case))
+    masking = masking_for(config, user, unmasked)
+    workdir, export = _bundle_in_workdir(
+        services, config, camera_id, (start, end), (user.name, reason, case), masking
+    )
     tasks.add_task(_cleanup, workdir)
     target = workdir / f"{camera_id}.mp4"
     with zipfile.ZipFile(export.bundle) as bundle, bundle.open(f"{CLIP_DIR}/{export.clips[0].file}") as clip:
@@ -189,8 +218,9 @@ def read_clip_manifest(
     t0, t1 = _span(config, camera_id, start, end)
     with tempfile.TemporaryDirectory(prefix="vigil-clip-") as workdir:
         try:
+            masks = Masking.from_config(config).burn(camera_id)
             manifest = export_clip(
-                RecordingIndex.for_store(store), camera_id, t0, t1, Path(workdir) / "clip.mp4"
+                RecordingIndex.for_store(store), camera_id, t0, t1, Path(workdir) / "clip.mp4", masks=masks
             )
         except ClipError as error:
             raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=str(error)) from None

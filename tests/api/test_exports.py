@@ -171,3 +171,67 @@ def test_evidence_zip_is_a_signed_bundle_that_verifies_against_the_served_public
     assert site.client.get("/exports").json()["count"] == len(done) + 1
     viewer = site.client.get("/cameras/cam1/evidence.zip", params=params, headers={"Authorization": ""})
     assert viewer.status_code == 401
+
+
+@pytest.fixture
+def masked_site(tmp_path: Path) -> Iterator[Site]:
+    """cam1 has a privacy mask over its left half; recorded from the sample footage."""
+    from fastapi.testclient import TestClient
+
+    from api import ApiServices, create_app
+    from config.models import VigilConfig
+    from vigil.infra.db import Store
+
+    if not PERSON_CLIP.is_file():
+        pytest.skip(f"sample clip missing: {PERSON_CLIP}")
+    config = VigilConfig.model_validate(
+        {
+            "cameras": [
+                {"id": "cam1", "url": "rtsp://10.0.0.1/main",
+                 "privacy_masks": [{"name": "houses", "polygon": [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]}]},
+            ]
+        }
+    )  # fmt: skip
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    store = Store.open(data_dir / "vigil.db")
+    client = TestClient(create_app(config, ApiServices(store=store, health=dict, data_dir=data_dir)))
+    with av.open(str(PERSON_CLIP)) as container:
+        stream = container.streams.video[0]
+        assert stream.duration is not None and stream.time_base is not None
+        duration = float(stream.duration * stream.time_base)
+    path = tmp_path / "cam1.mp4"
+    shutil.copy(PERSON_CLIP, path)
+    RecordingIndex.for_store(store).add_segments([Segment("cam1", path, T0, T0 + duration, 1, 1)])
+    yield Site(client, store, data_dir, {})
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("role", "unmasked", "status", "masking"),
+    [
+        # a mediator's export of a masked camera: masks burned in
+        (Role.MEDIATOR, False, 200, "burned_in"),
+        # a mediator may not leave them out: 403, nothing exported
+        (Role.MEDIATOR, True, 403, None),
+        # an admin may, with the reason, audited as evidence.unmasked
+        (Role.ADMIN, True, 200, "unmasked"),
+    ],
+)
+def test_masked_cameras_export_burned_in_and_only_an_admin_gets_them_unmasked(
+    masked_site: Site, role: Role, unmasked: bool, status: int, masking: str | None
+) -> None:
+    from vigil.infra.db.cases import CaseStore
+
+    site = masked_site
+    site.client.headers.update(auth_headers(site.client, site.store, role, name=f"{role.value}1"))
+    params = {"start": T0 + 1.0, "end": T0 + 3.0, "reason": "court copy 2026-9", "unmasked": unmasked}
+    response = site.client.get("/cameras/cam1/evidence.zip", params=params)
+    assert response.status_code == status, response.text
+    rows = [r for r in CaseStore.for_store(site.store).audit_trail() if r.action != "login"]
+    if masking is None:
+        assert "admin" in response.json()["detail"] and rows == []
+        return
+    assert response.headers["x-vigil-masking"] == masking
+    actions = sorted(r.action for r in rows)
+    assert actions == (["evidence.unmasked", "export_clip"] if unmasked else ["export_clip"])

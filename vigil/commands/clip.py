@@ -1,7 +1,11 @@
 """`vigil clip`: export cameras' recording between two times as a signed evidence bundle (.zip).
 
 The bundle (`vigil.services.evidence`) holds one clip per ``--camera`` cut without re-encoding,
-a manifest and the site key's signature over it; `vigil verify` checks it.
+a manifest and the site key's signature over it; `vigil verify` checks it. A camera with privacy
+masks in the site YAML (``--config``) gets them burned in (re-encoded); ``--unmasked`` leaves them
+out, audited as ``evidence.unmasked`` (whoever runs this command holds the database and the
+recordings, so it is the admin's tool). Without ``--config`` the masks are not known: a warning
+says so.
 """
 
 from __future__ import annotations
@@ -9,8 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-HELP = "Export evidence: a signed bundle of clips cut without re-encoding, a manifest, an audit record."
+if TYPE_CHECKING:
+    from vigil.services.evidence import EvidenceExport, Masking
+
+HELP = "Export evidence: a signed bundle of clips (privacy masks burned in), a manifest, an audit record."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--reason", required=True, help="why this clip is exported (audited), e.g. 'mediation 2026-114'"
     )
     parser.add_argument("--case", default=None, help="case id the export belongs to, if any")
+    parser.add_argument(
+        "--unmasked",
+        action="store_true",
+        help="leave the cameras' privacy masks out (audited as evidence.unmasked; the manifest says so)",
+    )
     parser.add_argument(
         "--user", default=None, help="who exports (audited; default: the logged-in system user)"
     )
@@ -51,20 +64,10 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"vigil clip: --start/--end: {error}, got {args.start!r} .. {args.end!r}", file=sys.stderr)
         return 2
-    url: str | Path = args.db or "vigil-data/vigil.db"
-    site, data_dir = "vigil", Path(str(url)).parent
-    if args.config is not None:
-        from config.loader import load_config
-        from vigil.runtime import database_url
-
-        config = load_config(args.config)
-        url, site, data_dir = database_url(config), config.site, config.data_dir
-    elif "://" in str(url):
-        print(
-            "vigil clip: --db URL: give --config instead, so the site's evidence key is found",
-            file=sys.stderr,
-        )
+    where = _site(args)
+    if where is None:
         return 2
+    url, site, data_dir, masking = where
     key = SiteKey.load_or_create(data_dir)
     with Store.open(url) as store:
         try:
@@ -79,15 +82,49 @@ def run(args: argparse.Namespace) -> int:
                 user=args.user or getpass.getuser(),
                 reason=args.reason,
                 case_id=args.case,
+                masking=masking,
             )
         except (ClipError, ValidationError) as error:
             print(f"vigil clip: {error}", file=sys.stderr)
             return 1
-    for clip in export.clips:
-        gaps = f", {len(clip.gaps)} gap(s)" if clip.gaps else ""
-        print(
-            f"{clip.camera_id}: {clip.covered_end - clip.covered_start:.1f} s covered "
-            f"({clip.covered_start:.3f} .. {clip.covered_end:.3f}) from {len(clip.segments)} segment(s){gaps}"
-        )
+    _report(export, masking)
     print(f"{args.output}: signed by {key.fingerprint}; manifest sha256 {export.manifest_sha256}")
     return 0
+
+
+def _site(args: argparse.Namespace) -> tuple[str | Path, str, Path, Masking] | None:
+    """(database URL, site name, data dir, masks) from --config or --db; None: refused (printed)."""
+    from vigil.services.evidence import Masking
+
+    url: str | Path = args.db or "vigil-data/vigil.db"
+    if args.config is not None:
+        from config.loader import load_config
+        from vigil.runtime import database_url
+
+        config = load_config(args.config)
+        masking = Masking.from_config(config, unmasked=args.unmasked)
+        return database_url(config), config.site, config.data_dir, masking
+    if "://" in str(url):
+        print(
+            "vigil clip: --db URL: give --config instead, so the site's evidence key is found",
+            file=sys.stderr,
+        )
+        return None
+    if not args.unmasked:
+        print(
+            "vigil clip: no --config, so the cameras' privacy masks are not known and not burned in",
+            file=sys.stderr,
+        )
+    return url, "vigil", Path(str(url)).parent, Masking(unmasked=args.unmasked)
+
+
+def _report(export: EvidenceExport, masking: Masking) -> None:
+    for clip in export.clips:
+        gaps = f", {len(clip.gaps)} gap(s)" if clip.gaps else ""
+        state = masking.state(clip.camera_id)
+        masked = {"burned_in": ", privacy masks burned in", "unmasked": ", UNMASKED (audited)"}.get(state, "")
+        print(
+            f"{clip.camera_id}: {clip.covered_end - clip.covered_start:.1f} s covered "
+            f"({clip.covered_start:.3f} .. {clip.covered_end:.3f}) from {len(clip.segments)} segment(s)"
+            f"{gaps}{masked}"
+        )

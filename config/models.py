@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.classes import class_name_errors
 from config.detection import FilterSettings, MotionSettings
 from config.ingest import CameraRecording, RecordingConfig
 from config.notify import AlertsConfig, NotificationsConfig
@@ -515,6 +516,7 @@ class VigilConfig(Strict):
             seen.add(camera.id)
         cameras = {camera.id: camera for camera in self.cameras}
         errors.extend(_rule_errors(self.rules, cameras))
+        errors.extend(_class_errors(self))
         errors.extend(_link_errors(self.links, seen))
         if errors:
             raise ValueError("\n".join(errors))
@@ -536,6 +538,17 @@ class VigilConfig(Strict):
             f"{len(self.cameras)} cameras ({ai} AI, {ptz} PTZ), {zones} zones, {lines} lines, "
             f"{len(self.rules)} rules"
         )
+
+
+def _class_errors(config: VigilConfig) -> list[str]:
+    """Class names in cameras' and rules' filters that the configured built-in detector never emits."""
+    kind = config.detector.type
+    errors: list[str] = []
+    for i, camera in enumerate(config.cameras):
+        errors.extend(class_name_errors(kind, camera.filters.classes, f"cameras[{i}].filters.classes"))
+    for i, rule in enumerate(config.rules):
+        errors.extend(class_name_errors(kind, rule.filters.classes, f"rules[{i}].filters.classes"))
+    return errors
 
 
 CALIBRATED_FIELDS = ("max_speed_mps", "max_density_per_m2")

@@ -25,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from config.classes import COCO_CLASSES as COCO_CLASSES
+from config.classes import STREET_CLASSES as STREET_CLASSES
 from detectors.pose import default_models_dir
 from detectors.tfjs_onnx import ensure_onnx_model
 from detectors.tiling import Cells, TileDetections, merge_tiles, tile_regions
@@ -34,19 +36,6 @@ from vigil.core.types import Detections, Image
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 
-COCO_CLASSES: tuple[str, ...] = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
-    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
-    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
-    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
-    "teddy bear", "hair drier", "toothbrush",
-)  # fmt: skip
-STREET_CLASSES = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 INPUT_SIZE = 416
 STRIDES = (8, 16, 32)

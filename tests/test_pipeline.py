@@ -307,6 +307,7 @@ def test_step_drops_frames_of_unknown_cameras_and_refuses_two_frames_of_one(tmp_
 def test_build_processor_refuses_a_filter_for_a_class_the_detector_lacks(tmp_path: Path) -> None:
     config = parse_config({
         "data_dir": str(tmp_path),
+        "detector": {"type": "onnx", "model_path": "people.onnx"},  # names come with the model
         "cameras": [{"id": "cam1", "url": "rtsp://10.0.0.1/a", "role": "ai",
                      "filters": {"classes": {"car": {"min_score": 0.5}}}}],
     })  # fmt: skip

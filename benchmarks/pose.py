@@ -23,7 +23,18 @@ negatives + synthetic positives, and recall on synthetic positives only.
   bundled indoor clip (1394 frames, 10 fps) and the overhead crowd (341 frames, 50 fps), where
   nobody lies down: every alert is a false alarm.
 
-Run: ``python benchmarks/pose.py [--json] [--variant lightning|thunder] [--skip-cost] [--footage]``.
+- pipeline (``--pipeline``): the runtime's own pipeline (`vigil.pipeline.build_processor`,
+  SSDLite, motion gating on, 5 fps) over the same decoded frames of the overhead crowd and the
+  indoor clip, three rows one after the other: person_down off (no posture stage, no model),
+  on (the stage's default budget: 4 crops a frame, each track every 3rd frame) and on without
+  a budget (every person every frame); CPU ms per frame, the on/off ratio, pose ms per crop.
+- detectors (``--detectors``): SSDLite, NanoDet and NanoDet 3x2 tiles on the 43 MOT17-02
+  people with the frames turned 90 degrees (recall at scores 0.3 / 0.2 / 0.1), and the whole
+  chain (detector box + lying cue >= 0.6) with its precision on real negatives: every box the
+  detector finds on the same frames upright and on the real clips above.
+
+Run: ``python benchmarks/pose.py [--json] [--variant lightning|thunder] [--skip-cost] [--footage]
+[--pipeline [--frames N]] [--detectors] [--only]`` (``--only``: just the parts asked for, as JSON).
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -131,20 +143,23 @@ def rotated(image: Image, box: npt.NDArray[np.float32], degrees: float, squash: 
     return Sample(np.ascontiguousarray(canvas), new_box, "", True)
 
 
+NEGATIVE_CLIPS = [
+    (REPO / "samples" / "one-by-one-person-detection.mp4", 120, "indoor elevated camera (walking)"),
+    (FOOTAGE / "gifs" / "classroom.gif", 40, "classroom preview (sitting)"),
+    (FOOTAGE / "gifs" / "store-aisle-detection.gif", 40, "store aisle preview (standing/walking)"),
+    (FOOTAGE / "gifs" / "worker-zone-detection.gif", 40, "worker zone preview (standing/walking)"),
+    (FOOTAGE / "gifs" / "people-detection.gif", 40, "people preview (standing/walking)"),
+    (FOOTAGE / "overhead_crowd.avi", 16, "overhead crowd (high camera)"),
+]
+"""Real footage where nobody lies down: (clip, frames sampled, what it shows)."""
+
+
 def build_set(detector: Any) -> list[Sample]:
     samples: list[Sample] = []
     upright: list[tuple[Image, npt.NDArray[np.float32], str]] = []
     for image, box in mot_people():
         upright.append((image, box, "MOT17-02 GT (street, standing/walking)"))
-    clips = [
-        (REPO / "samples" / "one-by-one-person-detection.mp4", 120, "indoor elevated camera (walking)"),
-        (FOOTAGE / "gifs" / "classroom.gif", 40, "classroom preview (sitting)"),
-        (FOOTAGE / "gifs" / "store-aisle-detection.gif", 40, "store aisle preview (standing/walking)"),
-        (FOOTAGE / "gifs" / "worker-zone-detection.gif", 40, "worker zone preview (standing/walking)"),
-        (FOOTAGE / "gifs" / "people-detection.gif", 40, "people preview (standing/walking)"),
-        (FOOTAGE / "overhead_crowd.avi", 16, "overhead crowd (high camera)"),
-    ]
-    for path, frames, source in clips:
+    for path, frames, source in NEGATIVE_CLIPS:
         for image, box in detected_people(path, frames, detector):
             upright.append((image, box, source))
     samples.extend(Sample(image, box, source, False) for image, box, source in upright)
@@ -215,8 +230,8 @@ def box_iou(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[np.float64]
     return np.asarray(inter / (area_a[:, None] + area_b[None] - inter))
 
 
-def detector_on_side(detector: Any) -> dict[str, Any]:
-    """Recall (IoU >= 0.5, score >= 0.3) on MOT17-02 frames 1-4, upright and turned 90 degrees.
+def detector_on_side(detector: Any, min_score: float = 0.3) -> dict[str, Any]:
+    """Recall (IoU >= 0.5, score >= `min_score`) on MOT17-02 frames 1-4, upright and turned 90 degrees.
 
     The lying cue only runs on people the detector boxes: this says whether it boxes people on their side.
     """
@@ -231,7 +246,7 @@ def detector_on_side(detector: Any) -> dict[str, Any]:
                 image = np.ascontiguousarray(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE), dtype=np.uint8)
                 boxes = np.c_[height - 1 - boxes[:, 3], boxes[:, 0], height - 1 - boxes[:, 1], boxes[:, 2]]
             (dets,) = detector.detect([image])
-            found_boxes = dets.xyxy[dets.confidence >= 0.3]
+            found_boxes = dets.xyxy[(dets.confidence >= min_score) & (dets.class_id == 0)]
             if len(found_boxes):
                 found += int((box_iou(boxes, found_boxes).max(axis=1) >= 0.5).sum())
             total += len(boxes)
@@ -284,6 +299,218 @@ def footage_false_alarms(clip: Path, detector: Any, estimator: Any, fps: float, 
     }
 
 
+# -- the posture stage in the pipeline: cost with it on and off ---------------------------------
+
+
+def clip_at_fps(
+    path: Path, fps: float, limit: int, native_fps: float | None = None
+) -> tuple[list[Image], float]:
+    """Up to `limit` frames of a clip (or a folder of JPEG frames) at about `fps`, and their rate."""
+    if path.is_dir():
+        step = max(1, round((native_fps or fps) / fps))
+        files = sorted(path.glob("*.jpg"))[::step][:limit]
+        return [as_image(cv2.imread(str(f))) for f in files], (native_fps or fps) / step
+    capture = cv2.VideoCapture(str(require(path)))
+    native = native_fps or capture.get(cv2.CAP_PROP_FPS) or fps
+    step = max(1, round(native / fps))
+    frames: list[Image] = []
+    index = 0
+    ok, image = capture.read()
+    while ok and len(frames) < limit:
+        if index % step == 0:
+            frames.append(as_image(image))
+        index += 1
+        ok, image = capture.read()
+    capture.release()
+    return frames, native / step
+
+
+def _pipeline_row(
+    frames: list[Image],
+    fps: float,
+    detector: Any,
+    pose: Any,
+    person_down: bool,
+    budget: tuple[int, int] | None,
+) -> dict[str, Any]:
+    """One pass of the runtime's pipeline (`build_processor`, motion gating on) over `frames`."""
+    from alerts import build_rules
+    from benchmarks.common import Meter
+    from config.loader import parse_config
+    from detectors.pose_stage import PostureStage
+    from vigil.core.types import Frame
+    from vigil.pipeline import FramePipeline, build_processor
+
+    rule = {"name": "down", "type": "person_down", "camera": "bench", "enabled": person_down}
+    camera = {"id": "bench", "url": "bench.mp4", "role": "ai", "detect_fps": fps}
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-") as data_dir:
+        config = parse_config({"data_dir": data_dir, "cameras": [camera], "rules": [rule]})
+        pipeline = FramePipeline(detector, data_dir=Path(data_dir))
+        rules = build_rules(config).get("bench", [])
+        processor = build_processor(config, config.camera("bench"), detector, rules, pose=pose)
+        if budget is not None and processor.posture is not None:
+            processor.posture = PostureStage(
+                processor.posture.model, max_per_frame=budget[0], every_frames=budget[1]
+            )
+        pipeline.add(processor)
+        meter = Meter().start()
+        alerts = sum(
+            len(o.alerts)
+            for i, f in enumerate(frames)
+            for o in pipeline.step([Frame("bench", i, i / fps, f)])
+        )
+        meter.stop()
+    stats = pipeline.stats
+    cpu = processor.posture.cpu_seconds if processor.posture is not None else 0.0
+    return {
+        "cpu_ms_per_frame": round(1000 * meter.cpu / len(frames), 1),
+        "wall_ms_per_frame": round(1000 * meter.wall / len(frames), 1),
+        "detect_ms_per_frame": round(1000 * stats.detect_seconds / len(frames), 1),
+        "pose_ms_per_frame": round(1000 * stats.pose_seconds / len(frames), 2),
+        "pose_crops_per_frame": round(stats.pose_crops / len(frames), 2),
+        "pose_ms_per_crop": round(1000 * stats.pose_seconds / stats.pose_crops, 2)
+        if stats.pose_crops
+        else None,
+        "pose_cpu_ms_per_crop": round(1000 * cpu / stats.pose_crops, 2) if stats.pose_crops else None,
+        "alerts": alerts,
+    }
+
+
+def pipeline_cost(
+    clip: Path, detector: Any, fps: float, limit: int, native_fps: float | None = None
+) -> dict[str, Any]:
+    """Pipeline cost per frame with the posture stage off, on (default budget) and on unbudgeted.
+
+    Same decoded frames, same detector, one run after the other: "off" has the person_down rule
+    disabled (the stage never runs, the model is not loaded), "on" enables it with the stage's
+    defaults (4 crops a frame, each track every 3rd frame), "every_person_every_frame" lifts the
+    budget (64 crops, every frame) to show what the budget saves.
+    """
+    from detectors.pose_stage import MAX_POSES_PER_FRAME, POSE_EVERY_FRAMES, PoseModel
+
+    frames, rate = clip_at_fps(clip, fps, limit, native_fps)
+    if not frames:
+        raise SystemExit(f"benchmark data: no frames read from {clip}")
+    detector.detect(frames[:1])  # warm-up
+    pose = PoseModel()
+    pose.get()  # loaded before the clock starts, as the runtime does at start
+    rows = {
+        "off": _pipeline_row(frames, rate, detector, pose, False, None),
+        "on": _pipeline_row(frames, rate, detector, pose, True, None),
+        "every_person_every_frame": _pipeline_row(frames, rate, detector, pose, True, (64, 1)),
+    }
+    off = rows["off"]["cpu_ms_per_frame"]
+    return {
+        "clip": clip.name,
+        "frames": len(frames),
+        "fps": round(rate, 2),
+        "resolution": f"{frames[0].shape[1]}x{frames[0].shape[0]}",
+        "default_budget": {"max_per_frame": MAX_POSES_PER_FRAME, "every_frames": POSE_EVERY_FRAMES},
+        **rows,
+        "ratio_on_vs_off_cpu": round(rows["on"]["cpu_ms_per_frame"] / off, 3),
+        "ratio_unbudgeted_vs_off_cpu": round(rows["every_person_every_frame"]["cpu_ms_per_frame"] / off, 3),
+    }
+
+
+# -- which detector boxes people on their side, and the whole chain's precision / recall --------
+
+
+def turned_mot(frame: int) -> tuple[Image, npt.NDArray[np.float32]]:
+    """MOT17-02 frame turned 90 degrees clockwise, and its GT people's boxes turned with it."""
+    image = as_image(cv2.imread(str(MOT / "img1" / f"{frame:06d}.jpg")))
+    boxes = np.array([b for _, b in mot_people_of(frame)], np.float32)
+    height = image.shape[0]
+    turned = np.ascontiguousarray(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE), dtype=np.uint8)
+    return turned, np.c_[height - 1 - boxes[:, 3], boxes[:, 0], height - 1 - boxes[:, 1], boxes[:, 2]]
+
+
+def _lying_of(image: Image, boxes: npt.NDArray[np.float32], estimator: Any) -> npt.NDArray[np.float32]:
+    """Lying scores as the posture stage gives them (boxes under 24 px: box cue only)."""
+    from detectors.pose import lying_score
+
+    keypoints = np.zeros((len(boxes), 17, 3), np.float32)
+    large = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= 24
+    if large.any():
+        keypoints[large] = estimator.estimate(image, boxes[large])
+    return lying_score(keypoints, boxes)
+
+
+def _scored_boxes(
+    image: Image, detector: Any, estimator: Any, min_score: float
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Person boxes the detector finds at `min_score` or more: boxes, scores, lying scores."""
+    (dets,) = detector.detect([image])
+    keep = (dets.confidence >= min_score) & (dets.class_id == 0)
+    boxes = dets.xyxy[keep].astype(np.float32)
+    lying = _lying_of(image, boxes, estimator) if len(boxes) else np.zeros(0, np.float32)
+    return boxes, dets.confidence[keep].astype(np.float32), lying
+
+
+def chain_report(
+    detector: Any, estimator: Any, min_scores: tuple[float, ...] = (0.3, 0.2, 0.1), lying: float = 0.6
+) -> list[dict[str, Any]]:
+    """Detector boxes (score >= each of `min_scores`) + lying cue (>= `lying`), as person_down sees people.
+
+    Positives: the 43 GT people of MOT17-02 frames 1-4 with the frames turned 90 degrees (a real
+    street scene on its side: synthetic lying people). Negatives: every detector box on the
+    same frames upright and on `NEGATIVE_CLIPS` (real footage, nobody lying), and boxes on the
+    turned frames that match no person (IoU < 0.5). Recall: people boxed and scored lying.
+    The detector must have been built with a threshold at or under the lowest of `min_scores`.
+    """
+    floor = min(min_scores)
+    turned = [turned_mot(frame) for frame in range(1, 5)]
+    positives = [(truth, *_scored_boxes(image, detector, estimator, floor)) for image, truth in turned]
+    upright = [as_image(cv2.imread(str(MOT / "img1" / f"{f:06d}.jpg"))) for f in range(1, 5)]
+    upright += [image for path, count, _ in NEGATIVE_CLIPS for image in clip_frames(path, count)]
+    negatives = [_scored_boxes(image, detector, estimator, floor) for image in upright]
+    rows = []
+    for min_score in min_scores:
+        tp = fp = boxes = 0
+        for truth, found, score, lying_scores in positives:
+            keep = score >= min_score
+            flagged, iou = lying_scores[keep] >= lying, box_iou(truth, found[keep])
+            matched = iou.max(axis=0) >= 0.5 if keep.any() else np.zeros(0, bool)
+            tp += (
+                int(sum(bool((flagged & (iou[r] >= 0.5)).any()) for r in range(len(truth))))
+                if keep.any()
+                else 0
+            )
+            fp, boxes = fp + int((flagged & ~matched).sum()), boxes + int((~matched).sum())
+        for _, score, lying_scores in negatives:
+            keep = score >= min_score
+            fp, boxes = fp + int((lying_scores[keep] >= lying).sum()), boxes + int(keep.sum())
+        people = sum(len(truth) for truth, *_ in positives)
+        rows.append(
+            {
+                "min_score": min_score,
+                "positives": people,
+                "negative_boxes": boxes,
+                "tp": tp,
+                "fp": fp,
+                "recall": round(tp / people, 3),
+                "precision": round(tp / (tp + fp), 3) if tp + fp else None,
+                "false_positive_rate": round(fp / max(boxes, 1), 4),
+            }
+        )
+    return rows
+
+
+def detectors_on_side(estimator: Any) -> dict[str, Any]:
+    """SSDLite against NanoDet (whole frame and 3x2 tiles) on people turned 90 degrees, then the chain."""
+    from detectors.nanodet import NanodetDetector
+    from detectors.ssdlite import SsdliteDetector
+
+    out: dict[str, Any] = {}
+    for name, detector in (
+        ("ssdlite", SsdliteDetector(score_threshold=0.1)),
+        ("nanodet", NanodetDetector(score_threshold=0.1)),
+        ("nanodet_3x2", NanodetDetector(score_threshold=0.1, tiles=(3, 2))),
+    ):
+        recall = {str(t): detector_on_side(detector, t) for t in (0.3, 0.2, 0.1)}
+        out[name] = {"detector_recall_by_score": recall, "chain_lying_0.6": chain_report(detector, estimator)}
+    return out
+
+
 def cost_report(variants: list[str]) -> dict[str, Any]:
     from detectors.pose import PoseEstimator
     from detectors.ssdlite import SsdliteDetector
@@ -309,13 +536,45 @@ def cost_report(variants: list[str]) -> dict[str, Any]:
     return out
 
 
+def extra_parts(args: argparse.Namespace) -> dict[str, Any]:
+    """The posture stage's pipeline cost (``--pipeline``) and the detectors on people on their side."""
+    from detectors.pose import PoseEstimator
+    from detectors.ssdlite import SsdliteDetector
+
+    out: dict[str, Any] = {}
+    if args.pipeline:
+        detector = SsdliteDetector()
+        out["pipeline"] = [
+            pipeline_cost(require(FOOTAGE / "overhead_crowd.avi"), detector, 5.0, args.frames),
+            pipeline_cost(
+                require(REPO / "samples" / "one-by-one-person-detection.mp4"), detector, 5.0, args.frames
+            ),
+        ]
+    if args.detectors:
+        out["detectors_on_side"] = detectors_on_side(PoseEstimator(args.variant))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--variant", default="lightning", choices=("lightning", "thunder"))
     parser.add_argument("--skip-cost", action="store_true")
     parser.add_argument("--footage", action="store_true", help="also run the whole chain over two real clips")
+    parser.add_argument(
+        "--pipeline", action="store_true", help="pipeline cost per frame with the posture stage on and off"
+    )
+    parser.add_argument(
+        "--detectors", action="store_true", help="SSDLite vs NanoDet on people turned 90 degrees, whole chain"
+    )
+    parser.add_argument("--frames", type=int, default=60, help="frames per clip for --pipeline (default 60)")
+    parser.add_argument(
+        "--only", action="store_true", help="run only the parts asked for (--pipeline/--detectors)"
+    )
     args = parser.parse_args()
+    if args.only:
+        print(json.dumps(extra_parts(args), indent=2))
+        return
     from detectors.pose import PoseEstimator
     from detectors.ssdlite import SsdliteDetector
 
@@ -337,6 +596,7 @@ def main() -> None:
         ]
     if not args.skip_cost:
         report["cost"] = cost_report(["lightning", "thunder"])
+    report.update(extra_parts(args))
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -351,6 +611,9 @@ def main() -> None:
     for row in report.get("footage", []):
         print(row)
     print(report.get("cost"))
+    for key in ("pipeline", "detectors_on_side"):
+        if key in report:
+            print(key, json.dumps(report[key], indent=1))
 
 
 if __name__ == "__main__":

@@ -158,6 +158,8 @@ class PostureStage:
         """Pose crops run so far."""
         self.seconds = 0.0
         """Time spent in `annotate` so far (crops, scoring, masks)."""
+        self.cpu_seconds = 0.0
+        """CPU time of the calling thread in `annotate` (onnxruntime runs one thread: the caller's)."""
         self._masks: list[MaskPolygon] = list(masks)
         self._raster: tuple[tuple[int, int], npt.NDArray[np.float64]] | None = None
         self._scored: dict[int, _Scored] = {}
@@ -185,11 +187,12 @@ class PostureStage:
         Raises:
             ValidationError: `rows` is not (N,) or the detections are not tracked.
         """
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         try:
             lying = self._lying(image, tracked, rows)
         finally:
             self.seconds += time.perf_counter() - started
+            self.cpu_seconds += time.thread_time() - cpu
         if lying is None:
             return tracked
         return dataclasses.replace(tracked, data={**tracked.data, LYING: lying})

@@ -384,3 +384,31 @@ def test_privacy_masks_changed_while_running_take_effect_on_the_next_frame(tmp_p
     ]
     assert pipeline.stats.pose_crops == crops
     assert all(float(o.tracked.data[LYING].max(initial=0.0)) == 0.0 for o in outputs)
+
+
+@needs_movenet
+@pytest.mark.slow
+def test_vigil_run_scores_posture_only_on_the_camera_with_a_person_down_rule(tmp_path: Path) -> None:
+    """`vigil run` as it runs: two file-source AI cameras, the detect thread, the real SSDLite."""
+    import time
+
+    from detectors.ssdlite import SsdliteDetector
+    from vigil.runtime import Runtime
+
+    data = copy.deepcopy(SITE)
+    data["data_dir"] = str(tmp_path / "data")
+    data["cameras"].append({**data["cameras"][0], "id": "lane"})
+    runtime = Runtime(parse_config(data, environ={}), detector=SsdliteDetector())
+    runtime.start()
+    try:
+        assert runtime.pose.loaded and runtime._worker is not None  # loaded at start, not on a frame
+        processors = runtime._worker.pipeline._processors
+        hall, lane = processors["hall"].posture, processors["lane"].posture
+        assert hall is not None and lane is not None
+        deadline = time.monotonic() + 60
+        while hall.crops == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert hall.crops > 0 and runtime.stats.pose_crops >= hall.crops
+        assert lane.crops == 0 and runtime._worker.pipeline.stats.frames > 0
+    finally:
+        runtime.stop()

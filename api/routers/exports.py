@@ -5,20 +5,35 @@ bundle written to the audit log by `vigil.services.evidence.export_evidence` wit
 the case, the camera, the span, the clip's and the manifest's SHA-256; ``/exports`` lists them
 for mediators. ``/evidence/public-key`` serves the site's public key, without login: it is made
 to be handed to whoever must check a bundle (a court, a mediator, the other party), and it
-reveals nothing that lets anyone sign. The private key is never served. Nothing here exports.
+reveals nothing that lets anyone sign. The private key is never served.
+
+``POST /cases/{id}/bundle`` exports a whole case as one signed bundle
+(`vigil.services.case_bundle`): every confirmed sighting's clip, crops, the trail, the case's
+audit excerpt and an ``index.html`` to open offline. Mediator role and a reason; privacy masks
+burned in unless an admin asks ``unmasked`` (audited as ``evidence.unmasked``).
 """
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, status
+from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel, Field
 
-from api.auth import Role, public, require_role
-from api.deps import CameraFilter, PageDep, ServicesDep, StoreDep
+from api.auth import CurrentUser, Role, public, require_role
+from api.deps import CameraFilter, ConfigDep, PageDep, ServicesDep, StoreDep
 from api.errors import error_responses
+from api.limits import rate_limit
+from api.routers.recordings import masking_for
 from api.schemas_search import ExportList, ExportPublic
+from ingest.clips import ClipError
+from vigil.core.errors import ValidationError
 from vigil.infra.db.cases import CaseStore
 from vigil.infra.signing import SiteKey, public_pem
+from vigil.services.case_bundle import MAX_PAD_S, PAD_S, CaseSite, export_case_bundle
+from vigil.services.cases import CaseNotFound
 
 router = APIRouter(tags=["exports"], responses=error_responses(401, 403))
 
@@ -58,3 +73,70 @@ def read_public_key(services: ServicesDep) -> Response:
         media_type="application/x-pem-file",
         headers={"X-Vigil-Key-Fingerprint": key.fingerprint},
     )
+
+
+class CaseBundleCreate(BaseModel):
+    """What a case bundle export needs: why, and how much recording around each sighting."""
+
+    model_config = {"extra": "forbid"}
+
+    reason: str = Field(min_length=3, max_length=500, description="Why the case is exported (audited).")
+    pad_s: float = Field(
+        default=PAD_S,
+        ge=0,
+        le=MAX_PAD_S,
+        description="Seconds of recording before and after each confirmed sighting. Raising it gives "
+        "more context and larger, slower bundles.",
+    )
+    unmasked: bool = Field(
+        default=False, description="Leave privacy masks out (admin only; audited as evidence.unmasked)."
+    )
+
+
+@router.post(
+    "/cases/{case_id}/bundle",
+    dependencies=[Depends(require_role(Role.MEDIATOR)), Depends(rate_limit("exports"))],
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "The signed case bundle."},
+        **error_responses(404, 422, 429),
+    },
+)
+def create_case_bundle(
+    case_id: str,
+    body: CaseBundleCreate,
+    user: CurrentUser,
+    services: ServicesDep,
+    config: ConfigDep,
+    tasks: BackgroundTasks,
+) -> FileResponse:
+    """The case as one signed bundle (clips, crops, trail.json, audit.json, index.html).
+
+    `vigil verify` checks it like any bundle. No confirmed sightings is a 422, an unknown case or
+    a sighting whose recording is gone a 404 naming the camera and the gap.
+    """
+    masking = masking_for(config, user, body.unmasked)
+    site = CaseSite(
+        config.site, services.data_dir, config.timezone, {c.id: c.name for c in config.cameras}, masking
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-case-"))
+    safe = "".join(c for c in case_id[:16] if c.isalnum() or c in "-_") or "case"
+    target = workdir / f"case-{safe}.zip"
+    try:
+        key = SiteKey.load_or_create(services.data_dir)
+        export = export_case_bundle(
+            services.store, case_id, target, key=key, site=site, user=user.name, reason=body.reason,
+            pad_s=body.pad_s,
+        )  # fmt: skip
+    except (CaseNotFound, ClipError) as error:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=str(error)) from None
+    except ValidationError as error:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)) from None
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    tasks.add_task(shutil.rmtree, workdir, True)
+    headers = {"X-Vigil-Manifest-Sha256": export.manifest_sha256, "X-Vigil-Clips": str(len(export.clips))}
+    return FileResponse(target, media_type="application/zip", filename=target.name, headers=headers)

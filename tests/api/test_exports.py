@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,3 +237,43 @@ def test_masked_cameras_export_burned_in_and_only_an_admin_gets_them_unmasked(
     assert response.headers["x-vigil-masking"] == masking
     actions = sorted(r.action for r in rows)
     assert actions == (["evidence.unmasked", "export_clip"] if unmasked else ["export_clip"])
+
+
+def test_a_case_bundle_is_a_mediators_signed_export_of_the_confirmed_trail(
+    masked_site: Site, tmp_path: Path
+) -> None:
+    from tests.db.test_store import make_sighting
+    from vigil.infra.db.cases import CaseRecord, CaseStore, FeedbackRecord, Verdict
+    from vigil.services.evidence_verify import verify_bundle
+
+    site = masked_site
+    cases = CaseStore.for_store(site.store)
+    case, empty = CaseRecord("missing child 2026-31", "olga", T0), CaseRecord("lost dog 2026-32", "olga", T0)
+    cases.add_case(case)
+    cases.add_case(empty)
+    seen = make_sighting("cam1", T0 + 20, T0 + 24, crop_path=None)
+    site.store.add_sightings([seen])
+    cases.add_feedback(FeedbackRecord(case.id, seen.id, Verdict.CONFIRM, "olga", T0 + 1))
+    body = {"reason": "mediation 2026-140", "pad_s": 2}
+    site.client.headers.update(auth_headers(site.client, site.store, Role.OPERATOR, name="op"))
+    assert site.client.post(f"/cases/{case.id}/bundle", json=body).status_code == 403
+    site.client.headers.update(auth_headers(site.client, site.store, Role.MEDIATOR, name="mia"))
+    response = site.client.post(f"/cases/{case.id}/bundle", json=body)
+    assert response.status_code == 200, response.text
+    bundle = tmp_path / "case.zip"
+    bundle.write_bytes(response.content)
+    report = verify_bundle(bundle)
+    assert report.ok, [f.message for f in report.failures]
+    with zipfile.ZipFile(bundle) as archive:
+        assert {"index.html", "trail.json", "audit.json", "clips/cam1-1.mp4"} <= set(archive.namelist())
+        manifest = json.loads(archive.read("manifest.json"))
+    assert (manifest["exporter"], manifest["cameras"][0]["masking"]) == ("mia", "burned_in")
+    assert (
+        response.headers["x-vigil-manifest-sha256"]
+        == hashlib.sha256(zipfile.ZipFile(bundle).read("manifest.json")).hexdigest()
+    )
+    refused = site.client.post(f"/cases/{empty.id}/bundle", json=body)
+    assert refused.status_code == 422 and "no confirmed sightings" in refused.json()["detail"]
+    assert site.client.post("/cases/nope/bundle", json=body).status_code == 404
+    unmasked = site.client.post(f"/cases/{case.id}/bundle", json={**body, "unmasked": True})
+    assert unmasked.status_code == 403 and "admin" in unmasked.json()["detail"]

@@ -262,6 +262,21 @@ class CaseStore:
         with self._engine.begin() as conn:
             return [_audit_from_row(row) for row in conn.execute(query).mappings()]
 
+    def audit_excerpt(self, case_id: str, limit: int = 10_000) -> list[dict[str, Any]]:
+        """A case's audit rows oldest first, with their chain links (id, ``prev_hash``, ``row_hash``).
+
+        What a case bundle carries: each row can be checked against the site's chain
+        (`verify_audit`) by its id and hash.
+        """
+        query = (
+            sa.select(audit_log).where(audit_log.c.case_id == case_id).order_by(audit_log.c.id).limit(limit)
+        )
+        with self._engine.begin() as conn:
+            return [
+                {**dict(row), "at": float(row["at"]), "detail": dict(row["detail"])}
+                for row in conn.execute(query).mappings()
+            ]
+
     def audit_page(
         self,
         action: str,

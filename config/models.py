@@ -292,6 +292,13 @@ class DetectorConfig(Strict):
         default=0.3, ge=0.0, le=1.0, description="Raising it cuts false positives and loses small people."
     )
     threads: int = Field(default=2, ge=1, le=64, description="Inference threads.")
+    classes: list[str] | None = Field(
+        default=None,
+        description="'nanodet' types: the COCO class names reported, the rest never reach the tracker; "
+        "default: the street classes (person, bicycle, car, motorcycle, bus, truck). Naming more "
+        "classes tracks more kinds of objects, and more look-alikes (a kite on wet asphalt). "
+        "'ssdlite' is person-only; 'onnx' / 'ultralytics' report every class of their model.",
+    )
     precision: Literal["int8", "fp32"] = Field(
         default="int8",
         description="'ssdlite' only. int8: the model quantized once on the bundled samples (AP50 0.60 "
@@ -543,7 +550,7 @@ class VigilConfig(Strict):
 def _class_errors(config: VigilConfig) -> list[str]:
     """Class names in cameras' and rules' filters that the configured built-in detector never emits."""
     kind = config.detector.type
-    errors: list[str] = []
+    errors = class_name_errors(kind, config.detector.classes or (), "detector.classes")
     for i, camera in enumerate(config.cameras):
         errors.extend(class_name_errors(kind, camera.filters.classes, f"cameras[{i}].filters.classes"))
     for i, rule in enumerate(config.rules):

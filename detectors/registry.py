@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+from config.classes import STREET_CLASSES
 from config.models import DetectorConfig
 from detectors.base import Detector
 from vigil.core.errors import ModelError
@@ -51,6 +52,7 @@ def _nanodet(tiles: tuple[int, int]) -> Callable[[DetectorConfig], Detector]:
         return NanodetDetector(
             score_threshold=config.score_threshold,
             tiles=tiles,
+            classes=STREET_CLASSES if config.classes is None else config.classes,
             intra_op_threads=config.threads,
             model_path=config.model_path,
         )

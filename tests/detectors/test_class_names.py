@@ -19,7 +19,9 @@ from alerts import build_rules
 from alerts.common import ObjectFilter
 from config.classes import COCO_CLASSES, DETECTOR_CLASSES
 from config.loader import ConfigErrors, parse_config
-from detectors.nanodet import NanodetDetector
+from config.models import DetectorConfig
+from detectors.nanodet import NanodetDetector, default_model_json
+from detectors.registry import build_detector
 from detectors.ssdlite import SsdliteDetector
 from vigil.commands import check_config
 
@@ -76,6 +78,14 @@ CASES = [
     ("onnx", ["anything"], ["anything"], None),  # its names come with the model: checked at run start
 ]
 
+DETECTOR_CLASS_CASES = [
+    # (detector type, detector.classes, expected error or None)
+    ("nanodet", ["car"], None),  # a car-only site
+    ("nanodet_3x2", None, None),  # default: the street classes
+    ("nanodet", ["car", "lorry"], "detector.classes: detector 'nanodet' has no class 'lorry'"),
+    ("ssdlite", ["person", "car"], "detector.classes: detector 'ssdlite' has no class 'car'"),
+]
+
 
 @pytest.mark.parametrize(("detector", "camera_classes", "rule_classes", "error"), CASES)
 def test_class_names_are_checked_when_the_config_loads(
@@ -88,6 +98,38 @@ def test_class_names_are_checked_when_the_config_loads(
     with pytest.raises(ConfigErrors) as raised:
         parse_config(document, environ={})
     assert any(error in problem for problem in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.parametrize(("detector", "classes", "error"), DETECTOR_CLASS_CASES)
+def test_the_detector_classes_are_checked_when_the_config_loads(
+    detector: str, classes: list[str] | None, error: str | None
+) -> None:
+    document = site(detector, [], [])
+    document["detector"]["classes"] = classes
+    if error is None:
+        assert parse_config(document, environ={}).detector.classes == classes
+        return
+    with pytest.raises(ConfigErrors) as raised:
+        parse_config(document, environ={})
+    assert any(error in problem for problem in raised.value.problems), raised.value.problems
+
+
+@pytest.mark.skipif(
+    not default_model_json().is_file(), reason="NanoDet not fetched: run scripts/fetch_human_models.sh"
+)
+@pytest.mark.parametrize(
+    ("classes", "ids"),
+    [
+        (None, [0, 1, 2, 3, 5, 7]),  # default: person, bicycle, car, motorcycle, bus, truck
+        (["car"], [2]),
+    ],
+)
+def test_the_registry_hands_the_detector_classes_to_nanodet(
+    classes: list[str] | None, ids: list[int]
+) -> None:
+    detector = build_detector(DetectorConfig(type="nanodet", threads=1, classes=classes))
+    assert isinstance(detector, NanodetDetector) and detector.class_ids is not None
+    assert sorted(detector.class_ids.tolist()) == ids and len(detector.class_names) == 80
 
 
 def test_check_config_names_the_unknown_class_and_fails(

@@ -11,7 +11,8 @@ Three real sets with ground truth (`benchmarks/data/detect_sets/PROVENANCE.md`):
 
 Person candidates: SSDLite int8 as today's default builds it (`vigil eval detect`: whole frame
 at 1024 px + a coarse pass), SSDLite int8 on 4x3 tiles (the issue's tiled reference), NanoDet
-whole frame, 2x2 and 3x2 tiles (20 % overlap). Car candidates: NanoDet whole, 2x2, 3x2 with
+whole frame, 2x2 and 3x2 tiles (20 % overlap) at 416x416, and whole frame at a 768 / 1088 / 1280
+px long side (`detectors.nanodet.ensure_any_size_onnx`). Car candidates: the NanoDet ones with
 ``classes=["car"]`` (SSDLite is person-only). Per candidate and set: AP50 (pycocotools, 101
 points), recall at score >= 0.3, recall of people under 64 px tall (score >= 0.3, IoU >= 0.5),
 ms per frame on ONE onnxruntime thread (one untimed warm-up per set). Ratios are against the
@@ -41,6 +42,7 @@ import numpy.typing as npt
 from benchmarks.common import FOOTAGE, SHARED, require
 
 SMALL_PX = 64
+ANY_SIZE_PX = (768, 1088, 1280)  # NanoDet's any-size graph: long side of the whole-frame input
 LABELS = Path(__file__).resolve().parent / "data" / "detect_sets"
 MOT17_DIR = SHARED / "data" / "mot17_frames"
 MOT_CAR = 3  # MOT17 class ids: 1 pedestrian, 3 car, 8 distractor (= ignore)
@@ -129,10 +131,17 @@ def candidates(target: str) -> dict[str, Callable[[], Any]]:
     from detectors.registry import build_detector
     from detectors.ssdlite import SsdliteDetector
 
-    def nanodet(tiles: tuple[int, int]) -> Callable[[], Any]:
-        return lambda: NanodetDetector(score_threshold=0.1, tiles=tiles, classes=[target], intra_op_threads=1)
+    def nanodet(tiles: tuple[int, int], input_px: int | None = None) -> Callable[[], Any]:
+        return lambda: NanodetDetector(
+            score_threshold=0.1, tiles=tiles, classes=[target], intra_op_threads=1, input_px=input_px
+        )
 
-    found = {"nanodet whole": nanodet((1, 1)), "nanodet 2x2": nanodet((2, 2)), "nanodet 3x2": nanodet((3, 2))}
+    found = {
+        "nanodet whole": nanodet((1, 1)),
+        "nanodet 2x2": nanodet((2, 2)),
+        "nanodet 3x2": nanodet((3, 2)),
+        **{f"nanodet whole @{px}": nanodet((1, 1), px) for px in ANY_SIZE_PX},
+    }
     if target != "person":
         return found
     return {

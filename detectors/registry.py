@@ -53,6 +53,7 @@ def _nanodet(tiles: tuple[int, int]) -> Callable[[DetectorConfig], Detector]:
             score_threshold=config.score_threshold,
             tiles=tiles,
             classes=STREET_CLASSES if config.classes is None else config.classes,
+            input_px=config.input_px,
             intra_op_threads=config.threads,
             model_path=config.model_path,
         )

@@ -7,12 +7,13 @@ come from the shared footage. Quality checks run the real models on the real lab
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from benchmarks.common import FOOTAGE
+from benchmarks.common import FOOTAGE, SHARED
 from benchmarks.detect_coco import LABELS, SETS, load_labels, measure, small_recall, video_frames
 from config.models import DetectorConfig
 from detectors.nanodet import NanodetDetector, default_model_json
@@ -93,3 +94,16 @@ def test_nanodet_tiles_find_small_people_the_default_misses() -> None:
     # measured: default 0.06 (1 of 16), NanoDet 2x2 0.81; AP50 0.57 vs 0.97
     assert tiled["small_recall"] >= max(0.6, 1.5 * default["small_recall"])
     assert tiled["ap50"] >= 0.9 > default["ap50"]
+
+
+@needs_nanodet
+def test_nanodet_whole_frame_at_1280_beats_416_on_the_street_frames() -> None:
+    if not (SHARED / "data" / "mot17_frames").is_dir():
+        pytest.skip("MOT17 development frames not found")
+    street = SETS["mot17"]()
+
+    def nanodet(input_px: int | None) -> NanodetDetector:
+        return NanodetDetector(score_threshold=0.1, classes=["person"], intra_op_threads=1, input_px=input_px)
+
+    at = {px: measure(partial(nanodet, px), street, 1) for px in (None, 1280)}
+    assert at[1280]["ap50"] >= 0.7 and at[1280]["ap50"] >= at[None]["ap50"] + 0.3  # measured 0.80 vs 0.31

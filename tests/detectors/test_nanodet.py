@@ -33,6 +33,7 @@ from detectors.nanodet import (
     class_nms,
     decode_level,
     default_model_json,
+    ensure_any_size_onnx,
     ensure_nanodet_onnx,
     letterbox,
 )
@@ -301,3 +302,57 @@ def test_an_interrupted_conversion_leaves_no_model_behind(
     built = ensure_nanodet_onnx(MODEL_JSON, cache_dir=tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [built.name]
     onnx.checker.check_model(str(built))
+
+
+# --- any input size (input_px) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "long_px", "expected"),
+    [
+        ((1080, 1920), 1280, (736, 1280)),  # 720 rounded up to a multiple of 32
+        ((432, 768), 768, (448, 768)),
+        ((600, 300), 416, (416, 224)),  # portrait: the long side is the height
+    ],
+)
+def test_letterbox_to_a_long_side_rounds_sides_up_to_the_stride(
+    shape: tuple[int, int], long_px: int, expected: tuple[int, int]
+) -> None:
+    tensor, scale, (dx, dy) = letterbox(np.zeros((*shape, 3), np.uint8), long_px)
+    assert tensor.shape == (1, 3, *expected) and scale == pytest.approx(long_px / max(shape))
+    assert 0 <= dx < 32 and 0 <= dy < 32
+
+
+def test_decode_on_a_wide_grid_uses_its_row_length() -> None:
+    scores = np.zeros((2 * 5, 80), np.float32)
+    scores[7, 0] = 0.9  # row 1, column 2 of a 5-wide grid
+    boxes, _, _ = decode_level(scores, np.zeros((10, 44), np.float32), 8, 0.5, grid_width=5)
+    np.testing.assert_allclose(boxes[0], [(2.5 - 5) * 8, (1.5 - 5) * 8, (2.5 + 5) * 8, (1.5 + 5) * 8])
+
+
+@needs_model
+def test_the_any_size_graph_is_the_same_network() -> None:
+    fixed = ensure_nanodet_onnx()
+    fixed_session = ort.InferenceSession(str(fixed), providers=["CPUExecutionProvider"])
+    any_size = ort.InferenceSession(str(ensure_any_size_onnx(fixed)), providers=["CPUExecutionProvider"])
+    square = np.random.default_rng(0).normal(size=(1, 3, 416, 416)).astype(np.float32)
+    expected = fixed_session.run(None, {fixed_session.get_inputs()[0].name: square})
+    got = any_size.run(None, {any_size.get_inputs()[0].name: square})
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    wide = np.zeros((1, 3, 640, 1088), np.float32)
+    cells = sorted({o.shape[1] for o in any_size.run(None, {any_size.get_inputs()[0].name: wide})})
+    assert cells == [20 * 34, 40 * 68, 80 * 136]  # strides 32, 16, 8
+
+
+def test_an_out_of_range_input_size_is_a_clear_error() -> None:
+    with pytest.raises(ValidationError, match="input_px"):
+        NanodetDetector(input_px=64, model_path=Path("/nonexistent.onnx"))
+
+
+@needs_model
+def test_the_registry_hands_input_px_to_nanodet() -> None:
+    detector = build_detector(DetectorConfig(type="nanodet", threads=1, input_px=1280))
+    assert isinstance(detector, NanodetDetector) and detector.input_px == 1280
+    found = detector.detect([np.zeros((1080, 1920, 3), np.uint8)])[0]
+    assert len(found) == 0  # a black frame: nothing, at the any-size graph's 1280x736 input

@@ -7,9 +7,11 @@ build/screenshots/ at 1920x1080 (and 1280x800 for the laptop check).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -242,9 +244,12 @@ def test_missing_person_case_end_to_end(
     page.get_by_text("closed", exact=True).wait_for()
 
 
-def test_mediator_exports_clip_with_manifest_and_sees_it_listed(
+def test_mediator_downloads_signed_bundle_that_verifies_against_the_linked_key(
     page: Any, site: ConsoleSite, tmp_path: Path
 ) -> None:
+    from vigil.infra.signing import load_public_key
+    from vigil.services.evidence_verify import verify_bundle
+
     log_in(page, site, "mediator")
     nav = page.get_by_role("navigation", name="Screens")
     assert nav.get_by_role("link").all_inner_texts() == ["Cameras", "Alerts", "Missing persons", "Evidence"]
@@ -257,11 +262,30 @@ def test_mediator_exports_clip_with_manifest_and_sees_it_listed(
     dialog.get_by_label("To").fill(_local(recorded.start + 40))
     with page.expect_download() as download:
         dialog.get_by_label("Reason (audited)").fill("Mediation 2026-114: dispute at the gate")
-        dialog.get_by_role("button", name="Export clip").click()
-    assert download.value.suggested_filename.startswith(recorded.camera_id)
-    # The download is a playable MP4: ffprobe reads a video stream with frames in it.
-    clip = tmp_path / download.value.suggested_filename
-    download.value.save_as(clip)
+        dialog.get_by_role("button", name="Download signed bundle").click()
+    name = download.value.suggested_filename
+    assert name.startswith(recorded.camera_id) and name.endswith("-evidence.zip")
+    bundle = tmp_path / name
+    download.value.save_as(bundle)
+    manifest = dialog.get_by_role("region", name="Clip manifest")
+    expect(manifest).to_contain_text(f"vigil verify {name} --public-key site.pem")
+    with page.expect_download() as key_download:
+        manifest.get_by_role("link", name="site's public key").click()
+    pem = tmp_path / "site.pem"
+    key_download.value.save_as(pem)
+    # The bundle verifies offline against the key the console links to, and the console showed
+    # the manifest's real SHA-256 and the fingerprint vigil verify prints.
+    report = verify_bundle(bundle, public_key=load_public_key(pem.read_bytes()), key_source="console link")
+    assert report.ok, [f.message for f in report.failures]
+    with zipfile.ZipFile(bundle) as archive:
+        manifest_sha = hashlib.sha256(archive.read("manifest.json")).hexdigest()
+        fingerprint = json.loads(archive.read("manifest.json"))["key_fingerprint"]
+        clip_name = next(n for n in archive.namelist() if n.endswith(".mp4"))
+        clip = tmp_path / "clip.mp4"
+        clip.write_bytes(archive.read(clip_name))
+    assert manifest.locator("code.manifest-sha").inner_text() == manifest_sha
+    assert manifest.locator("code.fingerprint").inner_text() == fingerprint
+    # The bundle's clip is a playable MP4: ffprobe reads a video stream with frames in it.
     probe = subprocess.run(
         [
             "ffprobe",
@@ -282,12 +306,16 @@ def test_mediator_exports_clip_with_manifest_and_sees_it_listed(
     )
     stream = json.loads(probe.stdout)["streams"][0]
     assert stream["codec_name"] == "h264" and int(stream["nb_read_packets"]) > 100
-    manifest = dialog.get_by_role("region", name="Clip manifest")
-    sha = manifest.locator("code.hash").inner_text()
-    assert len(sha) == 64
+    sha = manifest.locator("code.clip-sha").inner_text()
+    assert sha == hashlib.sha256(clip.read_bytes()).hexdigest()
+    # The MP4 alone is still there for a quick look, signed and audited the same way.
+    with page.expect_download() as mp4:
+        dialog.get_by_role("button", name="MP4 only").click()
+    assert mp4.value.suggested_filename.endswith(".mp4")
+    expect(manifest.locator("code.fingerprint")).to_have_text(fingerprint)
     dialog.get_by_role("button", name="Close dialog").click()
     table = page.get_by_role("table", name="Exports")
-    table.get_by_role("row").filter(has_text="Mediation 2026-114").wait_for()
+    expect(table.get_by_role("row").filter(has_text="Mediation 2026-114")).to_have_count(2)
     assert sha[:16] in table.inner_text()
 
 

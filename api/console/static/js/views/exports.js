@@ -1,13 +1,33 @@
 // @ts-check
 /**
- * Evidence: export a clip (reason required; audited, its span held from retention), see its
- * manifest and SHA-256; the list of exports made (mediators).
+ * Evidence: export a signed evidence bundle or the clip alone (reason required; audited, its span
+ * held from retention), see its manifest SHA-256, key fingerprint and how to verify it; the list
+ * of exports made (mediators).
  */
 import { useEffect, useState } from "../../vendor/hooks.module.js";
 import { api, query } from "../api.js";
 import { Dialog, duration, fromLocalInput, html, Notice, toLocalInput, when } from "../ui.js";
 
-/** Export one camera's recording between start and end: manifest first, then the MP4. */
+/** What an export's response headers say about it (the clip, the signed manifest, the key). */
+function manifestOf(response, bytes) {
+  const header = (name) => response.headers.get(`x-vigil-${name}`);
+  return {
+    sha256: header("clip-sha256"),
+    manifest_sha256: header("manifest-sha256"),
+    fingerprint: header("key-fingerprint"),
+    masking: header("masking"),
+    covered_start: Number(header("clip-covered-start")),
+    covered_end: Number(header("clip-covered-end")),
+    segments: Number(header("clip-segments")),
+    gaps: Number(header("clip-gaps")),
+    bytes,
+  };
+}
+
+/**
+ * Export one camera's recording between start and end: the signed evidence bundle (the main
+ * action) or the MP4 alone; either way the signed manifest's SHA-256 and the key's fingerprint.
+ */
 export function ExportDialog({ cameraId, start, end, caseId = null, onClose }) {
   const [from, setFrom] = useState(toLocalInput(start));
   const [to, setTo] = useState(toLocalInput(Math.ceil(end / 60) * 60));
@@ -19,25 +39,19 @@ export function ExportDialog({ cameraId, start, end, caseId = null, onClose }) {
 
   const params = () => ({ start: fromLocalInput(from), end: fromLocalInput(to), reason, case: caseId });
 
-  async function exportClip(event) {
+  async function exportEvidence(event) {
     event.preventDefault();
+    const bundle = event.submitter?.name !== "mp4";
     setBusy(true);
     setError("");
     try {
-      const response = await api(`/cameras/${encodeURIComponent(cameraId)}/clip.mp4${query(params())}`, { raw: true });
+      const file = bundle ? "evidence.zip" : "clip.mp4";
+      const response = await api(`/cameras/${encodeURIComponent(cameraId)}/${file}${query(params())}`, { raw: true });
       const blob = await response.blob();
-      const sha = response.headers.get("x-vigil-clip-sha256");
-      setManifest({
-        sha256: sha,
-        covered_start: Number(response.headers.get("x-vigil-clip-covered-start")),
-        covered_end: Number(response.headers.get("x-vigil-clip-covered-end")),
-        segments: Number(response.headers.get("x-vigil-clip-segments")),
-        gaps: Number(response.headers.get("x-vigil-clip-gaps")),
-        bytes: blob.size,
-      });
+      setManifest({ ...manifestOf(response, blob.size), bundle });
       const link = document.createElement("a");
       link.href = URL.createObjectURL(blob);
-      link.download = `${cameraId}-${Math.round(params().start || 0)}.mp4`;
+      link.download = `${cameraId}-${Math.round(params().start || 0)}${bundle ? "-evidence.zip" : ".mp4"}`;
       link.click();
       setTimeout(() => URL.revokeObjectURL(link.href), 60000);
       setSaved(link.download);
@@ -49,26 +63,37 @@ export function ExportDialog({ cameraId, start, end, caseId = null, onClose }) {
   }
 
   return html`<${Dialog} title=${`Export clip from ${cameraId}`} onClose=${onClose}>
-    <form onSubmit=${exportClip} class="export-form">
+    <form onSubmit=${exportEvidence} class="export-form">
       <label>From <input type="datetime-local" value=${from} onChange=${(e) => setFrom(e.currentTarget.value)} required /></label>
       <label>To <input type="datetime-local" value=${to} onChange=${(e) => setTo(e.currentTarget.value)} required /></label>
       <label>Reason (audited) <input value=${reason} minlength="3" maxlength="500" required onInput=${(e) => setReason(e.currentTarget.value)}
         placeholder="e.g. mediation request 2026-114" /></label>
       ${caseId && html`<p class="muted">For case ${caseId}.</p>`}
       <${Notice} kind="error">${error}<//>
-      <button type="submit" disabled=${busy}>${busy ? "Exporting…" : "Export clip"}</button>
+      <button type="submit" name="bundle" disabled=${busy}>${busy ? "Exporting…" : "Download signed bundle"}</button>
+      <button type="submit" name="mp4" class="secondary" disabled=${busy}>MP4 only</button>
     </form>
-    ${manifest && html`<section class="manifest" aria-label="Clip manifest">
-      <h3>Manifest</h3>
-      <dl>
-        <dt>Covered</dt><dd>${when(manifest.covered_start, { date: "always" })} – ${when(manifest.covered_end)} (${duration(manifest.covered_end - manifest.covered_start)})</dd>
-        <dt>Segments</dt><dd>${manifest.segments}, ${manifest.gaps} gaps</dd>
-        <dt>Size</dt><dd>${(manifest.bytes / 1e6).toFixed(1)} MB</dd>
-        <dt>SHA-256</dt><dd><code class="hash">${manifest.sha256}</code></dd>
-      </dl>
-      ${saved && html`<${Notice}>Saved as ${saved}. The export is in the audit log with your name and reason.<//>`}
-    </section>`}
+    ${manifest && html`<${Manifest} manifest=${manifest} saved=${saved} />`}
   <//>`;
+}
+
+function Manifest({ manifest, saved }) {
+  const file = manifest.bundle ? saved : "evidence.zip";
+  return html`<section class="manifest" aria-label="Clip manifest">
+    <h3>Signed manifest</h3>
+    <dl>
+      <dt>Covered</dt><dd>${when(manifest.covered_start, { date: "always" })} – ${when(manifest.covered_end)} (${duration(manifest.covered_end - manifest.covered_start)})</dd>
+      <dt>Segments</dt><dd>${manifest.segments}, ${manifest.gaps} gaps</dd>
+      <dt>Size</dt><dd>${(manifest.bytes / 1e6).toFixed(1)} MB</dd>
+      <dt>Privacy masks</dt><dd>${manifest.masking === "burned_in" ? "burned in" : manifest.masking}</dd>
+      <dt>Clip SHA-256</dt><dd><code class="hash clip-sha">${manifest.sha256}</code></dd>
+      <dt>Manifest SHA-256</dt><dd><code class="hash manifest-sha">${manifest.manifest_sha256}</code></dd>
+      <dt>Signing key</dt><dd><code class="hash fingerprint">${manifest.fingerprint}</code></dd>
+    </dl>
+    <p>How to check it: <code>vigil verify ${file} --public-key site.pem</code> with the
+      <a href="/evidence/public-key" download="site.pem">site's public key</a>; its fingerprint must match the one above.</p>
+    ${saved && html`<${Notice}>Saved as ${saved}. The export is in the audit log with your name and reason.<//>`}
+  </section>`;
 }
 
 export function Exports() {

@@ -22,7 +22,7 @@ SCREENS = {
     "viewer": ["wall", "alerts"],
     "operator": ["cases", "alerts"],
     "mediator": ["exports"],
-    "admin": ["rules", "admin/zones/gate", "admin/cameras", "admin/users"],
+    "admin": ["rules", "admin/zones/gate", "admin/cameras", "admin/users", "admin/retention"],
 }
 FAILING_IMPACTS = {"serious", "critical"}
 

@@ -2,22 +2,23 @@
 /**
  * Admin: the zone, counting-line and privacy-mask editor on a camera's snapshot (a line shows an
  * arrow towards its 'in' side), cameras (add, disable, remove,
- * config reload) and users (add, disable, reset password). Every change asks for a reason: the
+ * config reload), users (add, disable, reset password) and legal holds and retention. Every change asks for a reason: the
  * API applies it without restarting other cameras, persists the config and writes an audit row.
  */
 import { useEffect, useRef, useState } from "../../vendor/hooks.module.js";
 import { api, query } from "../api.js";
 import { ago, Dialog, html, Notice, StateBadge } from "../ui.js";
+import { Retention } from "./retention.js";
 
 export function Admin({ section = "zones", cameraId }) {
-  const tabs = [["zones", "Zones, lines and masks"], ["cameras", "Cameras"], ["users", "Users"]];
+  const tabs = [["zones", "Zones, lines and masks"], ["cameras", "Cameras"], ["users", "Users"], ["retention", "Holds and retention"]];
   return html`<section aria-labelledby="admin-title">
     <header class="toolbar">
       <h1 id="admin-title">Admin</h1>
       <nav aria-label="Admin sections">${tabs.map(([path, label]) => html`<a href=${`#/admin/${path}`}
         aria-current=${section === path ? "page" : undefined}>${label}</a>`)}</nav>
     </header>
-    ${section === "users" ? html`<${Users} />` : section === "cameras" ? html`<${Cameras} />` : html`<${ZoneEditor} cameraId=${cameraId} />`}
+    ${section === "retention" ? html`<${Retention} />` : section === "users" ? html`<${Users} />` : section === "cameras" ? html`<${Cameras} />` : html`<${ZoneEditor} cameraId=${cameraId} />`}
   </section>`;
 }
 

@@ -48,6 +48,7 @@ import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket, WebSocketException, status
 from fastapi.security import OAuth2PasswordBearer
 
+from api.scope import check_request
 from vigil.core.errors import ConfigError
 from vigil.infra.db.cases import AuditRecord, CaseStore
 from vigil.infra.db.store import Store
@@ -98,6 +99,8 @@ class User:
 
     name: str
     role: Role
+    camera_groups: frozenset[str] | None = None
+    """The camera groups the user is limited to (`api.scope`); None sees every camera."""
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,10 @@ class Authenticator:
             raise Unauthenticated(f"user {user.name!r} is disabled")
         if claims.get("ver") != user.token_version:
             raise Unauthenticated(f"token revoked (password changed or user disabled): {_LOGIN_HINT}")
-        return User(name=user.name, role=user.role)
+        groups = None if user.camera_groups is None or user.role is Role.ADMIN else user.camera_groups
+        return User(
+            name=user.name, role=user.role, camera_groups=None if groups is None else frozenset(groups)
+        )
 
     def _record(self, name: str, action: str, at: float, detail: dict[str, object]) -> None:
         self._audit.audit(
@@ -349,12 +355,13 @@ class RoleRequirement:
     def __init__(self, role: Role) -> None:
         self.role = role
 
-    def __call__(self, user: CurrentUser) -> User:
+    def __call__(self, request: Request, user: CurrentUser) -> User:
         if not user.role.covers(self.role):
             raise HTTPException(
                 status_code=status.HTTP_403_FORBIDDEN,
                 detail=f"needs role '{self.role.value}' or higher; user '{user.name}' is '{user.role.value}'",
             )
+        check_request(request, user)  # a camera outside the user's scope is a 404
         return user
 
     def __repr__(self) -> str:

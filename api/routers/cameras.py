@@ -10,6 +10,7 @@ from api.deps import ApiServices, ConfigDep, ServicesDep, camera_health
 from api.errors import error_responses
 from api.schemas import CameraList, CameraPublic
 from api.schemas_cameras import CameraState, LiveViewPublic
+from api.scope import cameras_in_scope
 from api.snapshots import UnreadableSnapshot, read_snapshot, snapshot_path
 from config.models import CameraConfig, CameraRole, VigilConfig
 from ingest.masks import apply_privacy_masks
@@ -40,14 +41,16 @@ def list_cameras(
     """Every configured camera in config order, optionally filtered; ``groups`` lists the site's groups."""
     health = camera_health(services)
     show_url = user.role.covers(Role.ADMIN)
+    allowed = cameras_in_scope(config, user)
+    cameras = [cam for cam in config.cameras if allowed is None or cam.id in allowed]
     items = [
         public
-        for public in (_public(cam, health.get(cam.id), services, show_url) for cam in config.cameras)
+        for public in (_public(cam, health.get(cam.id), services, show_url) for cam in cameras)
         if (state is None or public.state is state)
         and (group is None or public.group == group)
         and (role is None or public.role is role)
     ]
-    groups = sorted({cam.group for cam in config.cameras if cam.group})
+    groups = sorted({cam.group for cam in cameras if cam.group})
     return CameraList(items=items, count=len(items), groups=groups)
 
 

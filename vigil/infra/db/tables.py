@@ -95,6 +95,8 @@ users = sa.Table(
     sa.Column("token_version", sa.Integer, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("last_login_at", sa.Float, nullable=True),
+    # Camera scope (migration 0011): NULL sees every camera, else a JSON list of camera groups.
+    sa.Column("camera_groups", sa.JSON(none_as_null=True), nullable=True),
 )
 
 # Alert triage (migration 0005): one row per alert an operator has touched (an alert without

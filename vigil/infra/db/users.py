@@ -15,7 +15,7 @@ import enum
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -30,6 +30,8 @@ from vigil.infra.db.tables import users
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_CHARS = 1024
 """Argon2 takes any length; the cap only keeps a hostile request from hashing megabytes."""
+MAX_GROUP_CHARS = 64
+"""A camera group name's limit, as `config.models.CameraConfig.group`."""
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 FIRST_ADMIN = "admin"
@@ -85,6 +87,8 @@ class UserRecord:
     token_version: int
     created_at: float
     last_login_at: float | None
+    camera_groups: tuple[str, ...] | None = None
+    """The camera groups this user is limited to; None sees every camera (admins always do)."""
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,16 @@ class UserStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def add(self, name: str, role: Role, password: str, *, now: float | None = None) -> UserRecord:
-        """Store a new, enabled user.
+    def add(
+        self,
+        name: str,
+        role: Role,
+        password: str,
+        *,
+        now: float | None = None,
+        camera_groups: Sequence[str] | None = None,
+    ) -> UserRecord:
+        """Store a new, enabled user, limited to `camera_groups` when given (None: every camera).
 
         Raises:
             ValidationError: The name or password does not meet the rules (the message says which).
@@ -138,6 +150,7 @@ class UserStore:
             token_version=0,
             created_at=time.time() if now is None else now,
             last_login_at=None,
+            camera_groups=_groups(camera_groups),
         )
         try:
             with self._writer.begin() as conn:
@@ -150,6 +163,7 @@ class UserStore:
                         token_version=record.token_version,
                         created_at=record.created_at,
                         last_login_at=None,
+                        camera_groups=None if record.camera_groups is None else list(record.camera_groups),
                     )
                 )
         except sa.exc.IntegrityError:
@@ -164,6 +178,15 @@ class UserStore:
             UserNotFound: No such user.
         """
         self._update(name, password_hash=self._hash(password), token_version=users.c.token_version + 1)
+
+    def set_camera_groups(self, name: str, camera_groups: Sequence[str] | None) -> None:
+        """Limit a user to `camera_groups` (None: every camera); takes effect on their next request.
+
+        Raises:
+            UserNotFound: No such user.
+        """
+        groups = _groups(camera_groups)
+        self._update(name, camera_groups=None if groups is None else list(groups))
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         """Disable (tokens stop working, logins fail) or re-enable a user.
@@ -297,6 +320,16 @@ def ensure_first_admin(users: UserStore, env: Mapping[str, str], *, generate: bo
     return FirstAdmin(name=FIRST_ADMIN, password=None if password is not None else chosen)
 
 
+def _groups(camera_groups: Sequence[str] | None) -> tuple[str, ...] | None:
+    if camera_groups is None:
+        return None
+    groups = tuple(dict.fromkeys(g.strip() for g in camera_groups if g.strip()))
+    for group in groups:
+        if len(group) > MAX_GROUP_CHARS:
+            raise ValidationError(f"camera group: at most {MAX_GROUP_CHARS} characters, got {group!r}")
+    return groups
+
+
 def _user_from_row(row: sa.RowMapping) -> UserRecord:
     return UserRecord(
         name=row["name"],
@@ -306,4 +339,5 @@ def _user_from_row(row: sa.RowMapping) -> UserRecord:
         token_version=int(row["token_version"]),
         created_at=float(row["created_at"]),
         last_login_at=None if row["last_login_at"] is None else float(row["last_login_at"]),
+        camera_groups=None if row["camera_groups"] is None else tuple(row["camera_groups"]),
     )

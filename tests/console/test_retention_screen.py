@@ -7,6 +7,7 @@ screen shows its time and counts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,3 +70,48 @@ def test_admin_holds_a_span_releases_it_and_runs_retention(
     expect(policy).to_contain_text("Deleted")
     expect(policy).to_contain_text("Kept (protected)")
     expect(page.get_by_text("Retention ran.")).to_be_visible()
+
+
+def test_admin_exports_a_case_bundle_and_holds_the_case(page: Any, site: ConsoleSite, tmp_path: Path) -> None:
+    from vigil.services.evidence_verify import verify_bundle
+
+    log_in(page, site, "admin")
+    recorded = site.sightings[0]
+    csrf = {"x-vigil-console": "1"}
+    made = page.request.post(
+        "/cases",
+        data={
+            "reason": "Missing child 2026-31",
+            "sighting_id": recorded.id,
+            "window_start": recorded.start - 600,
+        },
+        headers=csrf,
+    )
+    assert made.ok, made.text()
+    case_id = made.json()["id"]
+    confirmed = page.request.post(
+        f"/cases/{case_id}/feedback", data={"sighting_id": recorded.id, "verdict": "confirm"}, headers=csrf
+    )
+    assert confirmed.ok, confirmed.text()
+    page.goto(f"/console/#/cases/{case_id}")
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Export case bundle").click()
+        _reason(page, "Export case bundle", "Handover to the police")
+    bundle = tmp_path / download.value.suggested_filename
+    download.value.save_as(bundle)
+    assert bundle.name == f"case-{case_id}.zip"
+    report = verify_bundle(bundle)
+    assert report.ok, [f.message for f in report.failures]
+    expect(page.get_by_role("status").filter(has_text="manifest SHA-256")).to_contain_text(
+        f"vigil verify {bundle.name}"
+    )
+    page.get_by_role("button", name="Place legal hold").click()
+    _reason(page, "Place legal hold on this case", "Court order 2026-5")
+    expect(page.get_by_role("status").filter(has_text="Legal hold")).to_contain_text("placed")
+    # Listed on the admin screen as a case hold; released again so the site's data is as before.
+    page.goto("/console/#/admin/retention")
+    row = page.get_by_role("table", name="Legal holds").get_by_role("row").filter(has_text=f"case {case_id}")
+    expect(row).to_contain_text("active")
+    row.get_by_role("button", name="Release").click()
+    _reason(page, page.get_by_role("dialog").get_by_role("heading").inner_text(), "Test over")
+    expect(row).to_contain_text("released by")

@@ -11,6 +11,7 @@ import { api, live } from "../api.js";
 import { can } from "../app.js";
 import { Chip, Dialog, duration, html, Notice, ScoreBar, when } from "../ui.js";
 import { PhotoDrop, uploadPhoto } from "./cases.js";
+import { useReason } from "./admin.js";
 import { ExportDialog } from "./exports.js";
 import { SiteMap } from "./map.js";
 
@@ -33,6 +34,7 @@ export function CaseWorkspace({ caseId, user }) {
   const [enlarged, setEnlarged] = useState(/** @type {any} */ (null));
   const [order, setOrder] = useState("score");
   const grid = useRef(/** @type {HTMLElement | null} */ (null));
+  const [ask, reasonDialog] = useReason();
   const path = `/cases/${encodeURIComponent(caseId)}`;
 
   async function loadCase() {
@@ -103,6 +105,38 @@ export function CaseWorkspace({ caseId, user }) {
     event.preventDefault();
   }
 
+  /** The whole case as one signed bundle (confirmed sightings' clips, crops, trail, audit rows). */
+  async function exportBundle() {
+    const reason = await ask("Export case bundle");
+    if (!reason) return;
+    setInfo("Exporting the case bundle…");
+    try {
+      const response = await api(`${path}/bundle`, { json: { reason }, raw: true });
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(await response.blob());
+      link.download = `case-${caseId}.zip`;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+      setInfo(`Saved ${link.download}: ${response.headers.get("x-vigil-clips")} clips, manifest SHA-256 `
+        + `${response.headers.get("x-vigil-manifest-sha256")}. Check it: vigil verify ${link.download} --public-key site.pem`);
+    } catch (e) {
+      setInfo("");
+      setError(e.detail);
+    }
+  }
+
+  /** A legal hold on the case: its window on every camera is kept from retention until released. */
+  async function holdCase() {
+    const reason = await ask("Place legal hold on this case");
+    if (!reason) return;
+    try {
+      const hold = await api("/holds", { json: { case_id: caseId, reason } });
+      setInfo(`Legal hold ${hold.id} placed: release it under Admin › Holds and retention.`);
+    } catch (e) {
+      setError(e.detail);
+    }
+  }
+
   if (error && !item) return html`<${Notice} kind="error">${error}<//>`;
   if (!item) return html`<p aria-busy="true">Loading case…</p>`;
   const open = item.status === "open";
@@ -116,6 +150,8 @@ export function CaseWorkspace({ caseId, user }) {
         if (!confirm("Close this case? Live alerts for it stop.")) return;
         try { setItem(await api(`${path}/close`, { method: "POST" })); } catch (e) { setError(e.detail); }
       }}>Close case</button>`}
+      ${can(user, "mediator") && html`<button onClick=${exportBundle}>Export case bundle</button>`}
+      ${can(user, "admin") && html`<button onClick=${holdCase}>Place legal hold</button>`}
     </header>
     <${Notice} kind="error">${error}<//>
     <${Notice}>${info}<//>
@@ -183,6 +219,7 @@ export function CaseWorkspace({ caseId, user }) {
     ${similarTo && html`<${Similar} sighting=${similarTo} reason=${item.reason} onClose=${() => setSimilarTo(null)} />`}
     ${exporting && html`<${ExportDialog} cameraId=${exporting.camera_id} start=${exporting.start - 10} end=${exporting.end + 10}
       caseId=${caseId} onClose=${() => setExporting(null)} />`}
+    ${reasonDialog}
   </section>`;
 }
 

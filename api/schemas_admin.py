@@ -1,5 +1,7 @@
 """Request and response models of camera administration (``/cameras`` writes, ``/config``) and ``/users``."""
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import CameraPublic
@@ -103,6 +105,9 @@ class UserPublic(BaseModel):
     enabled: bool
     created_at: float = Field(description="Epoch seconds.")
     last_login_at: float | None = Field(description="Epoch seconds of the last login; null: never.")
+    camera_groups: list[str] | None = Field(
+        default=None, description="Camera groups the user is limited to; null: every camera."
+    )
 
     @classmethod
     def from_record(cls, user: UserRecord) -> "UserPublic":
@@ -112,6 +117,7 @@ class UserPublic(BaseModel):
             enabled=not user.disabled,
             created_at=user.created_at,
             last_login_at=user.last_login_at,
+            camera_groups=None if user.camera_groups is None else list(user.camera_groups),
         )
 
 
@@ -130,6 +136,18 @@ class UserCreate(Strict):
     reason: str = Field(
         default="added in the console", max_length=2000, description="Why (audited); optional."
     )
+    camera_groups: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        max_length=256,
+        description="Limit the user to the cameras of these groups (admins never are); null: every camera.",
+    )
+
+
+class CameraGroupsUpdate(Strict):
+    camera_groups: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        max_length=256, description="The camera groups the user is limited to; null: every camera."
+    )
+    reason: str = Field(min_length=3, max_length=2000, description="Why (audited).")
 
 
 class PasswordReset(Strict):

@@ -3,7 +3,8 @@
 The same store and rules as ``vigil user``: passwords of 8 to 1024 characters kept as argon2
 hashes, users disabled rather than deleted, and a disable or a new password ends the user's
 earlier tokens at once. Every change is audited (``user.add``, ``user.disable``,
-``user.enable``, ``user.password``; never the password itself).
+``user.enable``, ``user.password``, ``user.camera_groups``; never the password itself).
+A user's camera groups (`api.scope`) must be groups of configured cameras.
 """
 
 import time
@@ -12,9 +13,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from api.auth import CurrentUser, Role, get_authenticator, require_role
-from api.deps import ServicesDep
+from api.deps import ConfigDep, ServicesDep
 from api.errors import error_responses
-from api.schemas_admin import AssignablePublic, PasswordReset, UserCreate, UserList, UserPublic
+from api.schemas_admin import (
+    AssignablePublic,
+    CameraGroupsUpdate,
+    PasswordReset,
+    UserCreate,
+    UserList,
+    UserPublic,
+)
+from config.models import VigilConfig
 from vigil.core.errors import ValidationError
 from vigil.infra.db.cases import AuditRecord, CaseStore
 from vigil.infra.db.users import UserExists, UserNotFound, UserStore
@@ -62,10 +71,13 @@ def assignable_users(users: UsersDep) -> list[AssignablePublic]:
     dependencies=[Depends(require_role(Role.ADMIN))],
     responses=error_responses(400, 409, 413, 422),
 )
-def add_user(body: UserCreate, users: UsersDep, services: ServicesDep, user: CurrentUser) -> UserPublic:
+def add_user(
+    body: UserCreate, users: UsersDep, services: ServicesDep, config: ConfigDep, user: CurrentUser
+) -> UserPublic:
     """Add an enabled user. 409: the name is taken (disabled users keep theirs)."""
+    _check_groups(config, body.camera_groups)
     try:
-        record = users.add(body.name, body.role, body.password)
+        record = users.add(body.name, body.role, body.password, camera_groups=body.camera_groups)
     except UserExists as error:
         raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(error)) from None
     except ValidationError as error:
@@ -75,9 +87,52 @@ def add_user(body: UserCreate, users: UsersDep, services: ServicesDep, user: Cur
         user.name,
         "user.add",
         body.reason or "added in the console",
-        {"name": record.name, "role": record.role.value},
+        {"name": record.name, "role": record.role.value}
+        | ({} if body.camera_groups is None else {"camera_groups": body.camera_groups}),
     )
     return UserPublic.from_record(record)
+
+
+@router.put(
+    "/{name}/camera-groups",
+    dependencies=[Depends(require_role(Role.ADMIN))],
+    responses=error_responses(400, 404, 413, 422),
+)
+def set_camera_groups(
+    name: str,
+    body: CameraGroupsUpdate,
+    users: UsersDep,
+    services: ServicesDep,
+    config: ConfigDep,
+    user: CurrentUser,
+) -> UserPublic:
+    """Limit a user to camera groups (null: every camera); their next request sees only those."""
+    _check_groups(config, body.camera_groups)
+    try:
+        users.set_camera_groups(name, body.camera_groups)
+    except UserNotFound:
+        raise _not_found(name) from None
+    _audit(
+        services,
+        user.name,
+        "user.camera_groups",
+        body.reason,
+        {"name": name, "camera_groups": body.camera_groups},
+    )
+    record = users.get(name)
+    if record is None:
+        raise _not_found(name)
+    return UserPublic.from_record(record)
+
+
+def _check_groups(config: VigilConfig, groups: list[str] | None) -> None:
+    known = {cam.group for cam in config.cameras if cam.group}
+    unknown = sorted(set(groups or ()) - known)
+    if unknown:
+        raise HTTPException(
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"camera_groups: no camera is in group(s) {unknown}; the site's groups: {sorted(known)}",
+        )
 
 
 def _set_disabled(

@@ -19,6 +19,7 @@ from api import Role
 from api.scope import CAMERA_PARAMS
 from tests.api.test_api import _required_roles
 from tests.api.test_cameras import Wall, make_wall
+from vigil.infra.db.cases import CaseStore
 from vigil.infra.db.users import UserStore
 
 PASSWORD = "scope-password-1"
@@ -194,3 +195,33 @@ def test_scope_is_read_from_the_database_on_each_request(tmp_path: Path) -> None
     assert wall.client.get("/cameras/cam1").status_code == 404
     UserStore.for_store(wall.store).set_camera_groups("harbour", None)
     assert wall.client.get("/cameras/cam1").status_code == 200
+
+
+def test_admin_sets_camera_groups_through_the_users_api_audited(tmp_path: Path) -> None:
+    wall = make_wall(tmp_path, role=Role.ADMIN)
+    added = wall.client.post(
+        "/users",
+        json={"name": "harbour", "role": "viewer", "password": PASSWORD, "camera_groups": HARBOUR_ONLY},
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["camera_groups"] == HARBOUR_ONLY
+    bad = wall.client.put("/users/harbour/camera-groups", json={"camera_groups": ["Moon"], "reason": "typo"})
+    assert bad.status_code == 422
+    assert "Moon" in bad.json()["detail"]
+    assert (
+        wall.client.put(
+            "/users/nobody/camera-groups", json={"camera_groups": None, "reason": "x y"}
+        ).status_code
+        == 404
+    )
+    moved = wall.client.put(
+        "/users/harbour/camera-groups",
+        json={"camera_groups": ["Water street"], "reason": "moved to the bridge"},
+    )
+    assert moved.status_code == 200, moved.text
+    assert UserStore.for_store(wall.store).get("harbour").camera_groups == ("Water street",)  # type: ignore[union-attr]
+    actions = [r.action for r in CaseStore.for_store(wall.store).audit_trail(None)]
+    assert "user.camera_groups" in actions
+    token = wall.client.post("/auth/login", data={"username": "harbour", "password": PASSWORD}).json()
+    answer = wall.client.get("/cameras", headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert [c["id"] for c in answer.json()["items"]] == ["cam1", "cam3"]

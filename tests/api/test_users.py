@@ -42,7 +42,10 @@ def test_list_users(admin: Site) -> None:
         ("wall", "viewer", True),
     ]
     assert body["items"][0]["last_login_at"] is not None and body["items"][1]["last_login_at"] is None
-    assert all(set(u) == {"name", "role", "enabled", "created_at", "last_login_at"} for u in body["items"])
+    assert all(
+        set(u) == {"name", "role", "enabled", "created_at", "last_login_at", "camera_groups"}
+        for u in body["items"]
+    )
 
 
 def test_add_user_who_can_then_log_in(admin: Site) -> None:

@@ -6,7 +6,12 @@ VIGIL_NEW_PASSWORD=... vigil user add wall --role viewer --password-env VIGIL_NE
 vigil user list --config site.yaml
 vigil user disable ana --config site.yaml                       # her tokens stop working at once
 vigil user passwd ana --config site.yaml
+vigil user add ben --role operator --groups Harbour,"Water street" --config site.yaml
+vigil user groups ben --groups Harbour --config site.yaml        # or --all: every camera again
 ```
+
+``--groups`` limits the user to the cameras of those camera groups (``group:`` of each camera)
+on every API route; with ``--config`` each name must be a group of a configured camera.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from config.models import VigilConfig
+    from vigil.infra.db.store import Store
     from vigil.infra.db.users import UserStore
 
-HELP = "Manage the users who may log in to the API: add, list, disable, enable, passwd."
+HELP = "Manage the users who may log in to the API: add, list, disable, enable, passwd, groups."
 
 ROLES = ("viewer", "operator", "mediator", "admin")
 
@@ -37,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "mediator: also clip exports and case audit logs; admin: also camera stream URLs",
     )
     _password_option(add)
+    _groups_option(add)
+    groups = actions.add_parser("groups", help="limit a user to camera groups, or --all cameras again")
+    groups.add_argument("name")
+    which = groups.add_mutually_exclusive_group(required=True)
+    _groups_option(which)
+    which.add_argument("--all", action="store_true", help="every camera (no limit)")
     listing = actions.add_parser("list", help="list users with role, state and last login")
     disable = actions.add_parser("disable", help="disable a user: logins fail, their tokens stop working")
     disable.add_argument("name")
@@ -45,10 +57,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     passwd = actions.add_parser("passwd", help="set a new password; the user's earlier tokens stop working")
     passwd.add_argument("name")
     _password_option(passwd)
-    for sub in (add, listing, disable, enable, passwd):
+    for sub in (add, groups, listing, disable, enable, passwd):
         where = sub.add_mutually_exclusive_group()
         where.add_argument("--config", type=Path, help="site YAML (its database is used)")
         where.add_argument("--db", help="database URL or SQLite path (default: vigil-data/vigil.db)")
+
+
+def _groups_option(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup) -> None:
+    parser.add_argument(
+        "--groups",
+        metavar="A,B",
+        help="comma-separated camera groups the user is limited to (admins never are); default every camera",
+    )
+
+
+def _camera_groups(args: argparse.Namespace, config: VigilConfig | None) -> list[str] | None:
+    from vigil.core.errors import ValidationError
+
+    if getattr(args, "groups", None) is None:
+        return None
+    groups = [g.strip() for g in str(args.groups).split(",") if g.strip()]
+    known = {cam.group for cam in config.cameras if cam.group} if config is not None else None
+    unknown = sorted(set(groups) - known) if known is not None else []
+    if unknown:
+        raise ValidationError(
+            f"--groups: no camera is in group(s) {unknown}; the site's groups: {sorted(known or ())}"
+        )
+    return groups
 
 
 def _password_option(parser: argparse.ArgumentParser) -> None:
@@ -64,11 +99,13 @@ def run(args: argparse.Namespace) -> int:
     from vigil.infra.db.users import UserStore
 
     url: str | Path = args.db or "vigil-data/vigil.db"
+    config = None
     if args.config is not None:
         from config.loader import load_config
         from vigil.runtime import database_url
 
-        url = database_url(load_config(args.config))
+        config = load_config(args.config)
+        url = database_url(config)
     with Store.open(url) as store:
         users = UserStore.for_store(store)
         action = str(args.user_action)
@@ -78,8 +115,14 @@ def run(args: argparse.Namespace) -> int:
             from vigil.infra.db.users import Role, check_name
 
             check_name(args.name)  # before asking for a password
-            users.add(args.name, Role(args.role), _password(args, confirm=True))
-            print(f"user {args.name!r} added with role {args.role!r}")
+            groups = _camera_groups(args, config)
+            users.add(args.name, Role(args.role), _password(args, confirm=True), camera_groups=groups)
+            print(f"user {args.name!r} added with role {args.role!r}" + _scope_words(groups))
+        elif action == "groups":
+            groups = None if args.all else _camera_groups(args, config)
+            users.set_camera_groups(args.name, groups)
+            _audit_groups(store, args.name, groups)
+            print(f"user {args.name!r} now sees" + (_scope_words(groups) or " every camera"))
         elif action == "passwd":
             if users.get(args.name) is None:
                 from vigil.infra.db.users import UserNotFound
@@ -91,6 +134,28 @@ def run(args: argparse.Namespace) -> int:
             users.set_disabled(args.name, action == "disable")
             print(f"user {args.name!r} {action}d")
     return 0
+
+
+def _scope_words(groups: list[str] | None) -> str:
+    return "" if groups is None else f", limited to camera groups {groups}"
+
+
+def _audit_groups(store: Store, name: str, groups: list[str] | None) -> None:
+    import getpass
+    import time
+
+    from vigil.infra.db.cases import AuditRecord, CaseStore
+
+    CaseStore.for_store(store).audit(
+        AuditRecord(
+            at=time.time(),
+            user=f"cli:{getpass.getuser()}"[:128],
+            action="user.camera_groups",
+            case_id=None,
+            reason="vigil user groups",
+            detail={"name": name, "camera_groups": groups},
+        )
+    )
 
 
 def _password(args: argparse.Namespace, *, confirm: bool) -> str:

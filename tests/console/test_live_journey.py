@@ -182,9 +182,11 @@ def test_operator_admin_and_pipeline_together(
 
         # She walks in front of the second camera: the case page and the inbox get it live.
         admin.get_by_role("link", name="Alerts").click()
+        # The simulator loops the footage on cam1 too, so she may be seen there again (a correct
+        # live alert) before cam2's first frames: the check is that cam2's alert arrives, in
+        # whatever order (under load the admin steps above take long enough for a cam1 loop).
         live_case = operator.get_by_role("list", name="Live case alerts").get_by_role("listitem")
-        live_case.first.wait_for(timeout=LIVE_TIMEOUT_MS)
-        assert "cam2" in live_case.first.inner_text()
+        live_case.filter(has_text="cam2").first.wait_for(timeout=LIVE_TIMEOUT_MS)
         inbox = admin.get_by_role("table", name="Alert inbox")
         inbox.get_by_role("row").filter(has_text="exit-watch").first.wait_for(timeout=LIVE_TIMEOUT_MS)
         screenshot(operator, "live-case-alert")

@@ -14,10 +14,11 @@ from fastapi.responses import FileResponse
 
 from alerts.search.colours import COLOURS
 from api.auth import CurrentUser, Role, require_role
-from api.deps import CameraFilter, PageDep, ServicesDep, StoreDep, TimeRangeDep, parse_time
+from api.deps import CameraFilter, ConfigDep, PageDep, ServicesDep, StoreDep, TimeRangeDep, parse_time
 from api.errors import error_responses
 from api.schemas import SightingPublic
 from api.schemas_search import SightingFound, SightingSearchList, SimilarList, SimilarPublic
+from api.scope import cameras_in_scope
 from vigil.core.types import Sighting
 from vigil.infra.db import Store
 from vigil.infra.db.cases import AuditRecord, CaseStore
@@ -169,8 +170,8 @@ def list_similar(
 @router.get(
     "/{sighting_id}", dependencies=[Depends(require_role(Role.VIEWER))], responses=error_responses(404)
 )
-def read_sighting(sighting_id: str, store: StoreDep) -> SightingPublic:
-    return SightingPublic.from_sighting(_get_or_404(store, sighting_id))
+def read_sighting(sighting_id: str, store: StoreDep, config: ConfigDep, user: CurrentUser) -> SightingPublic:
+    return SightingPublic.from_sighting(_get_or_404(store, sighting_id, cameras_in_scope(config, user)))
 
 
 @router.get(
@@ -182,8 +183,10 @@ def read_sighting(sighting_id: str, store: StoreDep) -> SightingPublic:
         **error_responses(403, 404),
     },
 )
-def read_sighting_crop(sighting_id: str, store: StoreDep, services: ServicesDep) -> FileResponse:
-    sighting = _get_or_404(store, sighting_id)
+def read_sighting_crop(
+    sighting_id: str, store: StoreDep, services: ServicesDep, config: ConfigDep, user: CurrentUser
+) -> FileResponse:
+    sighting = _get_or_404(store, sighting_id, cameras_in_scope(config, user))
     if sighting.crop_path is None:
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND, detail=f"sighting {sighting_id!r} has no crop"
@@ -207,9 +210,10 @@ def read_sighting_crop(sighting_id: str, store: StoreDep, services: ServicesDep)
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
 
 
-def _get_or_404(store: Store, sighting_id: str) -> Sighting:
+def _get_or_404(store: Store, sighting_id: str, allowed: frozenset[str] | None) -> Sighting:
+    """The sighting, or 404 when there is none or its camera is outside the caller's scope."""
     sighting = store.get_sighting(sighting_id)
-    if sighting is None:
+    if sighting is None or (allowed is not None and sighting.camera_id not in allowed):
         raise HTTPException(
             status_code=status.HTTP_404_NOT_FOUND, detail=f"sighting {sighting_id!r} not found"
         )

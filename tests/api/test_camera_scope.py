@@ -19,6 +19,7 @@ from api import Role
 from api.scope import CAMERA_PARAMS
 from tests.api.test_api import _required_roles
 from tests.api.test_cameras import Wall, make_wall
+from vigil.core.types import PathPoint, Sighting
 from vigil.infra.db.cases import CaseStore
 from vigil.infra.db.users import UserStore
 
@@ -38,12 +39,12 @@ SCOPE_FREE = {
     ("GET", "/users/assignable"): "user names for the assignee picker",
 }
 FILTERED = {("GET", "/cameras")}
+RECORD_GUARDED = {("GET", "/sightings/{sighting_id}"), ("GET", "/sightings/{sighting_id}/crop.jpg")}
+"""One row by id: a 404 when the row's camera is outside the caller's scope (tested below)."""
 """Lists that leave out-of-scope rows out (tested below)."""
 KNOWN_GAPS = {
     ("GET", "/sightings"),
-    ("GET", "/sightings/{sighting_id}"),
     ("GET", "/sightings/{sighting_id}/similar"),
-    ("GET", "/sightings/{sighting_id}/crop.jpg"),
     ("GET", "/alerts"),
     ("GET", "/alerts/{alert_id}"),
     ("POST", "/alerts/{alert_id}/acknowledge"),
@@ -125,14 +126,21 @@ def test_every_route_is_classified(tmp_path: Path) -> None:
     for key, (route, params) in _routes(make_wall(tmp_path, role=None)).items():
         guarded = any(p in CAMERA_PARAMS for p in params) and route.role is not None
         admin_only = route.role is Role.ADMIN
-        if not (guarded or admin_only or key in SCOPE_FREE or key in FILTERED or key in KNOWN_GAPS):
+        if not (
+            guarded
+            or admin_only
+            or key in SCOPE_FREE
+            or key in FILTERED
+            or key in RECORD_GUARDED
+            or key in KNOWN_GAPS
+        ):
             unclassified.append(key)
     assert unclassified == [], "routes with no camera-scope check and no reason in SCOPE_FREE"
 
 
 def test_no_listed_route_is_stale(tmp_path: Path) -> None:
     routes = _routes(make_wall(tmp_path, role=None))
-    assert sorted((SCOPE_FREE.keys() | FILTERED | KNOWN_GAPS) - routes.keys()) == []
+    assert sorted((SCOPE_FREE.keys() | FILTERED | RECORD_GUARDED | KNOWN_GAPS) - routes.keys()) == []
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.OPERATOR, Role.MEDIATOR])
@@ -225,3 +233,22 @@ def test_admin_sets_camera_groups_through_the_users_api_audited(tmp_path: Path) 
     token = wall.client.post("/auth/login", data={"username": "harbour", "password": PASSWORD}).json()
     answer = wall.client.get("/cameras", headers={"Authorization": f"Bearer {token['access_token']}"})
     assert [c["id"] for c in answer.json()["items"]] == ["cam1", "cam3"]
+
+
+def test_a_sighting_of_an_out_of_scope_camera_is_404(tmp_path: Path) -> None:
+    wall = make_wall(tmp_path, role=None)
+    seen = {
+        cam: Sighting(cam, 1, 100.0, 101.0, (0, 0, 10, 20), None, (PathPoint(100.0, 5.0, 20.0),), 0.9, 3)
+        for cam in ("cam1", "cam2")
+    }
+    for sighting in seen.values():
+        assert wall.store.add_sighting(sighting)
+    _scoped_client(wall, Role.OPERATOR, HARBOUR_ONLY, "harbour")
+    outside = wall.client.get(f"/sightings/{seen['cam1'].id}")
+    assert (
+        outside.status_code == 404 and outside.json()["detail"] == f"sighting {seen['cam1'].id!r} not found"
+    )
+    assert wall.client.get(f"/sightings/{seen['cam1'].id}/crop.jpg").status_code == 404
+    assert wall.client.get(f"/sightings/{seen['cam2'].id}").json()["camera_id"] == "cam2"
+    crop = wall.client.get(f"/sightings/{seen['cam2'].id}/crop.jpg")
+    assert crop.json()["detail"] == f"sighting {seen['cam2'].id!r} has no crop"  # found, only no crop

@@ -268,6 +268,11 @@ class _Shard:
 HealthCallback = Callable[[CameraHealth], None]
 
 
+def record_shard_count(recording: RecordingConfig, enabled_cameras: int) -> int:
+    """Record processes for a site: ``recording.shards``, or one per 36 enabled cameras (1..8)."""
+    return recording.shards or max(1, min(8, math.ceil(enabled_cameras / CAMERAS_PER_SHARD)))
+
+
 class IngestSupervisor:
     """Runs every camera's workers by role; add/remove/enable at runtime without touching others.
 
@@ -303,9 +308,8 @@ class IngestSupervisor:
         self.index = index
         self.on_health = on_health
         self.cameras: dict[str, CameraConfig] = {camera.id: camera for camera in cameras}
-        wanted = shards or self.recording.shards
         enabled = sum(camera.enabled for camera in cameras)
-        self.shard_count = wanted or max(1, min(8, math.ceil(enabled / CAMERAS_PER_SHARD)))
+        self.shard_count = shards or record_shard_count(self.recording, enabled)
         self._context = mp.get_context("spawn")
         self._events: Any = None
         self._shards: list[_Shard] = []

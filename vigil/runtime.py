@@ -40,7 +40,7 @@ from detectors.base import Detector
 from detectors.pose_stage import PoseModel
 from detectors.registry import LazyDetector
 from ingest.metrics import IngestCollector
-from ingest.workers import IngestSupervisor
+from ingest.workers import IngestSupervisor, record_shard_count
 from vigil.core.errors import ServiceError
 from vigil.core.events import Topic
 from vigil.core.types import Alert, CameraHealth, Frame, HealthState, Sighting
@@ -442,10 +442,13 @@ class Runtime:
             self.recordings = RecordingIndex.for_store(self.store)
             self._publisher.recordings = self.recordings
         # On an edge node (no database) segments are written to disk but not indexed centrally yet.
+        # Cameras are added after start (by ownership), so the shard count comes from the config.
+        enabled = sum(camera.enabled for camera in self.config.cameras)
         self.ingest = IngestSupervisor(
             [],
             data_dir=self.data_dir,
             recording=self.config.recording,
+            shards=record_shard_count(self.config.recording, enabled),
             index=self.recordings,
             on_health=self._on_health,
         )

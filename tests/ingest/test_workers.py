@@ -15,7 +15,7 @@ from config.models import CameraConfig, CameraRole
 from ingest.record_worker import Gap
 from ingest.recorder import Segment
 from ingest.sim import Simulator
-from ingest.workers import IngestSupervisor
+from ingest.workers import IngestSupervisor, record_shard_count
 from tests.conftest import CAR_CLIP, PERSON_CLIP, SimulatorFactory
 from vigil.core.types import CameraHealth, HealthState
 
@@ -221,3 +221,19 @@ def test_add_remove_disable_at_runtime_leaves_others_alone(
     assert (added, removed, changed) == ([], ["cam2"], [])
     assert "cam2" not in sup.health_snapshot()
     assert {h.camera_id for h in log.since(settled)} == {"cam2"}
+
+
+@pytest.mark.parametrize(
+    ("configured", "enabled", "expected"),
+    [
+        (0, 0, 1),  # an empty site still records through one shard
+        (0, 5, 1),
+        (0, 36, 1),
+        (0, 37, 2),
+        (0, 141, 4),  # the tourist district
+        (0, 1000, 8),  # capped
+        (3, 141, 3),  # recording.shards wins
+    ],
+)
+def test_record_shard_count(configured: int, enabled: int, expected: int) -> None:
+    assert record_shard_count(RecordingConfig(shards=configured), enabled) == expected

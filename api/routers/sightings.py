@@ -55,6 +55,7 @@ ReasonQuery = Annotated[
 )
 def list_sightings(
     store: StoreDep,
+    config: ConfigDep,
     user: CurrentUser,
     time_range: TimeRangeDep,
     page: PageDep,
@@ -85,7 +86,7 @@ def list_sightings(
     if not filters.searching:
         pending = _catch_up(search)  # sizes are judged against each camera's indexed sightings
         sightings, total = store.list_sightings(
-            camera_id=camera, start=time_range.start, end=time_range.end, limit=page.limit, offset=page.offset
+            camera, time_range.start, time_range.end, page.limit, page.offset, cameras_in_scope(config, user)
         )
         items = [SightingFound.from_described(d) for d in search.describe(sightings)]
         return SightingSearchList(items=items, count=total, unindexed=pending)

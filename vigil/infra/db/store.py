@@ -24,7 +24,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from operator import attrgetter
@@ -205,11 +205,13 @@ class Store:
         end: float | None = None,
         limit: int = 50,
         offset: int = 0,
+        camera_ids: Collection[str] | None = None,
     ) -> tuple[list[Sighting], int]:
         """Sightings newest first, filtered by camera and time.
 
         Args:
             camera_id: Only this camera.
+            camera_ids: Only these cameras (a caller's camera scope; None: every camera).
             start / end: Epoch seconds; a sighting matches when its [start, end]
                 overlaps the range (either bound may be open).
             limit / offset: Page of the ordered result.
@@ -225,6 +227,8 @@ class Store:
         where: list[sa.ColumnElement[bool]] = []
         if camera_id is not None:
             where.append(table.c.camera_id == camera_id)
+        if camera_ids is not None:
+            where.append(table.c.camera_id.in_(sorted(camera_ids)))
         if start is not None:
             where.append(table.c.end >= start)
         if end is not None:

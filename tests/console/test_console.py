@@ -260,6 +260,7 @@ def test_mediator_downloads_signed_bundle_that_verifies_against_the_linked_key(
     dialog = page.get_by_role("dialog", name=f"Export clip from {recorded.camera_id}")
     dialog.get_by_label("From").fill(_local(recorded.start - 20))
     dialog.get_by_label("To").fill(_local(recorded.start + 40))
+    expect(dialog.get_by_label("Export without privacy masks")).to_have_count(0)  # admins only
     with page.expect_download() as download:
         dialog.get_by_label("Reason (audited)").fill("Mediation 2026-114: dispute at the gate")
         dialog.get_by_role("button", name="Download signed bundle").click()
@@ -317,6 +318,49 @@ def test_mediator_downloads_signed_bundle_that_verifies_against_the_linked_key(
     table = page.get_by_role("table", name="Exports")
     expect(table.get_by_role("row").filter(has_text="Mediation 2026-114")).to_have_count(2)
     assert sha[:16] in table.inner_text()
+
+
+def test_admin_exports_without_privacy_masks_warned_and_marked_unmasked(
+    page: Any, site: ConsoleSite, tmp_path: Path
+) -> None:
+    log_in(page, site, "admin")
+    recorded = site.sightings[0]
+    _set_mask(page, recorded.camera_id, [{"name": "window", "polygon": [[0, 0], [0.3, 0], [0.3, 0.3]]}])
+    try:
+        _export_unmasked(page, recorded, tmp_path)
+    finally:
+        _set_mask(page, recorded.camera_id, [])
+
+
+def _set_mask(page: Any, camera_id: str, masks: list[dict[str, Any]]) -> None:
+    """Give the camera these privacy masks, keeping its zones and lines (through the admin API)."""
+    camera = page.request.get(f"/cameras/{camera_id}").json()
+    zones = [{"name": z["name"], "polygon": z["polygon"]} for z in camera["zones"]]
+    body = {"zones": zones, "privacy_masks": masks, "reason": "test: a masked camera"}
+    done = page.request.put(f"/cameras/{camera_id}/zones", data=body, headers={"x-vigil-console": "1"})
+    assert done.ok, done.text()
+
+
+def _export_unmasked(page: Any, recorded: Any, tmp_path: Path) -> None:
+    page.goto("/console/#/exports")
+    page.get_by_role("button", name="New export").click()
+    page.get_by_role("combobox", name="Export from camera").select_option(recorded.camera_id)
+    dialog = page.get_by_role("dialog", name=f"Export clip from {recorded.camera_id}")
+    dialog.get_by_label("From").fill(_local(recorded.start - 20))
+    dialog.get_by_label("To").fill(_local(recorded.start + 40))
+    dialog.get_by_label("Reason (audited)").fill("Court order 2026-12: unmasked copy")
+    warning = dialog.get_by_role("status").filter(has_text="Without masks")
+    expect(warning).to_have_count(0)
+    dialog.get_by_label("Export without privacy masks").check()
+    expect(warning).to_contain_text("audited as an unmasked export")
+    with page.expect_download() as download:
+        dialog.get_by_role("button", name="Download signed bundle").click()
+    bundle = tmp_path / download.value.suggested_filename
+    download.value.save_as(bundle)
+    with zipfile.ZipFile(bundle) as archive:
+        cameras = json.loads(archive.read("manifest.json"))["cameras"]
+    assert [c["masking"] for c in cameras] == ["unmasked"]
+    expect(dialog.get_by_role("region", name="Clip manifest")).to_contain_text("unmasked")
 
 
 def _local(epoch: float) -> str:

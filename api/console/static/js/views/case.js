@@ -218,7 +218,7 @@ export function CaseWorkspace({ caseId, user }) {
     <//>`}
     ${similarTo && html`<${Similar} sighting=${similarTo} reason=${item.reason} onClose=${() => setSimilarTo(null)} />`}
     ${exporting && html`<${ExportDialog} cameraId=${exporting.camera_id} start=${exporting.start - 10} end=${exporting.end + 10}
-      caseId=${caseId} onClose=${() => setExporting(null)} />`}
+      caseId=${caseId} user=${user} onClose=${() => setExporting(null)} />`}
     ${reasonDialog}
   </section>`;
 }

@@ -6,6 +6,7 @@
  */
 import { useEffect, useState } from "../../vendor/hooks.module.js";
 import { api, query } from "../api.js";
+import { can } from "../app.js";
 import { Dialog, duration, fromLocalInput, html, Notice, toLocalInput, when } from "../ui.js";
 
 /** What an export's response headers say about it (the clip, the signed manifest, the key). */
@@ -28,7 +29,7 @@ function manifestOf(response, bytes) {
  * Export one camera's recording between start and end: the signed evidence bundle (the main
  * action) or the MP4 alone; either way the signed manifest's SHA-256 and the key's fingerprint.
  */
-export function ExportDialog({ cameraId, start, end, caseId = null, onClose }) {
+export function ExportDialog({ cameraId, start, end, caseId = null, user = null, onClose }) {
   const [from, setFrom] = useState(toLocalInput(start));
   const [to, setTo] = useState(toLocalInput(Math.ceil(end / 60) * 60));
   const [reason, setReason] = useState("");
@@ -36,8 +37,9 @@ export function ExportDialog({ cameraId, start, end, caseId = null, onClose }) {
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const [saved, setSaved] = useState("");
+  const [unmasked, setUnmasked] = useState(false);
 
-  const params = () => ({ start: fromLocalInput(from), end: fromLocalInput(to), reason, case: caseId });
+  const params = () => ({ start: fromLocalInput(from), end: fromLocalInput(to), reason, case: caseId, unmasked: unmasked || null });
 
   async function exportEvidence(event) {
     event.preventDefault();
@@ -69,6 +71,10 @@ export function ExportDialog({ cameraId, start, end, caseId = null, onClose }) {
       <label>Reason (audited) <input value=${reason} minlength="3" maxlength="500" required onInput=${(e) => setReason(e.currentTarget.value)}
         placeholder="e.g. mediation request 2026-114" /></label>
       ${caseId && html`<p class="muted">For case ${caseId}.</p>`}
+      ${can(user, "admin") && html`<label><input type="checkbox" checked=${unmasked} onChange=${(e) => setUnmasked(e.currentTarget.checked)} />
+        Export without privacy masks</label>`}
+      ${unmasked && html`<p class="notice warning" role="status">Without masks the clip shows what the privacy masks hide (neighbours' windows, gardens).
+        Only for a court or police order: it is audited as an unmasked export with your name and reason, and the manifest says unmasked.</p>`}
       <${Notice} kind="error">${error}<//>
       <button type="submit" name="bundle" disabled=${busy}>${busy ? "Exporting…" : "Download signed bundle"}</button>
       <button type="submit" name="mp4" class="secondary" disabled=${busy}>MP4 only</button>
@@ -96,7 +102,7 @@ function Manifest({ manifest, saved }) {
   </section>`;
 }
 
-export function Exports() {
+export function Exports({ user }) {
   const [items, setItems] = useState(/** @type {any[] | null} */ (null));
   const [error, setError] = useState("");
   const [cameras, setCameras] = useState(/** @type {any[]} */ ([]));
@@ -137,16 +143,16 @@ export function Exports() {
         <td><code class="hash" title=${x.sha256}>${(x.sha256 || "").slice(0, 16)}…</code></td>
       </tr>`)}</tbody>
     </table>
-    ${exporting && html`<${CameraExport} cameras=${cameras} initial=${exporting} onClose=${() => { setExporting(null); load(); }} />`}
+    ${exporting && html`<${CameraExport} cameras=${cameras} initial=${exporting} user=${user} onClose=${() => { setExporting(null); load(); }} />`}
   </section>`;
 }
 
-function CameraExport({ cameras, initial, onClose }) {
+function CameraExport({ cameras, initial, user, onClose }) {
   const [cameraId, setCameraId] = useState(initial.cameraId);
   return html`<div>
     <label class="floating">Export from camera <select value=${cameraId} onChange=${(e) => setCameraId(e.currentTarget.value)}>
       ${cameras.map((c) => html`<option value=${c.id}>${c.name || c.id}</option>`)}
     </select></label>
-    <${ExportDialog} key=${cameraId} cameraId=${cameraId} start=${initial.start} end=${initial.end} onClose=${onClose} />
+    <${ExportDialog} key=${cameraId} cameraId=${cameraId} start=${initial.start} end=${initial.end} user=${user} onClose=${onClose} />
   </div>`;
 }

@@ -30,6 +30,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("bench", "site"), "vigil.commands.bench_site"),
     (("chaos",), "vigil.commands.chaos"),
     (("clip",), "vigil.commands.clip"),
+    (("export-case",), "vigil.commands.export_case"),
     (("backscan",), "vigil.commands.backscan"),
     (("backtest",), "vigil.commands.backtest"),
     (("user",), "vigil.commands.user"),

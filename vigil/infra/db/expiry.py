@@ -53,6 +53,21 @@ class RecordExpiry:
     def for_store(cls, store: Store) -> RecordExpiry:
         return cls(store._engine)  # noqa: SLF001 - the store owns the one engine per database
 
+    def _delete(
+        self, key: sa.Column[str], children: Sequence[sa.Column[str]], ids: Sequence[str], what: str
+    ) -> int:
+        """Delete the rows of `key`'s table whose key is in `ids`, their `children` rows first (foreign
+        keys), in one write transaction retried while locked; returns how many parent rows went."""
+        chosen = list(ids)
+
+        def write() -> int:
+            with self._writer.begin() as conn:
+                for child in children:
+                    conn.execute(child.table.delete().where(child.in_(chosen)))
+                return int(conn.execute(key.table.delete().where(key.in_(chosen))).rowcount or 0)
+
+        return retry_locked(write, what) if chosen else 0
+
     # -- sightings -----------------------------------------------------------------------------
 
     def sightings(
@@ -96,16 +111,8 @@ class RecordExpiry:
 
     def delete_sightings(self, ids: Sequence[str]) -> int:
         """Delete sightings and their search rows (one transaction). Returns how many sightings went."""
-        chosen = list(ids)
-
-        def write() -> int:
-            with self._writer.begin() as conn:
-                conn.execute(sighting_vectors.delete().where(sighting_vectors.c.sighting_id.in_(chosen)))
-                conn.execute(sighting_search.delete().where(sighting_search.c.sighting_id.in_(chosen)))
-                result = conn.execute(tables.sightings.delete().where(tables.sightings.c.id.in_(chosen)))
-                return int(result.rowcount or 0)
-
-        return retry_locked(write, "sighting expiry") if chosen else 0
+        children = [sighting_vectors.c.sighting_id, sighting_search.c.sighting_id]
+        return self._delete(tables.sightings.c.id, children, ids, "sighting expiry")
 
     def count_sightings(
         self, *, before: float, cameras: Sequence[str] | None = None, exclude: Sequence[str] = ()
@@ -146,16 +153,8 @@ class RecordExpiry:
 
     def delete_alerts(self, ids: Sequence[str]) -> int:
         """Delete alerts with their triage rows and history (one transaction); returns how many went."""
-        chosen = list(ids)
-
-        def write() -> int:
-            with self._writer.begin() as conn:
-                conn.execute(tables.alert_history.delete().where(tables.alert_history.c.alert_id.in_(chosen)))
-                conn.execute(tables.alert_triage.delete().where(tables.alert_triage.c.alert_id.in_(chosen)))
-                result = conn.execute(tables.alerts.delete().where(tables.alerts.c.id.in_(chosen)))
-                return int(result.rowcount or 0)
-
-        return retry_locked(write, "alert expiry") if chosen else 0
+        children = [tables.alert_history.c.alert_id, tables.alert_triage.c.alert_id]
+        return self._delete(tables.alerts.c.id, children, ids, "alert expiry")
 
     def count_alerts(
         self, *, before: float, cameras: Sequence[str] | None = None, exclude: Sequence[str] = ()

@@ -443,6 +443,18 @@ class RetentionConfig(Strict):
         description="Photos uploaded to a case are deleted this many days after the case is closed, unless "
         "it is under a legal hold. Raising it keeps a closed case reopenable with its photos for longer.",
     )
+    crossing_counts_days: float = Field(
+        default=365,
+        gt=0,
+        description="A line rule's per-interval crossing counts (numbers only, no images) are deleted this "
+        "many days after their interval ends. Raising it keeps longer footfall history for planning.",
+    )
+    health_events_days: float = Field(
+        default=90,
+        gt=0,
+        description="Camera health events (online / degraded / offline changes) are deleted this many days "
+        "after they happen; each camera's current state is kept. Raising it keeps a longer outage history.",
+    )
 
 
 class CameraLink(Strict):

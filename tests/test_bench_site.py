@@ -135,9 +135,13 @@ def _check_latencies(q: dict[str, Any], low: float = 0.0) -> None:
 @pytest.mark.rtsp
 @pytest.mark.slow
 def test_a_small_site_reports_real_measurements(capsys: pytest.CaptureFixture[str]) -> None:
-    """4 cameras (2 AI) for 12 s through the whole pipeline: about 40 s on a loaded 2-core box."""
+    """4 cameras (2 AI) for 20 s through the whole pipeline: about 50 s on a loaded 2-core box.
+
+    20 s, not less: a stored sighting needs a track that ends inside the window and its wait
+    after that; 12 s held none once on a box busy with other jobs.
+    """
     _sim_available()
-    argv = ["--cameras", "4", "--ai-cameras", "2", "--seconds", "12", "--warmup", "2"]
+    argv = ["--cameras", "4", "--ai-cameras", "2", "--seconds", "20", "--warmup", "2"]
     assert main([*argv, "--baseline-seconds", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["run"]["cameras"] == 4 and len(result["per_camera"]) == 2

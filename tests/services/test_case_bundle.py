@@ -192,13 +192,19 @@ def test_vigil_export_case_writes_a_bundle_vigil_verify_accepts(
     bundle: tuple[CaseRecord, EvidenceExport, list[Sighting]],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from vigil.commands import export_case, verify
 
     case = bundle[0]
     out = tmp_path / "case.zip"
     argv = [str(site.config), "--case", case.id, "-o", str(out), "--reason", "court 2026-7", "--pad", "2"]
-    assert export_case.main([*argv, "--user", "mia"]) == 0
+    monkeypatch.setenv("VIGIL_PASSWORD", "not anyone's password")
+    assert export_case.main([*argv, "--user", "mia"]) == 1  # no such Vigil user: refused, audited
+    assert "evidence.denied" in capsys.readouterr().err
+    assert export_case.main(argv) == 0  # no --user: the OS user
+    with zipfile.ZipFile(out) as written:
+        assert json.loads(written.read("manifest.json"))["exporter"].startswith("os:")
     printed = capsys.readouterr().out
     assert "3 confirmed sighting(s) in 2 clip(s)" in printed and "open index.html" in printed
     assert verify.main([str(out), "--config", str(site.config)]) == 0

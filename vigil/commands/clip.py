@@ -41,7 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave the cameras' privacy masks out (audited as evidence.unmasked; the manifest says so)",
     )
     parser.add_argument(
-        "--user", default=None, help="who exports (audited; default: the logged-in system user)"
+        "--user",
+        default=None,
+        help="Vigil user who exports (mediator+; password from VIGIL_PASSWORD or a prompt); "
+        "default: the OS user, audited as os:<name>",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--config", type=Path, help="site YAML (its database is used)")
@@ -49,9 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import getpass
+    import os
 
     from ingest.clips import ClipError
+    from vigil.commands.exporter import resolve_exporter
     from vigil.core.errors import ValidationError
     from vigil.core.times import parse_epoch
     from vigil.infra.db.store import Store
@@ -71,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     key = SiteKey.load_or_create(data_dir)
     with Store.open(url) as store:
         try:
+            user = resolve_exporter(store, args.user, env=os.environ, case_id=args.case, reason=args.reason)
             export = export_evidence(
                 store,
                 args.camera,
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 args.output,
                 key=key,
                 site=site,
-                user=args.user or getpass.getuser(),
+                user=user,
                 reason=args.reason,
                 case_id=args.case,
                 masking=masking,

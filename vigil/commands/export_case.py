@@ -27,14 +27,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave the cameras' privacy masks out (audited as evidence.unmasked; the manifest says so)",
     )
-    parser.add_argument("--user", default=None, help="who exports (default: the logged-in system user)")
+    parser.add_argument(
+        "--user",
+        default=None,
+        help="Vigil user who exports (mediator+; password from VIGIL_PASSWORD or a prompt); "
+        "default: the OS user, audited as os:<name>",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    import getpass
+    import os
 
     from config.loader import load_config
     from ingest.clips import ClipError
+    from vigil.commands.exporter import resolve_exporter
     from vigil.core.errors import ValidationError
     from vigil.infra.db.store import Store
     from vigil.infra.signing import SiteKey
@@ -53,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
     key = SiteKey.load_or_create(config.data_dir)
     with Store.open(database_url(config)) as store:
         try:
+            user = resolve_exporter(store, args.user, env=os.environ, case_id=args.case, reason=args.reason)
             export = export_case_bundle(
-                store, args.case, args.output, key=key, site=site, user=args.user or getpass.getuser(),
+                store, args.case, args.output, key=key, site=site, user=user,
                 reason=args.reason, pad_s=PAD_S if args.pad is None else args.pad,
             )  # fmt: skip
         except (ClipError, ValidationError) as error:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, cast
 
 from fastapi import Depends, HTTPException, Query, Request, status
 
-from api.auth import Authenticator
+from api.auth import Authenticator, CurrentUser
+from api.scope import Scope, cameras_in_scope
 from config.models import VigilConfig
 from vigil.core.errors import ValidationError
 from vigil.core.times import parse_epoch
@@ -67,6 +68,15 @@ def get_config(request: Request) -> VigilConfig:
 
 ServicesDep = Annotated[ApiServices, Depends(get_services)]
 ConfigDep = Annotated[VigilConfig, Depends(get_config)]
+
+
+def get_scope(config: ConfigDep, user: CurrentUser) -> Scope:
+    """The ids of the cameras the caller may see anything of; None for every camera (`api.scope`)."""
+    return cameras_in_scope(config, user)
+
+
+ScopeDep = Annotated[Scope, Depends(get_scope)]
+"""The caller's camera scope, read from the database on each request (as the user is)."""
 
 
 def get_store(services: ServicesDep) -> Store:

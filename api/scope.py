@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Protocol, cast
 
 from fastapi import HTTPException, Request, status
+from starlette.requests import HTTPConnection
 
 from config.models import VigilConfig
 
@@ -24,13 +25,25 @@ class User(Protocol):
     def camera_groups(self) -> frozenset[str] | None: ...
 
 
-__all__ = ["CAMERA_PARAMS", "cameras_in_scope", "check_request", "in_scope", "not_configured"]
+__all__ = [
+    "CAMERA_PARAMS",
+    "Scope",
+    "cameras_in_scope",
+    "check_request",
+    "connection_scope",
+    "in_scope",
+    "not_configured",
+    "visible",
+]
+
+Scope = frozenset[str] | None
+"""A caller's camera scope: the ids of the cameras they may see, or None for every camera."""
 
 CAMERA_PARAMS = ("camera_id", "camera")
 """Path and query parameters that name one camera; each is checked against the caller's scope."""
 
 
-def cameras_in_scope(config: VigilConfig, user: User) -> frozenset[str] | None:
+def cameras_in_scope(config: VigilConfig, user: User) -> Scope:
     """The ids of the cameras `user` may see, or None for every camera (unscoped, admins)."""
     if user.camera_groups is None:
         return None
@@ -41,6 +54,11 @@ def in_scope(config: VigilConfig, user: User, camera_ids: Iterable[str]) -> list
     """`camera_ids` without those outside the caller's scope, in their order."""
     allowed = cameras_in_scope(config, user)
     return [c for c in camera_ids if allowed is None or c in allowed]
+
+
+def visible(scope: Scope, camera_id: str | None) -> bool:
+    """Whether a row of `camera_id` may be shown to a caller with `scope`."""
+    return scope is None or camera_id in scope
 
 
 def not_configured(camera_id: str) -> HTTPException:
@@ -69,7 +87,12 @@ def check_request(request: Request, user: User) -> None:
             raise not_configured(camera_id)
 
 
-def _config(request: Request) -> VigilConfig:
-    state = request.app.state
+def connection_scope(connection: HTTPConnection, user: User) -> Scope:
+    """`cameras_in_scope` for a request or WebSocket, on the site's config as it runs now."""
+    return cameras_in_scope(_config(connection), user)
+
+
+def _config(connection: HTTPConnection) -> VigilConfig:
+    state = connection.app.state
     site = getattr(getattr(state, "services", None), "site", None)
     return cast(VigilConfig, site.config if site is not None else state.config)

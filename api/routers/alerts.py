@@ -3,7 +3,9 @@
 Viewers see alerts and their triage; operators triage them (acknowledge, resolve with a note,
 assign, reopen: `vigil.infra.db.alerts`, each action in the alert's history and the audit
 log) and see their crops. ``/alerts/live`` pushes every new alert and every triage change
-(`vigil.services.alert_feed`).
+(`vigil.services.alert_feed`). A user limited to camera groups (`api.scope`) sees only alerts of
+their cameras: the list is filtered in SQL, any other alert is a 404 as if it did not exist, and
+the live feed leaves it out.
 """
 
 import asyncio
@@ -17,8 +19,17 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import FileResponse
 
-from api.auth import CurrentUser, Role, require_role, require_websocket_role
-from api.deps import CameraFilter, PageDep, ServicesDep, StoreDep, TimeRange, TimeRangeDep, parse_time
+from api.auth import CurrentUser, Role, User, require_role, require_websocket_role
+from api.deps import (
+    CameraFilter,
+    PageDep,
+    ScopeDep,
+    ServicesDep,
+    StoreDep,
+    TimeRange,
+    TimeRangeDep,
+    parse_time,
+)
 from api.errors import error_responses
 from api.schemas_alerts import (
     AcknowledgeBody,
@@ -31,6 +42,7 @@ from api.schemas_alerts import (
     ReopenBody,
     ResolveBody,
 )
+from api.scope import Scope, connection_scope, visible
 from vigil.core.errors import ValidationError
 from vigil.core.types import AlertKind, AlertSeverity
 from vigil.infra.db import Store
@@ -113,6 +125,7 @@ def _window(time_range: TimeRange, since: str | None, until: str | None) -> tupl
 def list_alerts(
     triage: TriageDep,
     services: ServicesDep,
+    scope: ScopeDep,
     time_range: TimeRangeDep,
     page: PageDep,
     camera: CameraFilter = None,
@@ -157,21 +170,26 @@ def list_alerts(
         end=end,
         limit=page.limit,
         offset=page.offset,
+        cameras=scope,
     )
     items = [_public(row, services.data_dir) for row in rows]
     return AlertTriageList(items=items, count=total)
 
 
-@router.websocket("/live", dependencies=[Depends(require_websocket_role(Role.VIEWER))])
-async def watch_alerts(websocket: WebSocket) -> None:
+@router.websocket("/live")
+async def watch_alerts(
+    websocket: WebSocket, user: Annotated[User, Depends(require_websocket_role(Role.VIEWER))]
+) -> None:
     """Every new alert and every triage change, one JSON `AlertFeedMessage` per message.
 
     Needs role viewer: a bearer header, or the console's session cookie (same origin). A client
     that falls too far behind is closed with code 1013; it reconnects and reloads ``GET /alerts``.
+    A user limited to camera groups gets only their cameras' alerts (scope read on connecting).
     """
     services = websocket.app.state.services
     feed: AlertFeed = services.alert_feed
     data_dir: Path = services.data_dir
+    scope = connection_scope(websocket, user)
     await websocket.accept()
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
@@ -190,7 +208,7 @@ async def watch_alerts(websocket: WebSocket) -> None:
             if receiver.done():  # the client went away
                 return
             wake.clear()
-            if not await _send_queued(websocket, subscription, data_dir):
+            if not await _send_queued(websocket, subscription, data_dir, scope):
                 return
     except WebSocketDisconnect:
         pass
@@ -200,12 +218,9 @@ async def watch_alerts(websocket: WebSocket) -> None:
 
 
 @router.get("/{alert_id}", dependencies=_VIEWER, responses=error_responses(404))
-def read_alert(alert_id: str, triage: TriageDep, services: ServicesDep) -> AlertDetailPublic:
+def read_alert(alert_id: str, triage: TriageDep, services: ServicesDep, scope: ScopeDep) -> AlertDetailPublic:
     """The alert, its triage state and its history."""
-    item = triage.get(alert_id)
-    if item is None:
-        raise _not_found(alert_id)
-    return _detail(triage, item, services.data_dir)
+    return _detail(triage, _visible_alert(triage, alert_id, scope), services.data_dir)
 
 
 @router.post("/{alert_id}/acknowledge", dependencies=_OPERATOR, responses=_TRIAGE_ERRORS)
@@ -214,30 +229,42 @@ def acknowledge_alert(
     user: CurrentUser,
     triage: TriageDep,
     services: ServicesDep,
+    scope: ScopeDep,
     body: Annotated[AcknowledgeBody | None, Body()] = None,
 ) -> AlertDetailPublic:
     """Someone is on it. Again on an acknowledged alert: recorded too; on a resolved one: 409."""
     note = None if body is None else body.note
-    return _act(triage, services, alert_id, TriageAction.ACKNOWLEDGE, user.name, note)
+    return _act(triage, services, scope, alert_id, TriageAction.ACKNOWLEDGE, user.name, note)
 
 
 @router.post("/{alert_id}/resolve", dependencies=_OPERATOR, responses=_TRIAGE_ERRORS)
 def resolve_alert(
-    alert_id: str, body: ResolveBody, user: CurrentUser, triage: TriageDep, services: ServicesDep
+    alert_id: str,
+    body: ResolveBody,
+    user: CurrentUser,
+    triage: TriageDep,
+    services: ServicesDep,
+    scope: ScopeDep,
 ) -> AlertDetailPublic:
     """Done with it; the note says what was found. A resolved alert: 409."""
-    return _act(triage, services, alert_id, TriageAction.RESOLVE, user.name, body.note)
+    return _act(triage, services, scope, alert_id, TriageAction.RESOLVE, user.name, body.note)
 
 
 @router.post("/{alert_id}/assign", dependencies=_OPERATOR, responses=_TRIAGE_ERRORS)
 def assign_alert(
-    alert_id: str, body: AssignBody, user: CurrentUser, triage: TriageDep, services: ServicesDep
+    alert_id: str,
+    body: AssignBody,
+    user: CurrentUser,
+    triage: TriageDep,
+    services: ServicesDep,
+    scope: ScopeDep,
 ) -> AlertDetailPublic:
     """Give it to an enabled operator (or higher); ``{"user": null}`` unassigns. Any state."""
     if body.user is None:
-        return _act(triage, services, alert_id, TriageAction.UNASSIGN, user.name, None)
+        return _act(triage, services, scope, alert_id, TriageAction.UNASSIGN, user.name, None)
+    _visible_alert(triage, alert_id, scope)  # before the assignee: an unseen alert says nothing more
     _check_assignee(services.store, body.user)
-    return _act(triage, services, alert_id, TriageAction.ASSIGN, user.name, None, assignee=body.user)
+    return _act(triage, services, scope, alert_id, TriageAction.ASSIGN, user.name, None, assignee=body.user)
 
 
 @router.post("/{alert_id}/reopen", dependencies=_OPERATOR, responses=_TRIAGE_ERRORS)
@@ -246,11 +273,12 @@ def reopen_alert(
     user: CurrentUser,
     triage: TriageDep,
     services: ServicesDep,
+    scope: ScopeDep,
     body: Annotated[ReopenBody | None, Body()] = None,
 ) -> AlertDetailPublic:
     """A resolved alert becomes new again (its assignee stays). One that is not resolved: 409."""
     note = None if body is None else body.note
-    return _act(triage, services, alert_id, TriageAction.REOPEN, user.name, note)
+    return _act(triage, services, scope, alert_id, TriageAction.REOPEN, user.name, note)
 
 
 @router.get(
@@ -262,11 +290,9 @@ def reopen_alert(
         **error_responses(403, 404),
     },
 )
-def read_alert_crop(alert_id: str, triage: TriageDep, services: ServicesDep) -> FileResponse:
+def read_alert_crop(alert_id: str, triage: TriageDep, services: ServicesDep, scope: ScopeDep) -> FileResponse:
     """The triggering box with some context, as the rule saw it (privacy masks applied)."""
-    item = triage.get(alert_id)
-    if item is None:
-        raise _not_found(alert_id)
+    item = _visible_alert(triage, alert_id, scope)
     path = _crop_file(item, services.data_dir)
     if path is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"alert {alert_id!r} has no crop")
@@ -277,9 +303,18 @@ def read_alert_crop(alert_id: str, triage: TriageDep, services: ServicesDep) -> 
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def _visible_alert(triage: AlertTriageStore, alert_id: str, scope: Scope) -> TriagedAlert:
+    """The alert, or the 404 of an unknown one when it is absent or outside the caller's scope."""
+    item = triage.get(alert_id)
+    if item is None or not visible(scope, item.alert.camera_id):
+        raise _not_found(alert_id)
+    return item
+
+
 def _act(
     triage: AlertTriageStore,
     services: ServicesDep,
+    scope: Scope,
     alert_id: str,
     action: TriageAction,
     user: str,
@@ -288,6 +323,7 @@ def _act(
     assignee: str | None = None,
 ) -> AlertDetailPublic:
     """Apply one action, push it on the live feed, answer the alert with its history."""
+    _visible_alert(triage, alert_id, scope)
     with _errors():
         item = triage.apply(alert_id, action, user, note=note, assignee=assignee)
     services.alert_feed.publish_triage(item)
@@ -368,9 +404,13 @@ async def _until_disconnect(websocket: WebSocket) -> None:
                 return
 
 
-async def _send_queued(websocket: WebSocket, subscription: Subscription, data_dir: Path) -> bool:
-    """Send what the feed queued; False once the client was dropped (and closed) for being slow."""
+async def _send_queued(
+    websocket: WebSocket, subscription: Subscription, data_dir: Path, scope: Scope
+) -> bool:
+    """Send what the feed queued (in `scope`); False once the client was dropped for being slow."""
     for event in subscription.drain():
+        if not visible(scope, event.item.alert.camera_id):
+            continue
         await websocket.send_json(_message(event, data_dir))
     if subscription.dropped:
         await websocket.close(code=WS_TOO_SLOW, reason="too far behind the alert feed: reload /alerts")

@@ -4,6 +4,10 @@ Operators open cases and search; the audit log of a case is for mediators. Every
 photo upload and verdict is audited by the case service with the user and the case reason.
 ``/cases/{id}/backscan`` runs detection over record-only cameras' recordings for the case
 (`vigil.services.backscan`); its start, cancel and end are audited too.
+
+A case is site-wide: a user limited to camera groups (`api.scope`) sees its record, but of its
+trail, candidates, suggestions, back-scans and live alerts only what is on their cameras; a
+verdict on a sighting outside their scope is a 404, as for an unknown one.
 """
 
 import asyncio
@@ -27,8 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.search.colours import top_colours
 from alerts.search.descriptors import Descriptor
-from api.auth import CurrentUser, Role, require_role, require_websocket_role
-from api.deps import ConfigDep, ServicesDep
+from api.auth import CurrentUser, Role, User, require_role, require_websocket_role
+from api.deps import ConfigDep, ScopeDep, ServicesDep
 from api.errors import error_responses
 from api.images import read_header
 from api.limits import rate_limit
@@ -45,6 +49,7 @@ from api.schemas import (
     ReachablePublic,
     SightingPublic,
 )
+from api.scope import Scope, connection_scope, visible
 from vigil.core.errors import ValidationError
 from vigil.core.types import Alert
 from vigil.infra.db.cases import CaseRecord, Verdict
@@ -52,6 +57,7 @@ from vigil.services.backscan import (
     BackscanBusy,
     BackscanError,
     BackscanOptions,
+    BackscanProgress,
     BackscanService,
     JobState,
 )
@@ -137,7 +143,10 @@ class BackscanPublic(BaseModel):
     requested_by: str
     window_start: float
     window_end: float
-    anchor_camera: str = Field(description="Camera the walking times are measured from.")
+    anchor_camera: str | None = Field(
+        description="Camera the walking times are measured from; null when it is outside the caller's "
+        "camera scope."
+    )
     cameras_total: int
     cameras_done: int
     segments_total: int
@@ -157,13 +166,28 @@ class BackscanPublic(BaseModel):
 
 
 @router.post("", dependencies=_OPERATOR, status_code=status.HTTP_201_CREATED, responses=_BAD_BODY)
-def open_case(body: CaseCreate, user: CurrentUser, cases: CasesDep, services: ServicesDep) -> CasePublic:
+def open_case(
+    body: CaseCreate,
+    user: CurrentUser,
+    cases: CasesDep,
+    services: ServicesDep,
+    config: ConfigDep,
+    scope: ScopeDep,
+) -> CasePublic:
     """Open a case; with ``sighting_id`` that sighting is confirmed as her at once."""
-    if body.sighting_id is not None and services.store.get_sighting(body.sighting_id) is None:
-        # Checked before opening: a case opened and then refused would be left behind, audited.
+    # Checked before opening: a case opened and then refused would be left behind, audited.
+    if body.sighting_id is not None:
+        sighting = services.store.get_sighting(body.sighting_id)
+        if sighting is None or not visible(scope, sighting.camera_id):
+            raise HTTPException(
+                status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+                detail=f"sighting_id: sighting {body.sighting_id!r} not found",
+            )
+    seen = body.last_seen_camera
+    if seen is not None and (seen not in {c.id for c in config.cameras} or not visible(scope, seen)):
         raise HTTPException(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"sighting_id: sighting {body.sighting_id!r} not found",
+            detail=f"last_seen_camera: camera {seen!r} is not configured",
         )
     anchor = body.last_seen_at if body.last_seen_at is not None else time.time()
     record = CaseRecord(
@@ -182,19 +206,19 @@ def open_case(body: CaseCreate, user: CurrentUser, cases: CasesDep, services: Se
         cases.open_case(record)
         if body.sighting_id is not None:
             cases.feedback(record.id, body.sighting_id, Verdict.CONFIRM, user.name)
-        return _case_public(cases.view(record.id))
+        return _case_public(cases.view(record.id), scope)
 
 
 @router.get("", dependencies=_OPERATOR)
-def list_cases(cases: CasesDep) -> CaseList:
+def list_cases(cases: CasesDep, scope: ScopeDep) -> CaseList:
     views = cases.list_views()
-    return CaseList(items=[_case_public(v) for v in views], count=len(views))
+    return CaseList(items=[_case_public(v, scope) for v in views], count=len(views))
 
 
 @router.get("/{case_id}", dependencies=_OPERATOR, responses=_NOT_FOUND)
-def read_case(case_id: str, cases: CasesDep) -> CasePublic:
+def read_case(case_id: str, cases: CasesDep, scope: ScopeDep) -> CasePublic:
     with _errors():
-        return _case_public(cases.view(case_id))
+        return _case_public(cases.view(case_id), scope)
 
 
 @router.post(
@@ -255,20 +279,30 @@ def list_candidates(
     case_id: str,
     user: CurrentUser,
     cases: CasesDep,
+    scope: ScopeDep,
     limit: Annotated[int, Query(ge=1, le=500, description="Candidates to return, best first.")] = 50,
 ) -> CandidateList:
-    """Sightings of every camera in the case window, ranked, each with its score parts.
+    """Sightings of every camera in the case window (in the caller's scope), ranked, with score parts.
 
     Rate-limited per user (``api.candidates_per_minute``, 429 with Retry-After).
     """
     with _errors():
-        ranked = cases.candidates(case_id, user.name, limit=limit)
+        if scope is not None and not scope:  # no camera at all: nothing to rank (None is every camera)
+            cases.view(case_id)
+            return CandidateList(items=[], count=0)
+        cameras = None if scope is None else sorted(scope)
+        ranked = cases.candidates(case_id, user.name, limit=limit, cameras=cameras)
     return CandidateList(items=[_candidate_public(c) for c in ranked], count=len(ranked))
 
 
 @router.post("/{case_id}/feedback", dependencies=_OPERATOR, responses={**_BAD_BODY, **error_responses(409)})
 def post_feedback(
-    case_id: str, body: Annotated[FeedbackCreate, Body()], user: CurrentUser, cases: CasesDep
+    case_id: str,
+    body: Annotated[FeedbackCreate, Body()],
+    user: CurrentUser,
+    cases: CasesDep,
+    services: ServicesDep,
+    scope: ScopeDep,
 ) -> CasePublic:
     """Confirm (joins the query and the trail) or reject (pushes look-alikes down) a candidate.
 
@@ -276,27 +310,38 @@ def post_feedback(
     ``override``; an override is audited with the verdict it replaced.
     """
     with _errors():
+        cases.view(case_id)
+        sighting = services.store.get_sighting(body.sighting_id)
+        if sighting is not None and not visible(scope, sighting.camera_id):
+            raise HTTPException(
+                status_code=status.HTTP_404_NOT_FOUND, detail=f"sighting {body.sighting_id!r} not found"
+            )
         try:
             cases.feedback(
                 case_id, body.sighting_id, Verdict(body.verdict), user.name, override=body.override
             )
         except VerdictConflict as conflict:
             raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(conflict)) from conflict
-        return _case_public(cases.view(case_id))
+        return _case_public(cases.view(case_id), scope)
 
 
 @router.get("/{case_id}/suggestions", dependencies=_OPERATOR, responses=_NOT_FOUND)
-def list_suggestions(case_id: str, cases: CasesDep) -> list[ReachablePublic]:
-    """Cameras she could reach next from her last confirmed place, nearest first."""
+def list_suggestions(case_id: str, cases: CasesDep, scope: ScopeDep) -> list[ReachablePublic]:
+    """Cameras she could reach next from her last confirmed place, nearest first (in the caller's scope)."""
     with _errors():
-        return [ReachablePublic(camera_id=r.camera_id, walk_s=r.walk_s) for r in cases.suggestions(case_id)]
+        reachable = cases.suggestions(case_id)
+    return [
+        ReachablePublic(camera_id=r.camera_id, walk_s=r.walk_s)
+        for r in reachable
+        if visible(scope, r.camera_id)
+    ]
 
 
 @router.post("/{case_id}/close", dependencies=_OPERATOR, responses=_NOT_FOUND)
-def close_case(case_id: str, user: CurrentUser, cases: CasesDep) -> CasePublic:
+def close_case(case_id: str, user: CurrentUser, cases: CasesDep, scope: ScopeDep) -> CasePublic:
     with _errors():
         cases.close_case(case_id, user.name)
-        return _case_public(cases.view(case_id))
+        return _case_public(cases.view(case_id), scope)
 
 
 @router.get("/{case_id}/audit", dependencies=[Depends(require_role(Role.MEDIATOR))], responses=_NOT_FOUND)
@@ -319,18 +364,23 @@ def start_backscan(
     case_id: str,
     user: CurrentUser,
     backscan: BackscanDep,
+    services: ServicesDep,
+    scope: ScopeDep,
     body: Annotated[BackscanCreate | None, Body()] = None,
 ) -> BackscanPublic:
     """Scan the record-only cameras nearest her last-seen place over the case window (in the background).
 
     Audited with the user and the case reason. 409 while the case's previous back-scan is
-    still queued or running. Rate-limited per user (``api.backscans_per_minute``).
+    still queued or running. Rate-limited per user (``api.backscans_per_minute``). A user
+    limited to camera groups scans only their cameras.
     """
     options = body or BackscanCreate()
     with _errors():
         try:
             progress = backscan.submit(
-                case_id, user.name, BackscanOptions(options.max_cameras, options.max_walk_minutes)
+                case_id,
+                user.name,
+                BackscanOptions(options.max_cameras, options.max_walk_minutes, scope),
             )
         except BackscanBusy as error:
             raise HTTPException(status_code=status.HTTP_409_CONFLICT, detail=str(error)) from error
@@ -338,22 +388,26 @@ def start_backscan(
             raise HTTPException(
                 status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(error)
             ) from error
-    return BackscanPublic.model_validate(progress)
+    return _backscan_public(progress, scope, services)
 
 
 @router.get("/{case_id}/backscan", dependencies=_OPERATOR, responses=_NOT_FOUND)
-def read_backscan(case_id: str, cases: CasesDep, backscan: BackscanDep) -> BackscanPublic:
+def read_backscan(
+    case_id: str, cases: CasesDep, backscan: BackscanDep, services: ServicesDep, scope: ScopeDep
+) -> BackscanPublic:
     """Progress of the case's latest back-scan."""
     with _errors():
         cases.view(case_id)
     progress = backscan.progress(case_id)
     if progress is None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"case {case_id}: no back-scan yet")
-    return BackscanPublic.model_validate(progress)
+    return _backscan_public(progress, scope, services)
 
 
 @router.get("/{case_id}/backscans", dependencies=_OPERATOR, responses=_NOT_FOUND)
-def list_backscans(case_id: str, cases: CasesDep, backscan: BackscanDep) -> list[BackscanPublic]:
+def list_backscans(
+    case_id: str, cases: CasesDep, backscan: BackscanDep, services: ServicesDep, scope: ScopeDep
+) -> list[BackscanPublic]:
     """The case's back-scans, latest first: none yet is an empty list (the console's probe), not a 404.
 
     Only the latest job's progress is kept, so the list holds at most one.
@@ -361,22 +415,30 @@ def list_backscans(case_id: str, cases: CasesDep, backscan: BackscanDep) -> list
     with _errors():
         cases.view(case_id)
     progress = backscan.progress(case_id)
-    return [] if progress is None else [BackscanPublic.model_validate(progress)]
+    return [] if progress is None else [_backscan_public(progress, scope, services)]
 
 
 @router.delete("/{case_id}/backscan", dependencies=_OPERATOR, responses=_NOT_FOUND)
-def cancel_backscan(case_id: str, user: CurrentUser, backscan: BackscanDep) -> BackscanPublic:
+def cancel_backscan(
+    case_id: str, user: CurrentUser, backscan: BackscanDep, services: ServicesDep, scope: ScopeDep
+) -> BackscanPublic:
     """Cancel the case's back-scan (audited); sightings found so far stay. A finished job comes back as is."""
     with _errors():
-        return BackscanPublic.model_validate(backscan.cancel(case_id, user.name))
+        return _backscan_public(backscan.cancel(case_id, user.name), scope, services)
 
 
-@router.websocket("/{case_id}/watch", dependencies=[Depends(require_websocket_role(Role.OPERATOR))])
-async def watch_case(websocket: WebSocket, case_id: str) -> None:
+@router.websocket("/{case_id}/watch")
+async def watch_case(
+    websocket: WebSocket,
+    case_id: str,
+    user: Annotated[User, Depends(require_websocket_role(Role.OPERATOR))],
+) -> None:
     """Live case alerts of one case, one JSON `AlertPublic` per message.
 
-    Needs role operator: a bearer header, or the console's session cookie.
+    Needs role operator: a bearer header, or the console's session cookie. A user limited to
+    camera groups gets only their cameras' alerts (scope read on connecting).
     """
+    scope = connection_scope(websocket, user)
     services = websocket.app.state.services
     if services.cases is None:
         await websocket.close(code=1008)
@@ -393,7 +455,8 @@ async def watch_case(websocket: WebSocket, case_id: str) -> None:
 
     def push(alert: Alert) -> None:
         # Called on the pipeline's thread: hand over to the event loop.
-        loop.call_soon_threadsafe(_offer, queue, alert)
+        if visible(scope, alert.camera_id):
+            loop.call_soon_threadsafe(_offer, queue, alert)
 
     unsubscribe = service.subscribe(case_id, push)
     try:
@@ -424,8 +487,35 @@ class _errors:
             raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
 
 
-def _case_public(view: CaseView) -> CasePublic:
-    case, last = view.case, view.last_confirmed
+def _backscan_public(progress: BackscanProgress, scope: Scope, services: ServicesDep) -> BackscanPublic:
+    """A job's progress as the caller may see it: of the cameras in their scope only."""
+    public = BackscanPublic.model_validate(progress)
+    if scope is None:
+        return public
+    cameras = [c for c in public.cameras if visible(scope, c.camera_id)]
+    found = services.store.get_sightings(public.sighting_ids)
+    ids = [s.id for s in found if visible(scope, s.camera_id)]
+    return public.model_copy(
+        update={
+            "anchor_camera": public.anchor_camera if visible(scope, public.anchor_camera) else None,
+            "current_camera": public.current_camera if visible(scope, public.current_camera) else None,
+            "cameras": cameras,
+            "cameras_total": len(cameras),
+            "cameras_done": sum(c.state.finished for c in cameras),
+            "segments_total": sum(c.segments for c in cameras),
+            "segments_done": sum(c.segments_done for c in cameras),
+            "errors": [e for e in public.errors if visible(scope, e.camera_id)],
+            "sighting_ids": ids,
+            "sightings": len(ids),
+        }
+    )
+
+
+def _case_public(view: CaseView, scope: Scope) -> CasePublic:
+    """The case as the caller may see it: its trail holds only sightings of cameras in their scope."""
+    case = view.case
+    trail = [s for s in view.trail if visible(scope, s.camera_id)]
+    last = trail[-1] if trail else None
     return CasePublic(
         id=case.id,
         reason=case.reason,
@@ -439,7 +529,7 @@ def _case_public(view: CaseView) -> CasePublic:
         window_end=case.window_end,
         threshold=case.threshold,
         photos=view.photos,
-        trail=[SightingPublic.from_sighting(s) for s in view.trail],
+        trail=[SightingPublic.from_sighting(s) for s in trail],
         last_confirmed_camera=None if last is None else last.camera_id,
         last_confirmed_at=None if last is None else last.end,
     )

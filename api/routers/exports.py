@@ -23,14 +23,15 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from api.auth import CurrentUser, Role, public, require_role
-from api.deps import CameraFilter, ConfigDep, PageDep, ServicesDep, StoreDep
+from api.deps import CameraFilter, ConfigDep, PageDep, ScopeDep, ServicesDep, StoreDep
 from api.errors import error_responses
 from api.limits import rate_limit
 from api.routers.recordings import masking_for
 from api.schemas_search import ExportList, ExportPublic
+from api.scope import visible
 from ingest.clips import ClipError
 from vigil.core.errors import ValidationError
-from vigil.infra.db.cases import CaseStore
+from vigil.infra.db.cases import CaseStore, Verdict
 from vigil.infra.signing import SiteKey, public_pem
 from vigil.services.case_bundle import MAX_PAD_S, PAD_S, CaseSite, export_case_bundle
 from vigil.services.cases import CaseNotFound
@@ -45,13 +46,23 @@ EXPORT_ACTION = "export_clip"
 def list_exports(
     store: StoreDep,
     page: PageDep,
+    scope: ScopeDep,
     user: Annotated[str | None, Query(max_length=128, description="Only exports by this user.")] = None,
     case_id: Annotated[str | None, Query(max_length=64, description="Only exports of this case.")] = None,
     camera_id: CameraFilter = None,
 ) -> ExportList:
-    """Clip exports newest first, with who exported what, why, and the clip's SHA-256."""
+    """Clip exports newest first, with who exported what, why, and the clip's SHA-256.
+
+    A user limited to camera groups sees only exports of their cameras.
+    """
     records, total = CaseStore.for_store(store).audit_page(
-        EXPORT_ACTION, user=user, case_id=case_id, camera_id=camera_id, limit=page.limit, offset=page.offset
+        EXPORT_ACTION,
+        user=user,
+        case_id=case_id,
+        camera_id=camera_id,
+        limit=page.limit,
+        offset=page.offset,
+        cameras=scope,
     )
     return ExportList(items=[ExportPublic.from_audit(r) for r in records], count=total)
 
@@ -99,7 +110,7 @@ class CaseBundleCreate(BaseModel):
     response_class=FileResponse,
     responses={
         200: {"content": {"application/zip": {}}, "description": "The signed case bundle."},
-        **error_responses(404, 422, 429),
+        **error_responses(400, 404, 422, 429),
     },
 )
 def create_case_bundle(
@@ -108,13 +119,17 @@ def create_case_bundle(
     user: CurrentUser,
     services: ServicesDep,
     config: ConfigDep,
+    scope: ScopeDep,
     tasks: BackgroundTasks,
 ) -> FileResponse:
     """The case as one signed bundle (clips, crops, trail.json, audit.json, index.html).
 
     `vigil verify` checks it like any bundle. No confirmed sightings is a 422, an unknown case or
-    a sighting whose recording is gone a 404 naming the camera and the gap.
+    a sighting whose recording is gone a 404 naming the camera and the gap. A user limited to
+    camera groups exports only a case whose trail is all on their cameras (else 403: a bundle
+    holds the whole trail, so an unscoped mediator must export it).
     """
+    _check_bundle_scope(services, case_id, scope)
     masking = masking_for(config, user, body.unmasked)
     site = CaseSite(
         config.site, services.data_dir, config.timezone, {c.id: c.name for c in config.cameras}, masking
@@ -140,3 +155,27 @@ def create_case_bundle(
     tasks.add_task(shutil.rmtree, workdir, True)
     headers = {"X-Vigil-Manifest-Sha256": export.manifest_sha256, "X-Vigil-Clips": str(len(export.clips))}
     return FileResponse(target, media_type="application/zip", filename=target.name, headers=headers)
+
+
+def _check_bundle_scope(services: ServicesDep, case_id: str, scope: frozenset[str] | None) -> None:
+    """403 when the case's trail has a sighting on a camera outside the caller's scope."""
+    if scope is None:
+        return
+    store = CaseStore.for_store(services.store)
+    if store.get_case(case_id) is None:
+        return  # the export answers the unknown case's 404
+    latest = {r.sighting_id: r.verdict for r in store.feedback(case_id)}  # a later verdict wins
+    confirmed = {sighting for sighting, verdict in latest.items() if verdict is Verdict.CONFIRM}
+    outside = sorted(
+        {
+            s.camera_id
+            for s in services.store.get_sightings(sorted(confirmed))
+            if not visible(scope, s.camera_id)
+        }
+    )
+    if outside:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"case {case_id}: {len(outside)} of its cameras are outside your camera groups; a "
+            "case bundle holds the whole trail, so a mediator with every camera (or an admin) exports it",
+        )

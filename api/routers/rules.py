@@ -22,11 +22,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 
 from alerts.schedule import Schedule
 from api.auth import CurrentUser, Role, require_role
-from api.deps import ConfigDep, StoreDep, parse_time
+from api.deps import ConfigDep, ScopeDep, StoreDep, parse_time
 from api.errors import error_responses
 from api.routers.camera_admin import SiteDep
 from api.schemas_admin import ReasonBody
 from api.schemas_rules import CountBucket, CountsPublic, RuleList, RulePublic, RuleWrite
+from api.scope import Scope, visible
 from config.models import LineCrossingRule, RuleSpec, VigilConfig
 from vigil.core.errors import ConfigError, ServiceError
 from vigil.core.types import CrossingCount
@@ -76,9 +77,10 @@ def _public(config: VigilConfig, rule: RuleSpec, now: float | None = None) -> Ru
     return RulePublic.from_rule(rule, active)
 
 
-def _find(config: VigilConfig, name: str) -> RuleSpec:
+def _find(config: VigilConfig, name: str, scope: Scope = None) -> RuleSpec:
+    """The rule named `name`; 404 when there is none, or its camera is outside `scope`."""
     for rule in config.rules:
-        if rule.name == name:
+        if rule.name == name and visible(scope, rule.camera):
             return rule
     raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=f"rule {name!r} is not configured")
 
@@ -87,17 +89,20 @@ def _find(config: VigilConfig, name: str) -> RuleSpec:
 
 
 @router.get("", dependencies=_VIEWER)
-def list_rules(config: ConfigDep) -> RuleList:
-    """Every configured rule in config order, with whether it is active now (enabled and in schedule)."""
+def list_rules(config: ConfigDep, scope: ScopeDep) -> RuleList:
+    """Every configured rule in config order, with whether it is active now (enabled and in schedule).
+
+    A user limited to camera groups sees only the rules of their cameras.
+    """
     now = time.time()
-    items = [_public(config, rule, now) for rule in config.rules]
+    items = [_public(config, rule, now) for rule in config.rules if visible(scope, rule.camera)]
     return RuleList(items=items, count=len(items))
 
 
 @router.get("/{name}", dependencies=_VIEWER, responses=error_responses(404))
-def get_rule(name: str, config: ConfigDep) -> RulePublic:
+def get_rule(name: str, config: ConfigDep, scope: ScopeDep) -> RulePublic:
     """One rule and every setting of it."""
-    return _public(config, _find(config, name))
+    return _public(config, _find(config, name, scope))
 
 
 @router.get("/{name}/counts", dependencies=_VIEWER, responses=error_responses(404, 422))
@@ -105,6 +110,7 @@ def rule_counts(
     name: str,
     config: ConfigDep,
     store: StoreDep,
+    scope: ScopeDep,
     since: Annotated[
         str | None, Query(max_length=64, description="From (epoch seconds or ISO-8601); default a day ago.")
     ] = None,
@@ -121,7 +127,7 @@ def rule_counts(
     the rule's ``count_interval_s`` for exact sums. Counts of the interval the rule is still
     counting arrive when it closes (or when the camera stops).
     """
-    rule = _find(config, name)
+    rule = _find(config, name, scope)
     end = parse_time("until", until)
     end = time.time() if end is None else end
     start = parse_time("since", since)

@@ -81,12 +81,13 @@ def list_sightings(
         upper=_colours("upper", upper),
         lower=_colours("lower", lower),
         size=size,
+        cameras=cameras_in_scope(config, user),
     )
     search = SightingSearch.for_store(store)
     if not filters.searching:
         pending = _catch_up(search)  # sizes are judged against each camera's indexed sightings
         sightings, total = store.list_sightings(
-            camera, time_range.start, time_range.end, page.limit, page.offset, cameras_in_scope(config, user)
+            camera, time_range.start, time_range.end, page.limit, page.offset, filters.cameras
         )
         items = [SightingFound.from_described(d) for d in search.describe(sightings)]
         return SightingSearchList(items=items, count=total, unindexed=pending)
@@ -122,6 +123,7 @@ def list_sightings(
 def list_similar(
     sighting_id: str,
     store: StoreDep,
+    config: ConfigDep,
     user: CurrentUser,
     reason: Annotated[
         str, Query(min_length=MIN_REASON, max_length=2000, description="Why this search is made (audited).")
@@ -145,7 +147,14 @@ def list_similar(
     search = SightingSearch.for_store(store)
     _catch_up(search)
     try:
-        similar, compared = search.similar(sighting_id, limit, camera_id=camera_id, start=start, end=end)
+        similar, compared = search.similar(
+            sighting_id,
+            limit,
+            camera_id=camera_id,
+            start=start,
+            end=end,
+            cameras=cameras_in_scope(config, user),
+        )
     except SightingNotFound as error:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail=str(error)) from None
     except NoDescriptor as error:

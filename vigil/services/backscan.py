@@ -88,10 +88,13 @@ class BackscanOptions:
             finds her farther away and costs scan time linearly.
         max_walk_minutes: Only cameras within this walking time of the last-seen place;
             None: whatever she could have walked within the case window.
+        cameras: Only these cameras (the requesting user's camera scope, `api.scope`); None
+            for every camera. Walking times are still measured from the last-seen place.
     """
 
     max_cameras: int = 10
     max_walk_minutes: float | None = None
+    cameras: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.max_cameras < 1:
@@ -505,6 +508,8 @@ class BackscanService:
         for reachable in rank_cameras(self._config.cameras, self._graph, anchor, reach_s):
             if recorded == options.max_cameras:
                 break
+            if options.cameras is not None and reachable.camera_id not in options.cameras:
+                continue
             segments = tuple(self._recordings.segments(reachable.camera_id, case.window_start, end))
             cameras.append(PlannedCamera(reachable.camera_id, reachable.walk_s, segments))
             recorded += bool(segments)

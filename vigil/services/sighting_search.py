@@ -68,6 +68,7 @@ class SightingFilter:
         start / end: Epoch seconds; a sighting matches when its span overlaps the range.
         upper / lower: At least one of the sighting's top torso (legs) colours is one of these.
         size: Child- or adult-sized for its place in the frame.
+        cameras: Only these cameras (the caller's camera scope, `api.scope`); None for all.
     """
 
     camera_id: str | None = None
@@ -76,6 +77,7 @@ class SightingFilter:
     upper: tuple[str, ...] = ()
     lower: tuple[str, ...] = ()
     size: SizeClass | None = None
+    cameras: frozenset[str] | None = None
 
     @property
     def searching(self) -> bool:
@@ -197,14 +199,24 @@ class SightingSearch:
         size = None
         if filters.size is not None:
             cameras = self._index.cameras() if filters.camera_id is None else [filters.camera_id]
+            if filters.cameras is not None:
+                cameras = [c for c in cameras if c in filters.cameras]
             models = self._size_models(cameras)
             lines = tuple(HeightLine(camera, model.a, model.b) for camera, model in models.items())
             size = SizeFilter(lines, CHILD_RATIO, below=filters.size == "child")
         f = filters
         rows = self._index.find(
-            f.camera_id, f.start, f.end, f.upper, f.lower, size=size, limit=limit, offset=offset
+            f.camera_id,
+            f.start,
+            f.end,
+            f.upper,
+            f.lower,
+            size=size,
+            limit=limit,
+            offset=offset,
+            cameras=f.cameras,
         )
-        total = self._index.count(f.camera_id, f.start, f.end, f.upper, f.lower, size=size)
+        total = self._index.count(f.camera_id, f.start, f.end, f.upper, f.lower, size=size, cameras=f.cameras)
         sightings = self._store.get_sightings([r.sighting_id for r in rows])
         models = self._size_models(sorted({s.camera_id for s in sightings}))
         return self._described(sightings, {r.sighting_id: r for r in rows}, models), total
@@ -226,6 +238,7 @@ class SightingSearch:
         camera_id: str | None = None,
         start: float | None = None,
         end: float | None = None,
+        cameras: frozenset[str] | None = None,
     ) -> tuple[list[Similar], int]:
         """Stored sightings ranked by appearance and colour similarity to one of them.
 
@@ -233,6 +246,9 @@ class SightingSearch:
             sighting_id: The sighting to compare with (left out of the results).
             limit: How many to return, best first.
             camera_id / start / end: Only these sightings (a span overlapping the range).
+            cameras: The caller's camera scope (`api.scope`), None for every camera: the
+                sighting compared with must be of one of them (else it is not found), and so
+                must every result; the gallery is cut to these cameras before it is ranked.
 
         Returns:
             The best `limit` and how many sightings were compared (at most `MAX_SIMILAR_GALLERY`).
@@ -242,13 +258,19 @@ class SightingSearch:
             NoDescriptor: It has no descriptor.
         """
         sighting = self._store.get_sighting(sighting_id)
-        if sighting is None:
+        if sighting is None or (cameras is not None and sighting.camera_id not in cameras):
             raise SightingNotFound(f"sighting {sighting_id!r} not found")
         if sighting.descriptor is None:
             raise NoDescriptor(f"sighting {sighting_id!r} has no appearance descriptor to compare with")
         example = Descriptor.from_vector(sighting.descriptor)
         block = self._index.vectors(
-            len(example.appearance), camera_id, start, end, exclude=sighting_id, limit=MAX_SIMILAR_GALLERY
+            len(example.appearance),
+            camera_id,
+            start,
+            end,
+            exclude=sighting_id,
+            limit=MAX_SIMILAR_GALLERY,
+            cameras=cameras,
         )
         if not len(block):
             return [], 0

@@ -172,6 +172,7 @@ class AlertTriageStore:
         group_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        cameras: Collection[str] | None = None,
     ) -> tuple[list[TriagedAlert], int]:
         """Alerts with their triage state, newest first.
 
@@ -186,6 +187,8 @@ class AlertTriageStore:
             group_id: Only the alerts of this group (its first alert's id): the first and those
                 that joined it.
             limit / offset: Page of the ordered result.
+            cameras: Only alerts of these cameras (the caller's camera scope, `api.scope`);
+                None for every camera. In SQL, so pages stay full and the total is theirs.
 
         Returns:
             The page and the total number of alerts matching the filters.
@@ -194,7 +197,7 @@ class AlertTriageStore:
             ValidationError: `limit` or `offset` is negative.
         """
         _check_page(limit, offset)
-        where = _filters(camera_id, kind, rule, states, assignee, start, end, group_id, severity)
+        where = _filters(camera_id, kind, rule, states, assignee, start, end, group_id, severity, cameras)
         joined = alerts.outerjoin(alert_triage, alert_triage.c.alert_id == alerts.c.id)
         count = sa.select(sa.func.count()).select_from(joined).where(*where)
         page = (
@@ -222,11 +225,13 @@ class AlertTriageStore:
         end: float | None = None,
         limit: int = 50,
         offset: int = 0,
+        cameras: Collection[str] | None = None,
     ) -> tuple[list[GroupedAlert], int]:
         """The collapsed inbox: per group, its newest alert matching the filters, newest first.
 
         The filters select alerts first (as in `list_alerts`); the alerts selected are then
-        collapsed by group, so ``size`` counts the group's alerts that match them.
+        collapsed by group, so ``size`` counts the group's alerts that match them. `cameras`
+        is as in `list_alerts`.
 
         Returns:
             The page and the number of groups with at least one matching alert.
@@ -235,7 +240,7 @@ class AlertTriageStore:
             ValidationError: `limit` or `offset` is negative.
         """
         _check_page(limit, offset)
-        where = _filters(camera_id, kind, rule, states, assignee, start, end, None, severity)
+        where = _filters(camera_id, kind, rule, states, assignee, start, end, None, severity, cameras)
         key = _GROUP_KEY
         newest_first = (alerts.c.timestamp.desc(), alerts.c.id.desc())
         ranked = (
@@ -397,20 +402,22 @@ def _filters(
     end: float | None,
     group_id: str | None,
     severity: AlertSeverity | None = None,
+    cameras: Collection[str] | None = None,
 ) -> list[sa.ColumnElement[bool]]:
-    where: list[sa.ColumnElement[bool]] = []
-    if camera_id is not None:
-        where.append(alerts.c.camera_id == camera_id)
-    if kind is not None:
-        where.append(alerts.c.kind == kind.value)
-    if severity is not None:
-        where.append(alerts.c.severity == severity.value)
-    if rule is not None:
-        where.append(alerts.c.rule == rule)
+    equal = {
+        alerts.c.camera_id: camera_id,
+        alerts.c.kind: None if kind is None else kind.value,
+        alerts.c.severity: None if severity is None else severity.value,
+        alerts.c.rule: rule,
+        alert_triage.c.assignee: assignee,
+    }
+    where: list[sa.ColumnElement[bool]] = [
+        column == value for column, value in equal.items() if value is not None
+    ]
+    if cameras is not None:
+        where.append(alerts.c.camera_id.in_(sorted(cameras)))
     if states:
         where.append(_STATE.in_(sorted(state.value for state in states)))
-    if assignee is not None:
-        where.append(alert_triage.c.assignee == assignee)
     if start is not None:
         where.append(alerts.c.timestamp >= start)
     if end is not None:

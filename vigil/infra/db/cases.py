@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,6 +287,7 @@ class CaseStore:
         camera_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        cameras: Collection[str] | None = None,
     ) -> tuple[list[AuditRecord], int]:
         """Audit rows of one action newest first, filtered, one page, and how many match in all.
 
@@ -294,6 +296,8 @@ class CaseStore:
             user / case_id: Only rows of this user / case.
             camera_id: Only rows whose detail names this ``camera_id``.
             limit / offset: The page.
+            cameras: Only rows whose detail's ``camera_id`` is one of these (a caller's camera
+                scope, `api.scope`); None for every row.
         """
         where = [audit_log.c.action == action]
         if user is not None:
@@ -302,6 +306,8 @@ class CaseStore:
             where.append(audit_log.c.case_id == case_id)
         if camera_id is not None:
             where.append(audit_log.c.detail["camera_id"].as_string() == camera_id)
+        if cameras is not None:
+            where.append(audit_log.c.detail["camera_id"].as_string().in_(sorted(cameras)))
         query = (
             sa.select(audit_log)
             .where(*where)

@@ -16,7 +16,7 @@ sighting, and `SearchIndex.unindexed` finds the sightings that have none yet.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,6 +223,7 @@ class SearchIndex:
         exclude: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        cameras: Collection[str] | None = None,
     ) -> list[SearchRow]:
         """Rows newest first (by start, then id, both descending) matching every filter.
 
@@ -234,12 +235,14 @@ class SearchIndex:
             size: Only rows of this size.
             exclude: Leave out this sighting id.
             limit / offset: Page of the ordered rows; limit None for all.
+            cameras: Only rows of these cameras (a caller's camera scope, `api.scope`); None for
+                every camera. Applied in SQL, before the page is cut.
 
         Returns:
             The rows, without vectors (`vectors` reads those).
         """
         table = sighting_search
-        query = _filtered(sa.select(table), camera_id, start, end, upper, lower, size)
+        query = _filtered(sa.select(table), camera_id, start, end, upper, lower, size, cameras)
         if exclude is not None:
             query = query.where(table.c.sighting_id != exclude)
         query = query.order_by(table.c.start.desc(), table.c.sighting_id.desc())
@@ -258,10 +261,18 @@ class SearchIndex:
         upper: Sequence[str] = (),
         lower: Sequence[str] = (),
         size: SizeFilter | None = None,
+        cameras: Collection[str] | None = None,
     ) -> int:
         """How many rows `find` would return with the same filters and no limit."""
         query = _filtered(
-            sa.select(sa.func.count()).select_from(sighting_search), camera_id, start, end, upper, lower, size
+            sa.select(sa.func.count()).select_from(sighting_search),
+            camera_id,
+            start,
+            end,
+            upper,
+            lower,
+            size,
+            cameras,
         )
         with self._engine.begin() as conn:
             return int(conn.execute(query).scalar_one())
@@ -280,6 +291,7 @@ class SearchIndex:
         end: float | None = None,
         exclude: str | None = None,
         limit: int | None = None,
+        cameras: Collection[str] | None = None,
     ) -> VectorBlock:
         """The appearance and colour vectors of the newest rows matching the filters, as matrices.
 
@@ -288,6 +300,7 @@ class SearchIndex:
             camera_id / start / end: As in `find`.
             exclude: Leave out this sighting id.
             limit: At most this many rows (the newest).
+            cameras: As in `find`: only these cameras, before the limit.
         """
         table, vectors = sighting_search, sighting_vectors
         query = _filtered(
@@ -298,6 +311,7 @@ class SearchIndex:
             (),
             (),
             None,
+            cameras,
         ).join_from(table, vectors, vectors.c.sighting_id == table.c.sighting_id)
         if exclude is not None:
             query = query.where(table.c.sighting_id != exclude)
@@ -308,7 +322,10 @@ class SearchIndex:
             rows = [r for r in conn.execute(query).tuples() if len(r[2]) == 2 * dim]
         # One buffer per matrix: per-row arrays cost more than the database read.
         appearance = np.frombuffer(b"".join(r[2] for r in rows), np.float16).reshape(len(rows), dim)
-        colours = np.frombuffer(b"".join(r[3] for r in rows), np.float16).reshape(len(rows), -1)
+        # No rows (an empty gallery, e.g. every other sighting outside a caller's scope): (0, 0).
+        colours = np.frombuffer(b"".join(r[3] for r in rows), np.float16).reshape(
+            len(rows), -1 if rows else 0
+        )
         return VectorBlock(
             sighting_ids=[r[0] for r in rows],
             camera_ids=[r[1] for r in rows],
@@ -352,11 +369,14 @@ def _filtered(
     upper: Sequence[str],
     lower: Sequence[str],
     size: SizeFilter | None,
+    cameras: Collection[str] | None = None,
 ) -> sa.Select[Any]:
     """The query on the search rows with every filter applied."""
     table = sighting_search
     if camera_id is not None:
         query = query.where(table.c.camera_id == camera_id)
+    if cameras is not None:
+        query = query.where(table.c.camera_id.in_(sorted(cameras)))
     if start is not None:
         query = query.where(table.c.end >= start)
     if end is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import hashlib
 import json
 import threading
@@ -238,13 +239,13 @@ def test_vigil_clip_command_writes_a_signed_bundle(
     args = ["clip", "--db", str(tmp_path / "vigil.db"), "--camera", "cam1", "-o", str(out)]
     with pytest.raises(SystemExit):  # --reason is required: argparse refuses the call
         main([*args, "--start", str(start), "--end", str(end)])
-    args += ["--reason", "mediation 2026-114", "--user", "mediator1"]
+    args += ["--reason", "mediation 2026-114"]  # no --user: the exporter is the OS user
     assert main([*args, "--start", str(start), "--end", str(end)]) == 0
     with zipfile.ZipFile(out) as bundle:
         manifest = json.loads(bundle.read("manifest.json"))
         clip = bundle.read("clips/cam1.mp4")
     assert manifest["files"]["clips/cam1.mp4"]["sha256"] == hashlib.sha256(clip).hexdigest()
-    assert (manifest["exporter"], manifest["reason"]) == ("mediator1", "mediation 2026-114")
+    assert (manifest["exporter"], manifest["reason"]) == (f"os:{getpass.getuser()}", "mediation 2026-114")
     assert verify.main([str(out), "--public-key", str(tmp_path / "keys" / "evidence_ed25519.pub.pem")]) == 0
     assert main([*args, "--start", str(start - 7200), "--end", str(start - 7100)]) == 1
     assert "no recording" in capsys.readouterr().err

@@ -127,6 +127,8 @@ class RetentionPublic(BaseModel):
     sightings_days: float
     alerts_days: float
     case_photos_days: float
+    crossing_counts_days: float
+    health_events_days: float
     cameras: dict[str, CameraTiersPublic] = Field(
         description="Cameras with recording retention of their own."
     )
@@ -141,6 +143,8 @@ class RetentionPublic(BaseModel):
             sightings_days=policy.sightings_days,
             alerts_days=policy.alerts_days,
             case_photos_days=policy.case_photos_days,
+            crossing_counts_days=policy.crossing_counts_days,
+            health_events_days=policy.health_events_days,
             cameras={
                 c: CameraTiersPublic(continuous_days=t.continuous_days, event_days=t.event_days)
                 for c, t in policy.cameras.items()

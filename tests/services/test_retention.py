@@ -23,7 +23,7 @@ from alerts.search.descriptors import describe_crop
 from config.models import VigilConfig
 from tests.db.test_store import make_alert, make_sighting
 from vigil.commands import retention as retention_command
-from vigil.core.types import Alert, AlertKind
+from vigil.core.types import Alert, AlertKind, CameraHealth, CrossingCount, HealthState
 from vigil.detect_worker import BusPublisher
 from vigil.infra.bus import MemoryBus
 from vigil.infra.db import Store, tables
@@ -237,6 +237,32 @@ def test_photos_of_cases_closed_long_ago_expire_unless_held(store: Store, tmp_pa
     assert (report.deleted["case_photos"], report.kept["case_photos"]) == (1, 1)
 
 
+# -- numbers only: crossing counts and health events ---------------------------------------------
+
+
+def test_crossing_counts_and_health_events_expire_by_age_and_each_camera_keeps_its_state(
+    store: Store, tmp_path: Path
+) -> None:
+    old, recent = NOW - 400 * DAY, NOW - 100 * DAY  # counts are kept 365 days, health events 90
+    store.add_crossing_counts(
+        [CrossingCount("gate", "cam1", "gate", start, start + 900, 3, 1) for start in (old, recent)]
+    )
+    changes = [  # (camera, state, at): cam2's only change is old, but it is its current state
+        ("cam1", HealthState.ONLINE, old), ("cam1", HealthState.OFFLINE, old + 60),
+        ("cam1", HealthState.ONLINE, NOW - 3600), ("cam2", HealthState.DEGRADED, old),
+    ]  # fmt: skip
+    for camera, state, at in changes:
+        store.upsert_health(CameraHealth(camera, state, "test", at))
+
+    report = service(store, tmp_path).run(now=NOW)
+
+    assert [c.start for c in store.list_crossing_counts("gate")] == [recent]
+    kept = {(e.camera_id, e.state, e.at) for e in store.list_health_events(limit=10)}
+    assert kept == {("cam1", HealthState.ONLINE, NOW - 3600), ("cam2", HealthState.DEGRADED, old)}
+    assert (report.deleted["crossing_counts"], report.kept["crossing_counts"]) == (1, 0)
+    assert (report.deleted["health_events"], report.kept["health_events"]) == (2, 1)
+
+
 # -- segments ----------------------------------------------------------------------------------
 
 
@@ -424,7 +450,8 @@ def test_each_run_is_audited_once_and_counted_in_metrics(store: Store, tmp_path:
 
     runs = CaseStore.for_store(store).audit_page(RUN_ACTION)[0]
     assert [(r.user, r.reason) for r in runs] == [("vigil", "scheduled"), ("root", "checking the new policy")]
-    assert runs[1].detail["deleted"] == {"segments": 1, "sightings": 3, "alerts": 0, "case_photos": 0}
+    expected = {"segments": 1, "sightings": 3, "alerts": 0, "case_photos": 0}
+    assert runs[1].detail["deleted"] == {**expected, "crossing_counts": 0, "health_events": 0}
     assert first.deleted == runs[1].detail["deleted"] and first.bytes_freed == len(JPEG)
     text = generate_latest(registry).decode()
     assert 'vigil_retention_deleted_total{kind="sightings"} 3.0' in text

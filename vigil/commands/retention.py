@@ -8,7 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-HELP = "Run retention now: expired segments, sightings, alerts and case photos go, held ones stay (audited)."
+HELP = (
+    "Run retention now: expired segments, sightings, alerts, case photos, crossing counts and health "
+    "events go, held ones stay (audited)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
         summary = {"deleted": report.deleted, "kept": report.kept, "files": report.files}
         print(json.dumps({**summary, "bytes_freed": report.bytes_freed, "seconds": round(report.seconds, 3)}))
         return 0
-    print(f"{'':12} {'deleted':>8} {'kept (held)':>12}")
+    print(f"{'':16} {'deleted':>8} {'kept (held)':>12}")
     for kind in KINDS:
-        print(f"{kind:12} {report.deleted[kind]:>8} {report.kept[kind]:>12}")
+        print(f"{kind:16} {report.deleted[kind]:>8} {report.kept[kind]:>12}")
     freed = report.bytes_freed / 1e6
     print(f"{report.files} files deleted, {freed:.1f} MB of segments freed, in {report.seconds:.2f} s")
     return 0

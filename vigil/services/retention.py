@@ -13,7 +13,9 @@ segment that overlaps a hold (an evidence export, a job in progress, a legal hol
 `RetentionService.run` does that and then expires stored records (`vigil.infra.db.expiry`
 says what is protected): sightings with their crop files and search rows after
 ``sightings_days``, alerts with their crops, triage rows and history after ``alerts_days``,
-and the photos of cases closed ``case_photos_days`` ago. Each run reports what it deleted and
+the photos of cases closed ``case_photos_days`` ago, line crossing counts after
+``crossing_counts_days`` and camera health events after ``health_events_days`` (each camera's
+latest event stays: it is its current state). Each run reports what it deleted and
 what it kept past its age because it is protected (`RetentionReport`), counts both in metrics
 (`RetentionCollector`) and writes one audit row (``retention.run``). The running service
 (`RetentionService.run_periodically`) checks disk pressure and segment ages every minute and
@@ -57,7 +59,7 @@ RECORDINGS_INTERVAL_S = 60.0
 """The running service checks disk pressure and segment ages this often."""
 RECORDS_INTERVAL_S = 3600.0
 """The running service runs the whole pass (records too, and one audit row) this often."""
-KINDS = ("segments", "sightings", "alerts", "case_photos")
+KINDS = ("segments", "sightings", "alerts", "case_photos", "crossing_counts", "health_events")
 """What a run deletes, as named in reports, metrics and the audit row."""
 
 
@@ -79,6 +81,8 @@ class RetentionPolicy:
         min_free_percent: Below this much free disk, oldest unheld segments go first.
         sightings_days / alerts_days: Unprotected sightings / alerts older than this are deleted.
         case_photos_days: Photos of a case closed this long ago (and not held) are deleted.
+        crossing_counts_days: Crossing counts whose interval ended this long ago are deleted.
+        health_events_days: Health events this old are deleted, each camera's latest excepted.
         cameras: Per camera id, tiers that replace the site's two.
     """
 
@@ -89,6 +93,8 @@ class RetentionPolicy:
     alerts_days: float = 90.0
     case_photos_days: float = 30.0
     cameras: Mapping[str, CameraTiers] = field(default_factory=dict)
+    crossing_counts_days: float = 365.0
+    health_events_days: float = 90.0
 
     @classmethod
     def from_config(cls, config: VigilConfig) -> RetentionPolicy:
@@ -104,6 +110,7 @@ class RetentionPolicy:
         return cls(
             rec.continuous_days, rec.event_days, rec.min_free_percent,
             kept.sightings_days, kept.alerts_days, kept.case_photos_days, cameras,
+            kept.crossing_counts_days, kept.health_events_days,
         )  # fmt: skip
 
     def tier_days(self, camera_id: str | None) -> tuple[float, float]:
@@ -326,8 +333,13 @@ class RetentionService:
         return report
 
     def _expire_records(self, now: float) -> tuple[dict[str, int], int]:
-        """Sightings, alerts and case photos past their age: rows deleted per kind, files deleted."""
-        deleted: dict[str, int] = {}
+        """Records past their age: rows deleted per kind, files deleted (crops and photos)."""
+        p = self.policy
+        records = self._records
+        deleted = {
+            "crossing_counts": records.delete_crossing_counts(before=now - p.crossing_counts_days * DAY),
+            "health_events": records.delete_health_events(before=now - p.health_events_days * DAY),
+        }
         files = 0
         for kind, expire in (
             ("sightings", self._expire_sightings),
@@ -430,6 +442,8 @@ class RetentionService:
             "sightings": self._records.count_sightings(before=now - p.sightings_days * DAY),
             "alerts": self._records.count_alerts(before=now - p.alerts_days * DAY),
             "case_photos": self._records.count_case_photos(closed_before=now - p.case_photos_days * DAY),
+            "crossing_counts": self._records.count_crossing_counts(before=now - p.crossing_counts_days * DAY),
+            "health_events": self._records.count_health_events(before=now - p.health_events_days * DAY),
         }
 
     def _count(self, deleted: Mapping[str, int], files: int) -> None:

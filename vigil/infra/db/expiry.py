@@ -1,4 +1,8 @@
-"""`RecordExpiry`: which stored sightings, alerts and case photos retention may delete, and deleting them.
+"""`RecordExpiry`: which stored records retention may delete, and deleting them.
+
+Sightings, alerts and case photos carry people's images and are protected as below. Line
+crossing counts (numbers only) and camera health events are deleted by age alone, except that
+each camera's latest health event stays: it is the camera's current state.
 
 What is protected (never a candidate, whatever its age):
 
@@ -205,6 +209,42 @@ class RecordExpiry:
         )
         with self._engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
+
+    # -- numbers only: crossing counts and health events ---------------------------------------
+
+    def delete_crossing_counts(self, *, before: float) -> int:
+        """Delete crossing counts whose interval ended before `before`. Returns how many went."""
+        c = tables.crossing_counts.c
+        aged = [c.start < before, c.end < before]
+        return self._delete_where(tables.crossing_counts, aged, "crossing expiry")
+
+    def count_crossing_counts(self, *, before: float) -> int:
+        c = tables.crossing_counts.c
+        return self._count(tables.crossing_counts, [c.start < before, c.end < before])
+
+    def delete_health_events(self, *, before: float) -> int:
+        """Delete health events older than `before` except each camera's latest. Returns how many went."""
+        return self._delete_where(tables.camera_health_events, self._old_health(before), "health expiry")
+
+    def count_health_events(self, *, before: float) -> int:
+        """Health events older than `before`, each camera's latest (kept) included."""
+        h = tables.camera_health_events.c
+        return self._count(tables.camera_health_events, [h.at < before])
+
+    @staticmethod
+    def _old_health(before: float) -> list[sa.ColumnElement[bool]]:
+        h = tables.camera_health_events.c
+        latest = sa.select(sa.func.max(h.id)).group_by(h.camera_id)
+        return [h.at < before, h.id.not_in(latest.scalar_subquery())]
+
+    def _delete_where(self, table: sa.Table, where: Sequence[sa.ColumnElement[bool]], what: str) -> int:
+        query = table.delete().where(*where)
+
+        def write() -> int:
+            with self._writer.begin() as conn:
+                return int(conn.execute(query).rowcount or 0)
+
+        return retry_locked(write, what)
 
     # -- open cases ----------------------------------------------------------------------------
 

@@ -124,6 +124,7 @@ function Policy({ retention }) {
   return html`<dl aria-label="Retention policy and last run">
     <dt>Recordings</dt><dd>continuous ${retention.continuous_days} days, events ${retention.event_days} days</dd>
     <dt>Sightings / alerts / case photos</dt><dd>${retention.sightings_days} / ${retention.alerts_days} / ${retention.case_photos_days} days</dd>
+    <dt>Crossing counts / health events</dt><dd>${retention.crossing_counts_days} / ${retention.health_events_days} days</dd>
     <dt>Last run</dt><dd>${run ? when(run.at, { date: "always" }) : "not run yet"}</dd>
     ${run && html`<dt>Deleted</dt><dd>${counts(run.deleted)}; ${run.files} files, ${(run.bytes_freed / 1e6).toFixed(1)} MB</dd>
       <dt>Kept (protected)</dt><dd>${counts(run.kept)}</dd>`}

@@ -23,6 +23,7 @@ from api.routers import rules as rule_routes
 from api.routers import site as site_map
 from api.routers import users as user_routes
 from config.models import VigilConfig
+from vigil.core.errors import EdgeRecordingError
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def create_app(config: VigilConfig, services: ApiServices) -> FastAPI:
     app.state.auth = services.auth or Authenticator.for_store(services.store, services.data_dir)
     app.state.rate_limiter = RateLimiter.from_config(config.api)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(EdgeRecordingError, _edge_recording_error)
     app.add_middleware(
         BodyLimit,
         max_bytes=config.api.max_body_bytes,
@@ -87,6 +89,22 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             schemas.pop("ValidationError", None)
         app.openapi_schema = document
     return app.openapi_schema
+
+
+EDGE_RETRY_AFTER_S = 30
+"""What a 503 for an unreachable edge node tells the client to wait."""
+
+
+async def _edge_recording_error(request: Request, exc: Exception) -> Response:
+    """A recording on an edge node that cannot be fetched: 503 to retry later, 404 when it is gone.
+
+    Whatever the route (a clip, a case bundle, a back-scan), nothing was exported: the export
+    stages its files and writes the bundle only once every segment is here.
+    """
+    retry = getattr(exc, "retry", True)
+    code = status.HTTP_503_SERVICE_UNAVAILABLE if retry else status.HTTP_404_NOT_FOUND
+    headers = {"Retry-After": str(EDGE_RETRY_AFTER_S)} if retry else None
+    return await http_exception_handler(request, HTTPException(code, detail=str(exc), headers=headers))
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

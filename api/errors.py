@@ -26,7 +26,8 @@ _DESCRIPTIONS = {
     413: "The request body (or the image it holds, once decoded) is larger than this site accepts.",
     422: "A parameter or the body is invalid; the detail names which.",
     429: "Too many requests; try again after Retry-After seconds.",
-    503: "This part of the service is not enabled on this node.",
+    503: "This part of the service is not enabled on this node, or a node it needs (an edge node "
+    "holding the recording) cannot be reached now; retry after Retry-After seconds where given.",
 }
 
 _RETRY_AFTER = {

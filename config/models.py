@@ -412,10 +412,35 @@ class BusSpoolConfig(Strict):
     )
 
 
+class SegmentServerConfig(Strict):
+    """How an edge node serves its recorded segments to central (role edge, type: kafka).
+
+    Requests carry the node token from the ``VIGIL_NODE_TOKEN`` environment variable (the same
+    on central and every edge node); without it the node serves nothing and central says so
+    when a clip needs one of its segments.
+    """
+
+    host: str = Field(default="0.0.0.0", description="Address the segment server listens on.")
+    port: int = Field(
+        default=8765, ge=0, le=65535, description="Its port (0: any free port, announced with each segment)."
+    )
+    advertise: str | None = Field(
+        default=None,
+        description="Host name or address central reaches this node by; default the machine's host name. "
+        "Set it where central resolves the edge under another name.",
+    )
+
+
 class BusConfig(Strict):
     type: Literal["memory", "kafka"] = Field(default="memory", description="Event bus between stages.")
     bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Kafka brokers (type: kafka).")
     spool: BusSpoolConfig = Field(default_factory=BusSpoolConfig)
+    segments: SegmentServerConfig = Field(default_factory=SegmentServerConfig)
+    node: Identifier | None = Field(
+        default=None,
+        description="This node's name on the bus (default: the host name). Central keeps each edge "
+        "node's recordings under its name, so two edge nodes on one host need names of their own.",
+    )
 
 
 class RetentionConfig(Strict):

@@ -44,7 +44,7 @@ from ingest.workers import IngestSupervisor, record_shard_count
 from vigil.core.errors import ServiceError
 from vigil.core.events import Topic
 from vigil.core.types import Alert, CameraHealth, Frame, HealthState, Sighting
-from vigil.detect_worker import BusPublisher, DetectWorker
+from vigil.detect_worker import EVENT_MARGIN_S, BusPublisher, DetectWorker
 from vigil.infra.bus import MemoryBus
 from vigil.infra.bus_metrics import BusBufferCollector
 from vigil.infra.db.alerts import AlertGroupLookup
@@ -53,6 +53,7 @@ from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.store import Store
 from vigil.infra.kafka_bus import KafkaBus
 from vigil.infra.live_view import LiveView
+from vigil.infra.segment_server import EdgeSegmentFetcher, SegmentAnnouncer, SegmentServer, node_token
 from vigil.pipeline import LIVE_MIN_AGE_S, FramePipeline, PipelineStats, PostureRule, build_processor
 from vigil.roles import Bus, CentralConsumer, EdgeNode, Role, build_bus
 from vigil.services.alert_feed import AlertFeed
@@ -119,7 +120,9 @@ class Runtime:
         self.data_dir = Path(config.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = store or (Store.open(database_url(config)) if role is not Role.EDGE else None)
-        self.bus = bus or build_bus(config.bus, role, node=socket.gethostname(), data_dir=self.data_dir)
+        self.node = config.bus.node or socket.gethostname()
+        """This node's name on the bus (an edge node's recordings are kept under it centrally)."""
+        self.bus = bus or build_bus(config.bus, role, node=self.node, data_dir=self.data_dir)
         self._bus_collector: BusBufferCollector | None = None
         self.detector = LazyDetector(config.detector, detector)
         """The shared detector, built on first use (a central node may never need it)."""
@@ -127,6 +130,10 @@ class Runtime:
         """The shared pose model, loaded only when a camera has a posture rule (person_down)."""
         self.ingest: IngestSupervisor | None = None
         self.recordings: RecordingIndex | None = None
+        self._edge_store: Store | None = None
+        """An edge node's own recording index and retention state (``<data_dir>/edge-recordings.db``)."""
+        self.segment_server: SegmentServer | None = None
+        """An edge node's server of its recorded segments to central (with ``VIGIL_NODE_TOKEN``)."""
         self._collector: IngestCollector | None = None
         self._publisher = BusPublisher(self.bus)
         self._worker: DetectWorker | None = None
@@ -307,6 +314,7 @@ class Runtime:
         if self._api_server is not None:
             self._api_server.should_exit = True  # type: ignore[attr-defined]
         self._stop_cameras()
+        self._stop_edge_recordings()
         self.bus.stop()
         if self.notifier is not None:  # after the bus: what it delivered last is queued by now
             self.notifier.stop(timeout=5.0)
@@ -325,6 +333,13 @@ class Runtime:
             counts = self.store.counts()
             self.store_counts_after_stop = (counts.sightings, counts.alerts)
             self.store.close()
+
+    def _stop_edge_recordings(self) -> None:
+        """After the last segment closed (central may still fetch it until here)."""
+        if self.segment_server is not None:
+            self.segment_server.stop()
+        if self._edge_store is not None:
+            self._edge_store.close()
 
     def _stop_jobs(self) -> None:
         """Cancel and join the back-scan and backtest workers."""
@@ -367,6 +382,8 @@ class Runtime:
 
     def _start_central(self, store: Store) -> None:
         """Store, cases and back-scan: what a central (or all-in-one) node runs on the bus."""
+        # Segments edge nodes announce are indexed here; reading one brings its file from its node.
+        store.segment_fetch = EdgeSegmentFetcher(node_token())
         notifications = self.config.notifications
         if notifications.webhooks or notifications.mqtt is not None:
             self.notifier = AlertNotifier.from_config(notifications, self.config.site)
@@ -374,7 +391,12 @@ class Runtime:
             self._notify_collector = NotifyCollector(self.notifier.stats)
             REGISTRY.register(self._notify_collector)
         grouper = AlertGrouper(AlertGroupLookup.for_store(store), self.config.alerts)
-        CentralConsumer(self.bus, store, on_alerts=self._alerts_stored, group=grouper.assign).attach()
+        edge_cache = self._recording_root() / "edges"
+        recordings = RecordingIndex.for_store(store)
+        CentralConsumer(
+            self.bus, store, on_alerts=self._alerts_stored, group=grouper.assign,
+            segments=lambda segments: recordings.add_remote_segments(segments, edge_cache),
+        ).attach()  # fmt: skip
         self.cases = CaseService(
             store,
             CaseStore.for_store(store),
@@ -436,12 +458,17 @@ class Runtime:
             target=search.catch_up, kwargs={"stop": self._stop}, name="search-catch-up", daemon=True
         ).start()
 
+    def _recording_root(self) -> Path:
+        return Path(self.config.recording.directory or self.data_dir / "recordings")
+
     def _start_ingest(self) -> None:
         """Camera workers by role: AI cameras decoded for detection, every camera recorded."""
+        index: RecordingIndex | SegmentAnnouncer | None = None
         if self.store is not None:
-            self.recordings = RecordingIndex.for_store(self.store)
+            self.recordings = index = RecordingIndex.for_store(self.store)
             self._publisher.recordings = self.recordings
-        # On an edge node (no database) segments are written to disk but not indexed centrally yet.
+        else:
+            index = self._start_edge_recordings()
         # Cameras are added after start (by ownership), so the shard count comes from the config.
         enabled = sum(camera.enabled for camera in self.config.cameras)
         self.ingest = IngestSupervisor(
@@ -449,12 +476,45 @@ class Runtime:
             data_dir=self.data_dir,
             recording=self.config.recording,
             shards=record_shard_count(self.config.recording, enabled),
-            index=self.recordings,
+            index=index,
             on_health=self._on_health,
         )
         self.ingest.start()
         self._collector = IngestCollector(self.ingest)
         REGISTRY.register(self._collector)
+
+    def _start_edge_recordings(self) -> SegmentAnnouncer:
+        """An edge node (no site database): its own recording index, retention and segment server.
+
+        Segments are indexed here first (this node's retention and the event tier of its alerts
+        work from it), then announced on the bus for central to index; with ``VIGIL_NODE_TOKEN``
+        the segment server lets central fetch them.
+        """
+        root = self._recording_root()
+        self._edge_store = Store.open(self.data_dir / "edge-recordings.db")
+        self.recordings = RecordingIndex.for_store(self._edge_store)
+        self._publisher.recordings = self.recordings  # an alert keeps its minute at the event tier here
+        token, url = node_token(), None
+        if token is None:
+            log.warning(
+                "VIGIL_NODE_TOKEN is not set: this edge node announces its recordings but serves none, so "
+                "central cannot export clips of its cameras; set the same token on central and every edge"
+            )
+        else:
+            served = self.config.bus.segments
+            advertise = served.advertise or socket.gethostname()
+            self.segment_server = SegmentServer(
+                self.recordings, root, token, served.host, served.port, advertise
+            )
+            self.segment_server.start()
+            url = self.segment_server.url
+        self.retention = RetentionService(
+            self._edge_store, RetentionPolicy.from_config(self.config), self.data_dir, root
+        )
+        threading.Thread(
+            target=self.retention.run_periodically, args=(self._stop,), name="edge-retention", daemon=True
+        ).start()
+        return SegmentAnnouncer(self.recordings, self.bus, self.node, root, url)
 
     def _needs_pose(self) -> bool:
         """Whether an enabled AI camera has a rule that reads posture (the pose model is needed)."""
@@ -513,7 +573,17 @@ class Runtime:
         self.bus.publish(Topic.CAMERA_HEALTH, health.camera_id, health)
 
     def _alerts_stored(self, alerts: Sequence[Alert]) -> None:
-        """New stored alerts (bus thread): the consoles' live feed, then the notifications queue."""
+        """New stored alerts (bus thread): the consoles' live feed, then the notifications queue.
+
+        On a central node the minute around each alert is also kept at the event tier in the
+        central index (the edge node that recorded it does the same in its own).
+        """
+        if self.role is Role.CENTRAL and self.store is not None:
+            recordings = RecordingIndex.for_store(self.store)
+            for alert in alerts:
+                recordings.mark_event(
+                    alert.camera_id, alert.timestamp - EVENT_MARGIN_S, alert.timestamp + EVENT_MARGIN_S
+                )
         self.alert_feed.publish_alerts(alerts)
         if self.notifier is not None:
             self.notifier.notify(alerts)

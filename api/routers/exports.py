@@ -110,7 +110,7 @@ class CaseBundleCreate(BaseModel):
     response_class=FileResponse,
     responses={
         200: {"content": {"application/zip": {}}, "description": "The signed case bundle."},
-        **error_responses(400, 404, 422, 429),
+        **error_responses(400, 404, 422, 429, 503),
     },
 )
 def create_case_bundle(

@@ -33,7 +33,7 @@ from vigil.services.evidence import CLIP_DIR, EvidenceExport, Masking, export_ev
 router = APIRouter(tags=["recordings"])
 
 _EXPORT = [Depends(require_role(Role.MEDIATOR)), Depends(rate_limit("exports"))]
-_EXPORT_ERRORS = error_responses(401, 403, 404, 422, 429)
+_EXPORT_ERRORS = error_responses(401, 403, 404, 422, 429, 503)
 
 MAX_CLIP_SECONDS = 3600.0
 

@@ -22,8 +22,9 @@ from vigil.infra.db.recordings import recordings_metadata
 from vigil.infra.db.search import search_metadata
 from vigil.infra.db.tables import metadata
 
-HEAD = "0011"  # latest: 0002 cases, 0003 recordings, 0004 users, 0005 triage, 0006 search, 0007 rules,
-# 0008 line counts, 0009 audit hash chain, 0010 legal holds and event spans, 0011 user camera groups
+HEAD = "0012"  # latest: 0002 cases, 0003 recordings, 0004 users, 0005 triage, 0006 search, 0007 rules,
+# 0008 line counts, 0009 audit hash chain, 0010 legal holds and event spans, 0011 user camera groups,
+# 0012 segments recorded on edge nodes
 
 
 def make_sighting(

@@ -56,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ingest.clips import ClipError
     from vigil.commands.exporter import resolve_exporter
-    from vigil.core.errors import ValidationError
+    from vigil.core.errors import EdgeRecordingError, ValidationError
     from vigil.core.times import parse_epoch
     from vigil.infra.db.store import Store
+    from vigil.infra.segment_server import EdgeSegmentFetcher, node_token
     from vigil.infra.signing import SiteKey
     from vigil.services.evidence import export_evidence
 
@@ -74,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     url, site, data_dir, masking = where
     key = SiteKey.load_or_create(data_dir)
     with Store.open(url) as store:
+        store.segment_fetch = EdgeSegmentFetcher(node_token())  # segments recorded on edge nodes
         try:
             user = resolve_exporter(store, args.user, env=os.environ, case_id=args.case, reason=args.reason)
             export = export_evidence(
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
                 case_id=args.case,
                 masking=masking,
             )
-        except (ClipError, ValidationError) as error:
+        except (ClipError, EdgeRecordingError, ValidationError) as error:
             print(f"vigil clip: {error}", file=sys.stderr)
             return 1
     _report(export, masking)

@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from config.loader import load_config
     from ingest.clips import ClipError
     from vigil.commands.exporter import resolve_exporter
-    from vigil.core.errors import ValidationError
+    from vigil.core.errors import EdgeRecordingError, ValidationError
     from vigil.infra.db.store import Store
+    from vigil.infra.segment_server import EdgeSegmentFetcher, node_token
     from vigil.infra.signing import SiteKey
     from vigil.runtime import database_url
     from vigil.services.case_bundle import PAD_S, CaseSite, export_case_bundle
@@ -58,13 +59,14 @@ def run(args: argparse.Namespace) -> int:
     )
     key = SiteKey.load_or_create(config.data_dir)
     with Store.open(database_url(config)) as store:
+        store.segment_fetch = EdgeSegmentFetcher(node_token())  # segments recorded on edge nodes
         try:
             user = resolve_exporter(store, args.user, env=os.environ, case_id=args.case, reason=args.reason)
             export = export_case_bundle(
                 store, args.case, args.output, key=key, site=site, user=user,
                 reason=args.reason, pad_s=PAD_S if args.pad is None else args.pad,
             )  # fmt: skip
-        except (ClipError, ValidationError) as error:
+        except (ClipError, EdgeRecordingError, ValidationError) as error:
             print(f"vigil export-case: {error}", file=sys.stderr)
             return 1
     sightings = export.manifest.get("sightings", [])

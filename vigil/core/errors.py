@@ -27,3 +27,16 @@ class DependencyError(VigilError):
 
 class ServiceError(VigilError):
     """A service Vigil runs (the API server, the simulator) could not start."""
+
+
+class EdgeRecordingError(VigilError):
+    """A segment recorded on an edge node cannot be fetched from it.
+
+    Attributes:
+        retry: True when trying again later may succeed (the node is down or busy); False when
+            it will not (the node no longer has the segment, or refuses this node's token).
+    """
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry

@@ -7,8 +7,8 @@ on Kafka::
      "produced_at": 1718000000.25, "occurred_at": 1718000000.0, "payload": {...}}
 
 - ``event_id`` is unique per event and stable across redelivery: it is the sighting's,
-  alert's, crossing count's or command's own id, and for live tracks and camera health a UUID derived from
-  the content, so a replayed event deduplicates to the same id.
+  alert's, crossing count's or command's own id, and for live tracks, camera health and recorded
+  segments a UUID derived from the content, so a replayed event deduplicates to the same id.
 - ``camera_id`` is also the message key: one camera's events land on one partition and
   keep their order there.
 - ``produced_at`` is when the event was published, ``occurred_at`` when it happened
@@ -43,7 +43,7 @@ from typing import Any, Generic, TypeVar
 
 from vigil.core.errors import ValidationError
 from vigil.core.records import RecordField, Shape, record_fields
-from vigil.core.types import Alert, CameraHealth, CrossingCount, Sighting
+from vigil.core.types import Alert, CameraHealth, CrossingCount, RecordedSegment, Sighting
 
 SCHEMA_VERSION = 1
 """Version of the envelope and payload schemas this code writes and reads."""
@@ -68,6 +68,9 @@ class Topic(enum.StrEnum):
     CROSSING_COUNTS = "crossing-counts"
     """People across a line rule's line per direction, one closed counting interval each
     (`CrossingCount`); the interval still open when a camera stops is sent as it stands."""
+    SEGMENTS = "segments"
+    """Recording segments an edge node closed (`RecordedSegment`): central indexes them and
+    fetches the files from the node when a clip or a back-scan needs them."""
 
 
 class CommandAction(enum.Enum):
@@ -100,8 +103,8 @@ class Command:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-Event = Sighting | Alert | CameraHealth | Command | CrossingCount
-E = TypeVar("E", Sighting, Alert, CameraHealth, Command, CrossingCount)
+Event = Sighting | Alert | CameraHealth | Command | CrossingCount | RecordedSegment
+E = TypeVar("E", Sighting, Alert, CameraHealth, Command, CrossingCount, RecordedSegment)
 R = TypeVar("R")
 
 
@@ -427,6 +430,11 @@ _CODECS: dict[Topic, _Codec[Any]] = {
     ),
     Topic.COMMANDS: _codec(Payload(Command), lambda c: c.id, lambda c: c.issued_at),
     Topic.CROSSING_COUNTS: _codec(Payload(CrossingCount), lambda c: c.id, lambda c: c.end),
+    Topic.SEGMENTS: _codec(
+        Payload(RecordedSegment),
+        lambda s: _content_id(Topic.SEGMENTS, s.camera_id, s.node, s.path),
+        lambda s: s.end,
+    ),
 }
 
 

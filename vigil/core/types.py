@@ -302,6 +302,31 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class RecordedSegment:
+    """A closed recording segment on an edge node, announced so central can index and fetch it.
+
+    Attributes:
+        camera_id: Camera it belongs to.
+        node: The edge node that recorded it and holds the file.
+        path: The file, relative to that node's recording root (``<camera>/<date>/<hour>/<name>.mp4``).
+        start: Wall time of its first frame, epoch seconds.
+        end: Wall time where its last frame ends, epoch seconds.
+        size: File size in bytes (central checks a fetched copy against it).
+        packets: Video packets in it.
+        url: Where central fetches it (the node's segment server); None when the node serves none.
+    """
+
+    camera_id: str
+    node: str
+    path: str
+    start: float
+    end: float
+    size: int
+    packets: int
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class CrossingCount:
     """People who crossed one line rule's line, per direction, over one counting interval.
 

@@ -8,7 +8,8 @@ segment that overlaps a hold (an evidence export, a job in progress, a legal hol
    segment inside an open case's window is kept too;
 2. pressure: while free space is below ``min_free_percent``, the oldest unheld segments (any
    tier, open cases' windows included: a case that stays open must not stop recording) are
-   deleted, in batches.
+   deleted, in batches; segments recorded on edge nodes (`RecordingIndex.add_remote_segments`)
+   keep their rows here, since their files are on the edge (it has its own retention).
 
 `RetentionService.run` does that and then expires stored records (`vigil.infra.db.expiry`
 says what is protected): sightings with their crop files and search rows after
@@ -185,7 +186,8 @@ def enforce(
             ):
                 deleted += _delete(index, batch)
     while free_percent() < policy.min_free_percent:
-        batch = index.unprotected_oldest(_BATCH)
+        # Segments edge nodes hold stay indexed: their files (all but fetched copies) are not here.
+        batch = index.unprotected_oldest(_BATCH, local_only=True)
         if not batch:
             logger.warning(
                 "disk below %.0f %% free and every remaining segment is held", policy.min_free_percent

@@ -28,11 +28,11 @@ import numpy.typing as npt
 
 from alerts.search.colours import COLOURS
 from alerts.search.descriptors import Descriptor
-from alerts.search.ranking import CHILD_RATIO, Gallery, Query, SizeClass, SizeModel, score, size_class
+from alerts.search.ranking import CHILD_RATIO, Gallery, Query, Scores, SizeClass, SizeModel, score, size_class
 from vigil.core.errors import ValidationError
 from vigil.core.types import Sighting
 from vigil.infra.db import Store
-from vigil.infra.db.search import HeightLine, SearchIndex, SearchRow, SizeFilter
+from vigil.infra.db.search import HeightLine, SearchIndex, SearchRow, SizeFilter, VectorBlock
 
 logger = logging.getLogger(__name__)
 
@@ -257,12 +257,7 @@ class SightingSearch:
             SightingNotFound: No sighting has this id.
             NoDescriptor: It has no descriptor.
         """
-        sighting = self._store.get_sighting(sighting_id)
-        if sighting is None or (cameras is not None and sighting.camera_id not in cameras):
-            raise SightingNotFound(f"sighting {sighting_id!r} not found")
-        if sighting.descriptor is None:
-            raise NoDescriptor(f"sighting {sighting_id!r} has no appearance descriptor to compare with")
-        example = Descriptor.from_vector(sighting.descriptor)
+        example = self._example(sighting_id, cameras)
         block = self._index.vectors(
             len(example.appearance),
             camera_id,
@@ -283,6 +278,19 @@ class SightingSearch:
         )
         parts = score(Query(examples=(example,)), gallery)
         order = [int(i) for i in np.argsort(-parts.total, kind="stable")[:limit]]
+        return self._ranked(block, parts, order), len(block)
+
+    def _example(self, sighting_id: str, cameras: frozenset[str] | None) -> Descriptor:
+        """The descriptor of the sighting `similar` compares with, if the caller may see it."""
+        sighting = self._store.get_sighting(sighting_id)
+        if sighting is None or (cameras is not None and sighting.camera_id not in cameras):
+            raise SightingNotFound(f"sighting {sighting_id!r} not found")
+        if sighting.descriptor is None:
+            raise NoDescriptor(f"sighting {sighting_id!r} has no appearance descriptor to compare with")
+        return Descriptor.from_vector(sighting.descriptor)
+
+    def _ranked(self, block: VectorBlock, parts: Scores, order: list[int]) -> list[Similar]:
+        """The gallery rows at `order` (best first) as results; rows deleted meanwhile are left out."""
         ids = [block.sighting_ids[i] for i in order]
         sightings = {s.id: s for s in self._store.get_sightings(ids)}
         rows = self._index.get(ids)
@@ -300,7 +308,7 @@ class SightingSearch:
                     colours=_part(parts.colours, i),
                 )
             )
-        return results, len(block)
+        return results
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -12,6 +12,12 @@ An *event span* (migration ``0010``) is the minute around an alert: segments ove
 kept at the event tier, including the segment still being written when the alert fired and
 those of the 30 s after it, which are indexed later and take the tier as they are indexed.
 The ``legal_holds`` table (same migration) is read and written by `vigil.infra.db.holds`.
+
+A *remote* segment (migration ``0012``) was recorded by an edge node and announced on the bus
+(`add_remote_segments`): its row names the node and the URL to fetch it from, and its ``path``
+is where this node keeps the fetched copy. With a fetcher (`Store.segment_fetch`, set by the
+central runtime), `segments` brings the copies of the remote segments it returns here first,
+so a clip, a back-scan or a backtest over them reads local files like any other.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 
+from vigil.core.types import RecordedSegment
 from vigil.infra.db.store import _BEGIN_OPTION, Store, retry_locked
 
 recordings_metadata = sa.MetaData()
@@ -41,6 +48,8 @@ recording_segments = sa.Table(
     sa.Column("packets", sa.Integer, nullable=False),
     sa.Column("tier", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("node", sa.String(64), nullable=True),
+    sa.Column("source_url", sa.String(1024), nullable=True),
     sa.Index("ix_recording_segments_camera_id_start", "camera_id", "start"),
     sa.Index("ix_recording_segments_start", "start"),
 )
@@ -142,6 +151,15 @@ class SegmentRecord:
     size: int
     packets: int
     tier: str
+    node: str | None = None
+    """The edge node that recorded it; None for this node's own recording."""
+    source_url: str | None = None
+    """Where its file is fetched from (remote segments served by their node)."""
+
+
+SegmentFetch = Callable[[Sequence[SegmentRecord]], None]
+"""Brings the files of remote segments here (`vigil.infra.segment_server.EdgeSegmentFetcher`);
+raises `vigil.core.errors.EdgeRecordingError` when one cannot be fetched."""
 
 
 @dataclass(frozen=True)
@@ -159,16 +177,19 @@ class RecordingIndex:
 
     Args:
         engine: The store's engine (`RecordingIndex.for_store`), migrated to 0003 or later.
+        fetch: Brings remote segments' files here before `segments` returns them (None: never;
+            their rows are returned as they are).
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, fetch: SegmentFetch | None = None) -> None:
         self._engine = engine
         self._writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        self._fetch = fetch
 
     @classmethod
     def for_store(cls, store: Store) -> RecordingIndex:
-        """The index in an open store's database (same engine, same pool)."""
-        return cls(store._engine)  # noqa: SLF001 - the store owns the one engine per database
+        """The index in an open store's database (same engine, same pool, its segment fetcher)."""
+        return cls(store._engine, store.segment_fetch)  # noqa: SLF001 - the store owns the one engine
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -187,6 +208,29 @@ class RecordingIndex:
             }
             for s in segments
         ]  # fmt: skip
+        self._insert_rows(rows)
+
+    def add_remote_segments(self, segments: Sequence[RecordedSegment], cache: Path) -> None:
+        """Index segments edge nodes recorded (one transaction); one indexed already is left as it is.
+
+        Args:
+            segments: As announced on the ``segments`` topic.
+            cache: Where fetched copies go: ``<cache>/<node>/<path on the node>``.
+        """
+        if not segments:
+            return
+        now = time.time()
+        rows = [
+            {
+                "camera_id": s.camera_id, "path": str(cache / s.node / s.path), "start": s.start,
+                "end": s.end, "size": s.size, "packets": s.packets, "tier": CONTINUOUS, "created_at": now,
+                "node": s.node, "source_url": s.url,
+            }
+            for s in segments
+        ]  # fmt: skip
+        self._insert_rows(rows)
+
+    def _insert_rows(self, rows: list[dict[str, Any]]) -> None:
         paths = [row["path"] for row in rows]
 
         def insert(conn: sa.Connection) -> sa.CursorResult[Any]:
@@ -274,7 +318,11 @@ class RecordingIndex:
     # -- reads -------------------------------------------------------------------------------
 
     def segments(self, camera_id: str, start: float, end: float) -> list[SegmentRecord]:
-        """Segments of a camera overlapping [start, end), oldest first."""
+        """Segments of a camera overlapping [start, end), oldest first; remote ones fetched here.
+
+        Raises:
+            EdgeRecordingError: A remote segment's file is not here and cannot be fetched now.
+        """
         t = recording_segments.c
         query = (
             sa.select(recording_segments)
@@ -282,7 +330,17 @@ class RecordingIndex:
             .order_by(t.start)
         )
         with self._engine.connect() as conn:
-            return [_segment(row) for row in conn.execute(query).mappings()]
+            found = [_segment(row) for row in conn.execute(query).mappings()]
+        if self._fetch is not None and any(s.node is not None for s in found):
+            self._fetch(found)
+        return found
+
+    def segment_at(self, path: str | Path) -> SegmentRecord | None:
+        """The indexed segment stored at `path` (exactly as stored), or None."""
+        query = sa.select(recording_segments).where(recording_segments.c.path == str(path))
+        with self._engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _segment(row)
 
     def gaps(self, camera_id: str, start: float, end: float) -> list[GapRecord]:
         """Recorded gaps of a camera overlapping [start, end), oldest first."""
@@ -315,6 +373,7 @@ class RecordingIndex:
         cameras: Sequence[str] | None = None,
         exclude_cameras: Sequence[str] = (),
         spared: Sequence[Span] = (),
+        local_only: bool = False,
     ) -> list[SegmentRecord]:
         """The oldest segments not overlapping any hold of their camera (deletion candidates).
 
@@ -325,6 +384,8 @@ class RecordingIndex:
             cameras: Only these cameras (None: every camera).
             exclude_cameras: Not these cameras (they have a retention of their own).
             spared: Spans whose segments on every camera are left out too (open cases' windows).
+            local_only: Only segments recorded here, not those edge nodes hold (deleting their
+                rows would free no disk here).
         """
         s, h = recording_segments.c, recording_holds.c
         held = sa.exists().where(
@@ -333,6 +394,8 @@ class RecordingIndex:
         query = sa.select(recording_segments).where(~held, *_filters(before, tier, cameras, exclude_cameras))
         for start, end in spared:
             query = query.where(~sa.and_(s.start < end, s.end > start))
+        if local_only:
+            query = query.where(s.node.is_(None))
         query = query.order_by(s.start).limit(limit)
         with self._engine.connect() as conn:
             return [_segment(row) for row in conn.execute(query).mappings()]
@@ -363,7 +426,8 @@ class RecordingIndex:
 def _segment(row: sa.RowMapping) -> SegmentRecord:
     return SegmentRecord(
         id=row["id"], camera_id=row["camera_id"], path=Path(row["path"]), start=row["start"], end=row["end"],
-        size=row["size"], packets=row["packets"], tier=row["tier"],
+        size=row["size"], packets=row["packets"], tier=row["tier"], node=row["node"],
+        source_url=row["source_url"],
     )  # fmt: skip
 
 

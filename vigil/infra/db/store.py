@@ -84,6 +84,9 @@ class Store:
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        self.segment_fetch: Callable[[Sequence[Any]], None] | None = None
+        """How segments recorded on edge nodes are brought here before they are read
+        (`vigil.infra.db.recordings.RecordingIndex.segments`); the central runtime sets it."""
         # Writes take SQLite's write lock up front, so two writers queue on the busy
         # timeout instead of one failing when it upgrades from a read lock.
         self._writer = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})

@@ -24,7 +24,8 @@ from vigil.core.types import RecordedSegment
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.store import Store
 from vigil.infra.segment_server import EdgeSegmentFetcher, SegmentAnnouncer, SegmentServer
-from vigil.services.retention import RetentionPolicy, enforce
+from vigil.services.legal_hold import LegalHoldService
+from vigil.services.retention import RetentionPolicy, RetentionService, enforce
 
 TOKEN = "s3cret-node-token"
 T0 = 1_800_000_000.0
@@ -185,3 +186,33 @@ def test_central_disk_pressure_never_drops_the_rows_of_segments_an_edge_node_hol
 
     assert [Path(s.path) for s in deleted] == [local] and not local.exists()
     assert [s.node for s in site.central.segments("cam1", 0, T0 + 1e6)] == ["edge1"]  # fetched, kept
+
+
+def test_central_copies_the_edge_segments_under_a_hold_placed_here_and_retries_a_node_that_is_down(
+    site: Site, tmp_path: Path
+) -> None:
+    site.record("cam1-a.mp4", T0)
+    site.record("cam1-b.mp4", T0 + 1000)  # the sample is 139 s long
+    copies = [site.cache / "edge1" / s.path for s in site.announced]
+    with Store.open(tmp_path / "central.db") as central_store:
+        central_store.segment_fetch = site.fetcher
+        retention = RetentionService(
+            central_store, RetentionPolicy(), tmp_path, tmp_path / "central-rec", free_percent=lambda: 100.0
+        )
+        LegalHoldService(central_store, ["cam1"]).hold_span(
+            ["cam1"], T0 + 999, T0 + 1001, user="root", reason="court order 2027-1"
+        )
+        site.server.stop()
+        assert retention.preserve_held_remote() == 0  # the edge is down: logged, tried again later
+        site.server = SegmentServer(site.edge, site.edge_root, TOKEN, "127.0.0.1", _port(site.announced[1]))
+        site.server.start()
+
+        retention.check_recordings(now=T0 + 1300)
+
+    assert [c.exists() for c in copies] == [False, True]  # only the held span is copied
+    assert retention.preserved_total == 1
+
+
+def _port(segment: RecordedSegment) -> int:
+    assert segment.url is not None
+    return int(segment.url.split(":")[2].split("/")[0])

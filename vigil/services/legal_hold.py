@@ -101,7 +101,9 @@ class LegalHoldService:
         if unknown:
             raise HoldNotFound(f"cameras: no camera {', '.join(map(repr, unknown))} on this site")
         for camera in named:
-            if not self._recordings.segments(camera, start, end):
+            # Whether it is recorded, not reading it: an edge node that is down must not block a
+            # hold; central copies the held segments of edge nodes in the background (retention).
+            if not self._recordings.segments(camera, start, end, fetch=False):
                 raise NothingRecorded(_nothing_recorded(camera, start, end, self._recordings.extent(camera)))
         hold = LegalHold(start, end, reason, user, cameras=named)
         self._holds.place(hold)

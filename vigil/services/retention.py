@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from vigil.core.errors import EdgeRecordingError
 from vigil.infra.db.cases import AuditRecord, CaseStore
 from vigil.infra.db.expiry import RecordExpiry
 from vigil.infra.db.recordings import CONTINUOUS, EVENT, RecordingIndex, SegmentRecord, Span
@@ -54,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 DAY = 86400.0
 _BATCH = 200
+_PRESERVE_BATCH = 1000
 RUN_ACTION = "retention.run"
 """The audit action of a retention run."""
 RECORDINGS_INTERVAL_S = 60.0
@@ -279,6 +281,8 @@ class RetentionService:
         """Rows deleted per kind since start (minute checks included)."""
         self.files_total = 0
         self.runs = 0
+        self.preserved_total = 0
+        """Held segments copied here from edge nodes since start (`preserve_held_remote`)."""
 
     @classmethod
     def from_config(
@@ -303,6 +307,7 @@ class RetentionService:
             user: Who asked (audited); ``vigil`` for the schedule.
             reason: Why (audited).
         """
+        self.preserve_held_remote()
         with self._lock:
             started = time.monotonic()
             now = time.time() if now is None else now
@@ -354,6 +359,7 @@ class RetentionService:
 
     def check_recordings(self, *, now: float | None = None) -> list[SegmentRecord]:
         """The minute check: segment ages and disk pressure only (counted, audited with the next run)."""
+        self.preserve_held_remote()
         with self._lock:
             now = time.time() if now is None else now
             windows = self._records.open_case_windows(now)
@@ -363,6 +369,26 @@ class RetentionService:
             self._between_runs += len(segments)
             self._count({"segments": len(segments)}, len(segments))
         return segments
+
+    def preserve_held_remote(self) -> int:
+        """Copy here the held segments edge nodes hold (a legal hold or an export placed here).
+
+        An edge node's retention does not know central's holds, so central keeps its own copy
+        of every held span; a node that is down is logged and tried again at the next check.
+        Returns how many files were fetched.
+        """
+        missing = [s for s in self._recordings.held_remote(_PRESERVE_BATCH) if not s.path.is_file()]
+        fetched, failed = 0, []
+        for segment in missing:
+            try:
+                self._recordings.bring_here([segment])
+                fetched += 1
+            except EdgeRecordingError as error:
+                failed.append(str(error))
+        if failed:
+            logger.warning("%d held segment(s) not copied from their edge yet: %s", len(failed), failed[0])
+        self.preserved_total += fetched
+        return fetched
 
     def run_periodically(
         self,

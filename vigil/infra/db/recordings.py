@@ -317,8 +317,12 @@ class RecordingIndex:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def segments(self, camera_id: str, start: float, end: float) -> list[SegmentRecord]:
+    def segments(
+        self, camera_id: str, start: float, end: float, *, fetch: bool = True
+    ) -> list[SegmentRecord]:
         """Segments of a camera overlapping [start, end), oldest first; remote ones fetched here.
+
+        ``fetch=False`` returns the rows as they are (asking only what is recorded, not reading it).
 
         Raises:
             EdgeRecordingError: A remote segment's file is not here and cannot be fetched now.
@@ -331,9 +335,32 @@ class RecordingIndex:
         )
         with self._engine.connect() as conn:
             found = [_segment(row) for row in conn.execute(query).mappings()]
-        if self._fetch is not None and any(s.node is not None for s in found):
+        if fetch and self._fetch is not None and any(s.node is not None for s in found):
             self._fetch(found)
         return found
+
+    def held_remote(self, limit: int) -> list[SegmentRecord]:
+        """Segments edge nodes hold that overlap a hold here (an export, a legal hold, a job), oldest first.
+
+        Central keeps its own copy of these (`bring_here`): the hold is placed here, and the
+        edge's own retention does not know of it.
+        """
+        s, h = recording_segments.c, recording_holds.c
+        held = sa.exists().where(
+            sa.or_(h.camera_id == s.camera_id, h.camera_id == ALL_CAMERAS), h.start < s.end, h.end > s.start
+        )
+        query = sa.select(recording_segments).where(s.node.is_not(None), held).order_by(s.start).limit(limit)
+        with self._engine.connect() as conn:
+            return [_segment(row) for row in conn.execute(query).mappings()]
+
+    def bring_here(self, segments: Sequence[SegmentRecord]) -> None:
+        """Fetch the files of remote segments not here yet (nothing without a fetcher).
+
+        Raises:
+            EdgeRecordingError: One cannot be fetched now.
+        """
+        if self._fetch is not None:
+            self._fetch(segments)
 
     def segment_at(self, path: str | Path) -> SegmentRecord | None:
         """The indexed segment stored at `path` (exactly as stored), or None."""

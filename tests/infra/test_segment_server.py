@@ -18,6 +18,7 @@ import pytest
 
 from ingest.clips import export_clip
 from tests.conftest import PERSON_CLIP
+from tests.services.test_retention import Seg
 from vigil.core.errors import EdgeRecordingError
 from vigil.core.events import Topic
 from vigil.core.types import RecordedSegment
@@ -29,16 +30,6 @@ from vigil.services.retention import RetentionPolicy, RetentionService, enforce
 
 TOKEN = "s3cret-node-token"
 T0 = 1_800_000_000.0
-
-
-@dataclass(frozen=True)
-class Seg:
-    camera_id: str
-    path: Path
-    start: float
-    end: float
-    size: int
-    packets: int = 1
 
 
 @dataclass

@@ -36,7 +36,7 @@ from typing import Protocol
 from vigil.core.errors import EdgeRecordingError
 from vigil.core.events import Topic
 from vigil.core.types import RecordedSegment
-from vigil.infra.db.recordings import RecordingIndex, SegmentRecord
+from vigil.infra.db.recordings import GapLike, RecordingIndex, SegmentLike, SegmentRecord
 
 log = logging.getLogger(__name__)
 
@@ -48,32 +48,6 @@ CHUNK = 1 << 20
 
 class _Publisher(Protocol):
     def publish(self, topic: str, key: str, event: object) -> None: ...
-
-
-class _Segment(Protocol):
-    @property
-    def camera_id(self) -> str: ...
-    @property
-    def path(self) -> Path: ...
-    @property
-    def start(self) -> float: ...
-    @property
-    def end(self) -> float: ...
-    @property
-    def size(self) -> int: ...
-    @property
-    def packets(self) -> int: ...
-
-
-class _Gap(Protocol):
-    @property
-    def camera_id(self) -> str: ...
-    @property
-    def start(self) -> float: ...
-    @property
-    def end(self) -> float: ...
-    @property
-    def reason(self) -> str: ...
 
 
 def node_token() -> str | None:
@@ -108,7 +82,7 @@ class SegmentAnnouncer:
         self.root = root.resolve()
         self.url = url.rstrip("/") if url else None
 
-    def add_segments(self, segments: Sequence[_Segment]) -> None:
+    def add_segments(self, segments: Sequence[SegmentLike]) -> None:
         self.index.add_segments(segments)
         for segment in segments:
             relative = self._relative(Path(segment.path))
@@ -122,7 +96,7 @@ class SegmentAnnouncer:
             )  # fmt: skip
             self.bus.publish(Topic.SEGMENTS, segment.camera_id, announced)
 
-    def add_gaps(self, gaps: Sequence[_Gap]) -> None:
+    def add_gaps(self, gaps: Sequence[GapLike]) -> None:
         self.index.add_gaps(gaps)
 
     def _relative(self, path: Path) -> str | None:

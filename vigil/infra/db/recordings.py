@@ -113,7 +113,7 @@ Span = tuple[float, float]
 """(start, end) in epoch seconds."""
 
 
-class _SegmentLike(Protocol):
+class SegmentLike(Protocol):
     @property
     def camera_id(self) -> str: ...
     @property
@@ -128,7 +128,7 @@ class _SegmentLike(Protocol):
     def packets(self) -> int: ...
 
 
-class _GapLike(Protocol):
+class GapLike(Protocol):
     @property
     def camera_id(self) -> str: ...
     @property
@@ -193,7 +193,7 @@ class RecordingIndex:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def add_segments(self, segments: Sequence[_SegmentLike]) -> None:
+    def add_segments(self, segments: Sequence[SegmentLike]) -> None:
         """Index closed segments (one transaction); a path already indexed is left as it is.
 
         Recovery after a crash may offer a segment again; that must not fail its batch.
@@ -261,7 +261,7 @@ class RecordingIndex:
 
         return retry_locked(write, what)
 
-    def add_gaps(self, gaps: Sequence[_GapLike]) -> None:
+    def add_gaps(self, gaps: Sequence[GapLike]) -> None:
         """Record spans without recording."""
         if not gaps:
             return

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from config.models import BusConfig
 from vigil.core.events import Topic
-from vigil.core.types import Alert, CameraHealth, RecordedSegment, Sighting
+from vigil.core.types import Alert, CameraHealth, RecordedGap, RecordedSegment, Sighting
 from vigil.infra.bus import MemoryBus
 from vigil.infra.kafka_bus import KafkaBus
 from vigil.infra.ownership import CONTROL_TOPIC, CameraOwnership
@@ -109,6 +109,7 @@ class CentralConsumer:
             they come.
         segments: Indexes the recording segments edge nodes announce (a batch at a time;
             `vigil.infra.db.recordings.RecordingIndex.add_remote_segments`); None ignores them.
+        gaps: Records the gaps edge nodes announce (a batch at a time); None ignores them.
     """
 
     def __init__(
@@ -118,10 +119,12 @@ class CentralConsumer:
         on_alerts: Callable[[Sequence[Alert]], object] | None = None,
         group: Callable[[Sequence[Alert]], list[Alert]] | None = None,
         segments: Callable[[Sequence[RecordedSegment]], object] | None = None,
+        gaps: Callable[[Sequence[RecordedGap]], object] | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
         self.segments = segments
+        self.gaps = gaps
         self.on_alerts = on_alerts
         self.group = group
         self.stored = 0
@@ -139,12 +142,15 @@ class CentralConsumer:
             self.bus.subscribe(Topic.ALERTS, lambda event: self._store_alerts([event], self._add_each))
         self.bus.subscribe(Topic.CAMERA_HEALTH, self.store.upsert_health)
         self._attach_counts()
-        if self.segments is not None:
-            if isinstance(self.bus, KafkaBus | MemoryBus):
-                self.bus.subscribe_batch(Topic.SEGMENTS, self.segments)
-            else:
-                index = self.segments
-                self.bus.subscribe(Topic.SEGMENTS, lambda segment: index([segment]))
+        for topic, index in ((Topic.SEGMENTS, self.segments), (Topic.RECORDING_GAPS, self.gaps)):
+            if index is not None:
+                self._attach_batches(topic, index)
+
+    def _attach_batches(self, topic: Topic, handler: Callable[[Sequence[Any]], object]) -> None:
+        if isinstance(self.bus, KafkaBus | MemoryBus):
+            self.bus.subscribe_batch(topic, handler)
+        else:
+            self.bus.subscribe(topic, lambda event: handler([event]))
 
     def _attach_counts(self) -> None:
         """Line counts go into the store (one transaction per batch); a store without them ignores them."""

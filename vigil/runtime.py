@@ -396,6 +396,7 @@ class Runtime:
         CentralConsumer(
             self.bus, store, on_alerts=self._alerts_stored, group=grouper.assign,
             segments=lambda segments: recordings.add_remote_segments(segments, edge_cache),
+            gaps=recordings.add_gaps,
         ).attach()  # fmt: skip
         self.cases = CaseService(
             store,

@@ -17,11 +17,12 @@ import av
 import pytest
 
 from ingest.clips import export_clip
+from ingest.record_worker import Gap
 from tests.conftest import PERSON_CLIP
 from tests.services.test_retention import Seg
 from vigil.core.errors import EdgeRecordingError
 from vigil.core.events import Topic
-from vigil.core.types import RecordedSegment
+from vigil.core.types import RecordedGap, RecordedSegment
 from vigil.infra.db.recordings import RecordingIndex
 from vigil.infra.db.store import Store
 from vigil.infra.segment_server import EdgeSegmentFetcher, SegmentAnnouncer, SegmentServer
@@ -60,10 +61,15 @@ class Site:
 
 
 class _Bus:
-    def __init__(self, into: list[RecordedSegment]) -> None:
+    def __init__(self, into: list[RecordedSegment], gaps: list[RecordedGap] | None = None) -> None:
         self.into = into
+        self.gaps = gaps if gaps is not None else []
 
     def publish(self, topic: str, key: str, event: object) -> None:
+        if topic == Topic.RECORDING_GAPS:
+            assert isinstance(event, RecordedGap) and key == event.camera_id
+            self.gaps.append(event)
+            return
         assert topic == Topic.SEGMENTS and isinstance(event, RecordedSegment) and key == event.camera_id
         self.into.append(event)
 
@@ -207,3 +213,17 @@ def test_central_copies_the_edge_segments_under_a_hold_placed_here_and_retries_a
 def _port(segment: RecordedSegment) -> int:
     assert segment.url is not None
     return int(segment.url.split(":")[2].split("/")[0])
+
+
+def test_a_gap_the_edge_recorded_reaches_central_with_its_reason(site: Site, tmp_path: Path) -> None:
+    site.record("cam1-a.mp4", T0)
+    site.record("cam1-b.mp4", T0 + 200)  # 139 s of footage each: 61 s unrecorded between them
+    gaps: list[RecordedGap] = []
+    announcer = SegmentAnnouncer(site.edge, _Bus([], gaps), "edge1", site.edge_root, site.server.url)
+    announcer.add_gaps([Gap("cam1", T0 + 139.4, T0 + 200, "stream lost: connection refused")])
+    site.central.add_gaps(gaps)
+
+    manifest = export_clip(site.central, "cam1", T0 + 130, T0 + 210, tmp_path / "clip.mp4")
+
+    assert [g.reason for g in manifest.gaps] == ["stream lost: connection refused"]
+    assert [g.node for g in gaps] == ["edge1"] and site.edge.gaps("cam1", T0, T0 + 300)

@@ -8,7 +8,15 @@ from tests.kafka.conftest import Broker
 from tests.kafka.helpers import unique, wait_until
 from tests.kafka.workers import make_sighting
 from vigil.core.events import Command, CommandAction, Event, Topic
-from vigil.core.types import Alert, AlertKind, CameraHealth, CrossingCount, HealthState, RecordedSegment
+from vigil.core.types import (
+    Alert,
+    AlertKind,
+    CameraHealth,
+    CrossingCount,
+    HealthState,
+    RecordedGap,
+    RecordedSegment,
+)
 from vigil.infra.bus import MemoryBus
 from vigil.infra.kafka_bus import KafkaBus
 
@@ -22,6 +30,7 @@ EVENTS: list[tuple[Topic, Event]] = [
     (Topic.COMMANDS, Command("cam2", CommandAction.PTZ_PRESET, 1_000.0, "harbour", "operator1")),
     (Topic.CROSSING_COUNTS, CrossingCount("north-gate", "cam1", "north", 900.0, 960.0, 4, 2)),
     (Topic.SEGMENTS, RecordedSegment("cam1", "edge1", "cam1/a.mp4", 990.0, 1_000.0, 52_000, 250, None)),
+    (Topic.RECORDING_GAPS, RecordedGap("cam1", "edge1", 1_000.0, 1_012.5, "stream lost")),
 ]
 
 

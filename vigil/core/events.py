@@ -7,8 +7,8 @@ on Kafka::
      "produced_at": 1718000000.25, "occurred_at": 1718000000.0, "payload": {...}}
 
 - ``event_id`` is unique per event and stable across redelivery: it is the sighting's,
-  alert's, crossing count's or command's own id, and for live tracks, camera health and recorded
-  segments a UUID derived from the content, so a replayed event deduplicates to the same id.
+  alert's, crossing count's or command's own id, and for live tracks, camera health, recorded
+  segments and gaps a UUID derived from the content, so a replayed event deduplicates to the same id.
 - ``camera_id`` is also the message key: one camera's events land on one partition and
   keep their order there.
 - ``produced_at`` is when the event was published, ``occurred_at`` when it happened
@@ -43,7 +43,7 @@ from typing import Any, Generic, TypeVar
 
 from vigil.core.errors import ValidationError
 from vigil.core.records import RecordField, Shape, record_fields
-from vigil.core.types import Alert, CameraHealth, CrossingCount, RecordedSegment, Sighting
+from vigil.core.types import Alert, CameraHealth, CrossingCount, RecordedGap, RecordedSegment, Sighting
 
 SCHEMA_VERSION = 1
 """Version of the envelope and payload schemas this code writes and reads."""
@@ -71,6 +71,8 @@ class Topic(enum.StrEnum):
     SEGMENTS = "segments"
     """Recording segments an edge node closed (`RecordedSegment`): central indexes them and
     fetches the files from the node when a clip or a back-scan needs them."""
+    RECORDING_GAPS = "recording-gaps"
+    """Spans an edge node did not record, with the reason (`RecordedGap`): central's clips state them."""
 
 
 class CommandAction(enum.Enum):
@@ -103,8 +105,8 @@ class Command:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-Event = Sighting | Alert | CameraHealth | Command | CrossingCount | RecordedSegment
-E = TypeVar("E", Sighting, Alert, CameraHealth, Command, CrossingCount, RecordedSegment)
+Event = Sighting | Alert | CameraHealth | Command | CrossingCount | RecordedSegment | RecordedGap
+E = TypeVar("E", Sighting, Alert, CameraHealth, Command, CrossingCount, RecordedSegment, RecordedGap)
 R = TypeVar("R")
 
 
@@ -434,6 +436,11 @@ _CODECS: dict[Topic, _Codec[Any]] = {
         Payload(RecordedSegment),
         lambda s: _content_id(Topic.SEGMENTS, s.camera_id, s.node, s.path),
         lambda s: s.end,
+    ),
+    Topic.RECORDING_GAPS: _codec(
+        Payload(RecordedGap),
+        lambda g: _content_id(Topic.RECORDING_GAPS, g.camera_id, g.node, g.start, g.end),
+        lambda g: g.end,
     ),
 }
 

@@ -327,6 +327,24 @@ class RecordedSegment:
 
 
 @dataclass(frozen=True)
+class RecordedGap:
+    """A span an edge node did not record a camera, and why, announced so central's clips say so.
+
+    Attributes:
+        camera_id: Camera it concerns.
+        node: The edge node that noticed it.
+        start / end: The span, epoch seconds.
+        reason: Why (``stream lost``, ``recording paused: disk full``...).
+    """
+
+    camera_id: str
+    node: str
+    start: float
+    end: float
+    reason: str
+
+
+@dataclass(frozen=True)
 class CrossingCount:
     """People who crossed one line rule's line, per direction, over one counting interval.
 

@@ -35,7 +35,7 @@ from typing import Protocol
 
 from vigil.core.errors import EdgeRecordingError
 from vigil.core.events import Topic
-from vigil.core.types import RecordedSegment
+from vigil.core.types import RecordedGap, RecordedSegment
 from vigil.infra.db.recordings import GapLike, RecordingIndex, SegmentLike, SegmentRecord
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def node_token() -> str | None:
 
 
 class SegmentAnnouncer:
-    """The edge node's recording index sink: segments indexed locally, then announced on the bus.
+    """The edge node's recording index sink: segments and gaps indexed locally, then announced on the bus.
 
     Local first: the node's own retention and event tier work from its index even while the
     brokers are away (the bus buffers the announcements, `vigil.infra.spool`).
@@ -98,6 +98,9 @@ class SegmentAnnouncer:
 
     def add_gaps(self, gaps: Sequence[GapLike]) -> None:
         self.index.add_gaps(gaps)
+        for gap in gaps:
+            announced = RecordedGap(gap.camera_id, self.node, gap.start, gap.end, gap.reason)
+            self.bus.publish(Topic.RECORDING_GAPS, gap.camera_id, announced)
 
     def _relative(self, path: Path) -> str | None:
         try:

@@ -18,6 +18,7 @@ from vigil.infra.live_view import LiveView
 from vigil.services.alert_feed import AlertFeed
 
 if TYPE_CHECKING:
+    from detectors.base import Detector
     from vigil.services.cases import CaseService
     from vigil.services.site_config import SiteControl
 
@@ -44,6 +45,8 @@ class ApiServices:
             file; None (no ``vigil run CONFIG`` here) answers 503 on camera administration.
         alert_feed: New alerts and triage changes pushed on ``/alerts/live``; the runtime's is
             fed by the central consumer, a default one carries only this API's triage changes.
+        detector: Finds the people to blur in a case bundle with ``redact_bystanders``; None
+            answers 503 to that option.
     """
 
     store: Store
@@ -54,6 +57,7 @@ class ApiServices:
     live: LiveView | None = None
     site: "SiteControl | None" = None
     alert_feed: AlertFeed = field(default_factory=AlertFeed)
+    detector: "Detector | None" = None
 
 
 def get_services(request: Request) -> ApiServices:

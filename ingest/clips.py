@@ -25,10 +25,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ingest.masks import Polygon
 from vigil.core.errors import VigilError
+
+if TYPE_CHECKING:
+    from ingest.burn_in import Redactor
 
 GAP_TOLERANCE_S = 0.5
 """Segments further apart than this are a gap (less is timestamp rounding between segments)."""
@@ -99,12 +102,14 @@ def export_clip(
     *,
     write_manifest: bool = True,
     masks: Sequence[Polygon] = (),
+    redactor: Redactor | None = None,
 ) -> ClipManifest:
     """Cut ``[start, end]`` of a camera's recording into `output` (MP4) and write ``<output>.json``.
 
     ``write_manifest=False`` skips the ``.json`` (a signed evidence bundle carries its own manifest).
     With `masks` (normalised polygons, the camera's ``privacy_masks``) the cut is re-encoded with
-    the masks burned in (`ingest.burn_in.burn_masks`); without, it is stream-copied.
+    the masks burned in (`ingest.burn_in.burn_masks`); with a `redactor` (bystander redaction) it
+    is re-encoded with the boxes it names hidden too; with neither, it is stream-copied.
 
     Returns:
         The manifest.
@@ -124,7 +129,7 @@ def export_clip(
     part = output.with_name(output.name + ".part")
     cut, used = _cut(camera_id, segments, start, end, part)
     assert cut.covered_start is not None
-    reencode = _burn(part, masks) if masks else None
+    reencode = _burn(part, masks, redactor) if masks or redactor is not None else None
     os.replace(part, output)
     covered = (cut.covered_start, cut.covered_end)
     manifest = ClipManifest(
@@ -196,13 +201,13 @@ def _check_files(camera_id: str, segments: Sequence[Any]) -> None:
         )
 
 
-def _burn(part: Path, masks: Sequence[Polygon]) -> dict[str, Any]:
-    """Re-encode the stream-copied `part` in place with the masks burned in."""
+def _burn(part: Path, masks: Sequence[Polygon], redactor: Redactor | None) -> dict[str, Any]:
+    """Re-encode the stream-copied `part` in place with the masks (and the redactor's boxes) burned in."""
     from ingest.burn_in import burn_masks
 
     burned = part.with_name(part.name + ".masked")
     try:
-        report = burn_masks(part, burned, masks)
+        report = burn_masks(part, burned, masks, redactor)
         os.replace(burned, part)
     except BaseException:
         burned.unlink(missing_ok=True)

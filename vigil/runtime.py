@@ -275,6 +275,7 @@ class Runtime:
             alert_feed=self.alert_feed,
             live=self.live_view,
             site=site or self._site_control(),
+            detector=self.detector,
         )
         app = create_app(self.config, services)
         app.state.backscan = self.backscan

@@ -10,7 +10,8 @@ reveals nothing that lets anyone sign. The private key is never served.
 ``POST /cases/{id}/bundle`` exports a whole case as one signed bundle
 (`vigil.services.case_bundle`): every confirmed sighting's clip, crops, the trail, the case's
 audit excerpt and an ``index.html`` to open offline. Mediator role and a reason; privacy masks
-burned in unless an admin asks ``unmasked`` (audited as ``evidence.unmasked``).
+burned in unless an admin asks ``unmasked`` (audited as ``evidence.unmasked``); with
+``redact_bystanders`` every person but the case's subject is blurred (`vigil.services.redaction`).
 """
 
 import shutil
@@ -102,6 +103,12 @@ class CaseBundleCreate(BaseModel):
     unmasked: bool = Field(
         default=False, description="Leave privacy masks out (admin only; audited as evidence.unmasked)."
     )
+    redact_bystanders: bool = Field(
+        default=False,
+        description="Blur every person in the clips except the case's subject (recognised by what she looks "
+        "like in the case's photos and confirmed sightings; blurred too where that is not sure). Each clip "
+        "is re-encoded and the detector runs twice a second of footage: slower exports.",
+    )
 
 
 @router.post(
@@ -131,9 +138,15 @@ def create_case_bundle(
     """
     _check_bundle_scope(services, case_id, scope)
     masking = masking_for(config, user, body.unmasked)
-    site = CaseSite(
-        config.site, services.data_dir, config.timezone, {c.id: c.name for c in config.cameras}, masking
-    )
+    names = {c.id: c.name for c in config.cameras}
+    detector = services.detector if body.redact_bystanders else None
+    if body.redact_bystanders and detector is None:
+        raise HTTPException(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="bystander redaction needs the site's detector, which this API was started without; "
+            "export without redact_bystanders or from `vigil run`",
+        )
+    site = CaseSite(config.site, services.data_dir, config.timezone, names, masking, redact_with=detector)
     workdir = Path(tempfile.mkdtemp(prefix="vigil-case-"))
     safe = "".join(c for c in case_id[:16] if c.isalnum() or c in "-_") or "case"
     target = workdir / f"case-{safe}.zip"

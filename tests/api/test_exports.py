@@ -277,3 +277,23 @@ def test_a_case_bundle_is_a_mediators_signed_export_of_the_confirmed_trail(
     assert site.client.post("/cases/nope/bundle", json=body).status_code == 404
     unmasked = site.client.post(f"/cases/{case.id}/bundle", json={**body, "unmasked": True})
     assert unmasked.status_code == 403 and "admin" in unmasked.json()["detail"]
+    # bystander redaction needs the site's detector: without one it is a clear 503, with one it is done
+    redacted = site.client.post(f"/cases/{case.id}/bundle", json={**body, "redact_bystanders": True})
+    assert redacted.status_code == 503 and "detector" in redacted.json()["detail"]
+    from dataclasses import replace
+
+    from config.models import DetectorConfig
+    from detectors.registry import LazyDetector
+
+    app = site.client.app
+    app.state.services = replace(app.state.services, detector=LazyDetector(DetectorConfig()))  # type: ignore[attr-defined]
+    site.client.headers.update(auth_headers(site.client, site.store, Role.MEDIATOR, name="max"))  # rate limit
+    redacted = site.client.post(f"/cases/{case.id}/bundle", json={**body, "redact_bystanders": True})
+    assert redacted.status_code == 200, redacted.text
+    bundle.write_bytes(redacted.content)
+    assert verify_bundle(bundle).ok
+    with zipfile.ZipFile(bundle) as archive:
+        camera = json.loads(archive.read("manifest.json"))["cameras"][0]
+    # the sighting has no descriptor, so nothing says what the subject looks like: everyone is blurred
+    assert camera["masking"] == "burned_in" and camera["bystanders"]["subject_examples"] == 0
+    assert camera["bystanders"]["samples"] >= 8 and camera["bystanders"]["subject_shown"] == 0

@@ -28,6 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave the cameras' privacy masks out (audited as evidence.unmasked; the manifest says so)",
     )
     parser.add_argument(
+        "--redact-bystanders",
+        action="store_true",
+        help="blur every person but the case's subject (found by appearance in the case's photos and "
+        "confirmed sightings; blurred too where unsure); re-encodes every clip, runs the detector",
+    )
+    parser.add_argument(
         "--user",
         default=None,
         help="Vigil user who exports (mediator+; password from VIGIL_PASSWORD or a prompt); "
@@ -39,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from config.loader import load_config
+    from detectors.registry import LazyDetector
     from ingest.clips import ClipError
     from vigil.commands.exporter import resolve_exporter
     from vigil.core.errors import EdgeRecordingError, ValidationError
@@ -56,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         config.timezone,
         {c.id: c.name for c in config.cameras},
         Masking.from_config(config, unmasked=args.unmasked),
+        redact_with=LazyDetector(config.detector) if args.redact_bystanders else None,
     )
     key = SiteKey.load_or_create(config.data_dir)
     with Store.open(database_url(config)) as store:
@@ -72,7 +80,10 @@ def run(args: argparse.Namespace) -> int:
     sightings = export.manifest.get("sightings", [])
     for camera in export.manifest["cameras"]:
         covered = camera["covered"]["end"] - camera["covered"]["start"]
-        print(f"{camera['clip']}: {camera['camera_id']}, {covered:.1f} s, privacy masks {camera['masking']}")
+        redacted = camera.get("bystanders")
+        people = "" if not redacted else f", {redacted['people_hidden']} bystander box(es) blurred"
+        masks = f"privacy masks {camera['masking']}"
+        print(f"{camera['clip']}: {camera['camera_id']}, {covered:.1f} s, {masks}{people}")
     print(
         f"{args.output}: case {args.case}, {len(sightings)} confirmed sighting(s) in {len(export.clips)} "
         f"clip(s); signed by {key.fingerprint}; manifest sha256 {export.manifest_sha256}; open index.html"

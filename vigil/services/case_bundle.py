@@ -17,6 +17,10 @@ bundle is an ordinary signed evidence bundle (`vigil.services.evidence.write_bun
 
 Clip times are wall times (each clip starts at its covered start, listed beside it), so the clips
 of several cameras line up on one clock.
+
+With `CaseSite.redact_with` (a detector) every clip is re-encoded with every person but the
+case's subject blurred (`vigil.services.redaction`); the subject is recognised by what she looks
+like in the case's photos and confirmed sightings, and where that is not sure, she is blurred too.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ import json
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from alerts.search.descriptors import Descriptor
+from detectors.base import Detector
 from ingest.clips import ClipManifest
 from vigil.core.errors import ValidationError
 from vigil.core.types import Sighting
@@ -66,6 +72,8 @@ class CaseSite:
     timezone: str = "UTC"
     camera_names: Mapping[str, str] = field(default_factory=dict)
     masking: Masking = field(default_factory=Masking)
+    redact_with: Detector | None = None
+    """Blur every person but the case's subject, found with this detector; None: no redaction."""
 
 
 def case_windows(sightings: Sequence[Sighting], pad_s: float = PAD_S) -> list[ClipRequest]:
@@ -145,11 +153,24 @@ def export_case_bundle(
         return _write_case_files(staging, clips, (case, trail, excerpt), site, (user, reason.strip()))
 
     custody = Custody(user, reason, site.name, case_id)
-    export = write_bundle(
-        store, requests, output, key=key, custody=custody, masking=site.masking, extra=extra
-    )
+    masking = site.masking
+    if site.redact_with is not None:
+        masking = _redacting(masking, site.redact_with, subject_examples(cases, case, trail))
+    export = write_bundle(store, requests, output, key=key, custody=custody, masking=masking, extra=extra)
     _audit_bundle(cases, export, case_id, user, reason, len(trail))
     return export
+
+
+def subject_examples(cases: CaseStore, case: CaseRecord, trail: Sequence[Sighting]) -> list[Descriptor]:
+    """What the subject looks like: the case's photos and its confirmed sightings' descriptors."""
+    examples = [Descriptor.from_vector(photo.descriptor) for photo in cases.photos(case.id)]
+    return examples + [Descriptor.from_vector(s.descriptor) for s in trail if s.descriptor is not None]
+
+
+def _redacting(masking: Masking, detector: Detector, subject: Sequence[Descriptor]) -> Masking:
+    from vigil.services.redaction import BystanderRedactor
+
+    return replace(masking, bystanders=lambda _camera: BystanderRedactor(detector, subject))
 
 
 def _audit_bundle(

@@ -122,7 +122,10 @@ def _trail_table(trail: Sequence[TrailItem], when: Any, camera: Any) -> str:
 
 
 def _clips_table(clips: Sequence[ClipManifest], when: Any, camera: Any, masking: Masking) -> str:
-    head = "<tr><th>Clip</th><th>Camera</th><th>From</th><th>To</th><th>Gaps</th><th>Privacy masks</th></tr>"
+    head = (
+        "<tr><th>Clip</th><th>Camera</th><th>From</th><th>To</th><th>Gaps</th><th>Privacy masks</th>"
+        "<th>Bystanders</th></tr>"
+    )
     states = {
         "burned_in": "burned in (re-encoded)",
         "unmasked": "LEFT OUT by an admin (audited)",
@@ -137,9 +140,21 @@ def _clips_table(clips: Sequence[ClipManifest], when: Any, camera: Any, masking:
             f'<video controls preload="none" src="{_e(path)}"></video></td>'
             f"<td>{camera(clip.camera_id)}</td><td>{_e(when(clip.covered_start))}</td>"
             f"<td>{_e(when(clip.covered_end))}</td><td>{_e(gaps)}</td>"
-            f"<td>{_e(states[masking.state(clip.camera_id)])}</td></tr>"
+            f"<td>{_e(states[masking.state(clip.camera_id)])}</td><td>{_e(_bystanders(clip))}</td></tr>"
         )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _bystanders(clip: ClipManifest) -> str:
+    """What bystander redaction did in this clip, in words."""
+    report = (clip.reencode or {}).get("redaction")
+    if not report:
+        return "not redacted"
+    shown = report["subject_shown"]
+    return (
+        f"blurred: {report['people_hidden']} person box(es) in {report['samples']} samples; "
+        f"subject shown in {shown}" + ("" if shown else " (no sure match: everyone blurred)")
+    )
 
 
 def _audit_table(audit: Sequence[Mapping[str, Any]], when: Any) -> str:

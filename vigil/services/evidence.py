@@ -13,6 +13,9 @@ A clip is cut without re-encoding unless its camera has privacy masks: then the 
 in (decoded, filled black, re-encoded H.264, `ingest.burn_in`) and the manifest names the
 polygons and the encoder. Only an admin may export a masked camera unmasked, with a reason; that
 export is audited once more as `UNMASKED_ACTION` and its manifest says ``masking: unmasked``.
+With bystander redaction (`Masking.bystanders`, a case bundle's option, `vigil.services.redaction`)
+the clip is re-encoded with every person but the case's subject hidden, and the camera's
+``bystanders`` entry says how (detector, threshold, people seen, hidden, subject shown).
 
 The manifest names the site, the key fingerprint, the cameras with their requested and covered
 spans, gaps, masking and source segments (path, span, SHA-256 of the segment file as read at
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from config.models import Polygon, VigilConfig
+from ingest.burn_in import Redactor
 from ingest.clips import ClipError, ClipManifest, export_clip
 from vigil.core.errors import ValidationError
 from vigil.infra.db.cases import AuditRecord, CaseStore
@@ -87,10 +91,12 @@ class Masking:
             have none.
         unmasked: Leave the masks out (the caller has checked the admin role); audited as
             `UNMASKED_ACTION` for every masked camera.
+        bystanders: Makes the redactor of one camera's clip (bystander redaction); None: off.
     """
 
     masks: Mapping[str, Sequence[Polygon]] = field(default_factory=dict)
     unmasked: bool = False
+    bystanders: Callable[[str], Redactor] | None = None
 
     @classmethod
     def from_config(cls, config: VigilConfig, *, unmasked: bool = False) -> Masking:
@@ -235,7 +241,10 @@ def _hold_and_audit(
 ) -> None:
     for clip in clips:
         recordings.add_hold(clip.camera_id, clip.covered_start, clip.covered_end, f"evidence:{digest}")
-        audit.audit(_audit_record(clip, custody, digest, bundle, len(clips), masking.state(clip.camera_id)))
+        state = masking.state(clip.camera_id)
+        audit.audit(
+            _audit_record(clip, custody, (digest, bundle), len(clips), state, masking.bystanders is not None)
+        )
     for camera_id in sorted({c.camera_id for c in clips if masking.state(c.camera_id) == "unmasked"}):
         audit.audit(
             AuditRecord(
@@ -262,6 +271,7 @@ def _cut_clips(
     for request in requests:
         target = staging / CLIP_DIR / _safe(request.name)
         masks = masking.burn(request.camera_id)
+        redactor = None if masking.bystanders is None else masking.bystanders(request.camera_id)
         clips.append(
             export_clip(
                 recordings,
@@ -271,6 +281,7 @@ def _cut_clips(
                 target,
                 write_manifest=False,
                 masks=masks,
+                redactor=redactor,
             )  # fmt: skip
         )
     return clips
@@ -335,12 +346,14 @@ def _camera_entry(clip: ClipManifest, masking: Masking) -> dict[str, Any]:
         "privacy_masks": polygons,
         "reencoded": clip.reencode is not None,
         "reencode": clip.reencode,
+        "bystanders": (clip.reencode or {}).get("redaction"),
     }
 
 
 def _audit_record(
-    clip: ClipManifest, custody: Custody, digest: str, bundle: str, cameras: int, masking: str
+    clip: ClipManifest, custody: Custody, export: tuple[str, str], cameras: int, masking: str, redacted: bool
 ) -> AuditRecord:
+    digest, bundle = export
     return AuditRecord(
         at=time.time(),
         user=custody.user,
@@ -357,6 +370,7 @@ def _audit_record(
             "bundle": bundle,
             "cameras": cameras,
             "masking": masking,
+            "bystanders_redacted": redacted,
         },
     )
 

@@ -16,7 +16,9 @@ cameras, one signed bundle each way:
 
 - ``bundle 720p, no masks``: stream copy (the baseline of the mask rows);
 - ``bundle 720p, masks burned in``: every camera with a mask (a quarter of the picture), so every
-  clip is decoded, masked and re-encoded (`ingest.burn_in`).
+  clip is decoded, masked and re-encoded (`ingest.burn_in`);
+- ``masks + bystanders redacted``: the same, and bystander redaction (`vigil.services.redaction`,
+  the default detector twice a second of footage, every person box pixelated and blurred).
 
 Usage: ``python -m benchmarks.evidence [--seconds 120] [--repeat 3] [--masked-seconds 300]``;
 prints seconds (best of the repeats), the ratio to the baseline, x real time (span seconds per
@@ -82,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         "--masked-seconds", type=float, default=300.0, help="span of the mask rows (0 skips them)"
     )
     parser.add_argument("--masked-repeat", type=int, default=1, help="repeats of the mask rows")
+    parser.add_argument(
+        "--no-redaction", action="store_true", help="skip the bystander redaction row (the slowest)"
+    )
     args = parser.parse_args(argv)
     sample = REPO / "samples" / "one-by-one-person-detection.mp4"
     with tempfile.TemporaryDirectory(prefix="vigil-bench-evidence-") as tmp:
@@ -93,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"span {args.seconds:.0f} s x {len(CAMERAS)} cameras, best of {args.repeat}")
             _print(rows, args.seconds)
         if args.masked_seconds > 0:
-            masked = measure_masks(work / "masked", sample, args.masked_seconds, args.masked_repeat)
+            masked = measure_masks(
+                work / "masked", sample, args.masked_seconds, args.masked_repeat, not args.no_redaction
+            )
             print(
                 f"privacy masks: span {args.masked_seconds:.0f} s x {len(CAMERAS)} cameras, 720p25 2 Mbit/s "
                 f"(vigil sim main stream), best of {args.masked_repeat}, {os.cpu_count()} CPU(s), "
@@ -111,12 +118,17 @@ def _print(rows: list[tuple[str, float]], span: float, per_span: bool = False) -
         print(f"{name:34s} {seconds:7.3f} s  {ratio:5.2f}x baseline  {speed:7.1f}x real time{extra}")
 
 
-def measure_masks(work: Path, footage: Path, seconds: float, repeat: int) -> list[tuple[str, float]]:
-    """Best-of-`repeat` seconds of one 3-camera signed bundle without masks and with masks burned in."""
-    from config.models import Polygon
+def measure_masks(
+    work: Path, footage: Path, seconds: float, repeat: int, redaction: bool = True
+) -> list[tuple[str, float]]:
+    """Best-of-`repeat` seconds of one 3-camera signed bundle without masks, with masks burned in,
+    and with masks and bystander redaction."""
+    from config.models import DetectorConfig, Polygon
+    from detectors.registry import build_detector
     from ingest.sim import MAIN_720P, default_cache_dir, prepare
     from vigil.infra.signing import SiteKey
     from vigil.services.evidence import Masking, export_evidence
+    from vigil.services.redaction import BystanderRedactor
 
     main_stream = prepare(footage, MAIN_720P, default_cache_dir())
     (work / "src").mkdir(parents=True)
@@ -137,10 +149,15 @@ def measure_masks(work: Path, footage: Path, seconds: float, repeat: int) -> lis
 
         return run
 
+    masks = dict.fromkeys(CAMERAS, corner)
     rows = [
         ("bundle 720p, no masks", best(bundle(Masking()), repeat)),
-        ("bundle 720p, masks burned in", best(bundle(Masking(dict.fromkeys(CAMERAS, corner))), repeat)),
+        ("bundle 720p, masks burned in", best(bundle(Masking(masks)), repeat)),
     ]
+    if redaction:
+        detector = build_detector(DetectorConfig())
+        redacting = Masking(masks, bystanders=lambda _camera: BystanderRedactor(detector, []))
+        rows.append(("masks + bystanders redacted", best(bundle(redacting), repeat)))
     store.close()
     return rows
 

@@ -222,7 +222,9 @@ def test_a_gap_the_edge_recorded_reaches_central_with_its_reason(site: Site, tmp
     announcer = SegmentAnnouncer(site.edge, _Bus([], gaps), "edge1", site.edge_root, site.server.url)
     announcer.add_gaps([Gap("cam1", T0 + 139.4, T0 + 200, "stream lost: connection refused")])
     site.central.add_gaps(gaps)
+    site.central.add_gaps(gaps)  # the bus redelivers: recorded once
 
+    assert len(site.central.gaps("cam1", T0, T0 + 300)) == 1
     manifest = export_clip(site.central, "cam1", T0 + 130, T0 + 210, tmp_path / "clip.mp4")
 
     assert [g.reason for g in manifest.gaps] == ["stream lost: connection refused"]

@@ -262,11 +262,19 @@ class RecordingIndex:
         return retry_locked(write, what)
 
     def add_gaps(self, gaps: Sequence[GapLike]) -> None:
-        """Record spans without recording."""
+        """Record spans without recording; a gap already recorded (same camera and span) is skipped.
+
+        The bus delivers at least once, so an edge node's gap can arrive twice.
+        """
         if not gaps:
             return
         rows = [{"camera_id": g.camera_id, "start": g.start, "end": g.end, "reason": g.reason} for g in gaps]
-        self._write(lambda conn: conn.execute(recording_gaps.insert(), rows), "recording gaps")
+
+        def insert() -> None:
+            with self._writer.begin() as conn:
+                _insert_new_gaps(conn, rows)
+
+        retry_locked(insert, "recording gaps")
 
     def mark_event(self, camera_id: str, start: float, end: float) -> int:
         """Keep a camera's recording over an event's span at the event tier (longer retention).
@@ -477,3 +485,21 @@ def _filters(
 def _overlaps_event_span() -> sa.Exists:
     s, e = recording_segments.c, recording_event_spans.c
     return sa.exists().where(e.camera_id == s.camera_id, e.start < s.end, e.end > s.start)
+
+
+def _insert_new_gaps(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert the gap rows not yet in the table (same camera, start and end), each once."""
+    t = recording_gaps.c
+    fresh = list({(r["camera_id"], r["start"], r["end"]): r for r in rows}.values())
+    seen = {
+        tuple(key)
+        for r in fresh
+        for key in conn.execute(
+            sa.select(t.camera_id, t.start, t.end).where(
+                t.camera_id == r["camera_id"], t.start == r["start"], t.end == r["end"]
+            )
+        )
+    }
+    fresh = [r for r in fresh if (r["camera_id"], r["start"], r["end"]) not in seen]
+    if fresh:
+        conn.execute(recording_gaps.insert(), fresh)
